@@ -750,3 +750,61 @@ Test(cpu_shape, trilu) {
     expect_error(&c, RG_ERR_SHAPE, "rank 2");
     done(&c);
 }
+
+/* ------------------------------------------------- every dtype, every size */
+
+/* Element i of the input holds the bytes i+1 (every byte), so a moved element
+ * is recognised whatever its size. */
+Test(cpu_shape, strided_moves_every_dtype) {
+    static uint8_t bytes[6 * 8];
+    for (int dt = RG_DTYPE_F32; dt < RG_DTYPE_COUNT; dt++) {
+        size_t esize = rg_dtype_size((rg_dtype)dt);
+        for (int i = 0; i < 6; i++) memset(bytes + (size_t)i * esize, i + 1, esize);
+        rg_tensor x = mk((rg_dtype)dt, 2, DIMS(2, 3), bytes);
+        call c;
+        run(&c, RG_OP_TRANSPOSE, 13, 1, (const rg_tensor *[]){&x}, 1, 0, NULL);
+        expect_ok(&c);
+        expect_shape(&c.out[0], (rg_dtype)dt, 2, DIMS(3, 2));
+        static const int want_t[] = {1, 4, 2, 5, 3, 6};
+        for (int i = 0; i < 6; i++)
+            for (size_t b = 0; b < esize; b++)
+                cr_assert_eq(((uint8_t *)c.out[0].data)[(size_t)i * esize + b], want_t[i], "%s element %d",
+                             rg_dtype_name((rg_dtype)dt), i);
+        done(&c);
+
+        /* reversed columns: a negative inner stride */
+        rg_tensor s = i64_1d(1, DIMS(-1)), e = i64_1d(1, DIMS(INT64_MIN)), a = i64_1d(1, DIMS(1)),
+                  st = i64_1d(1, DIMS(-1));
+        run(&c, RG_OP_SLICE, 13, 5, (const rg_tensor *[]){&x, &s, &e, &a, &st}, 1, 0, NULL);
+        expect_ok(&c);
+        static const int want_s[] = {3, 2, 1, 6, 5, 4};
+        for (int i = 0; i < 6; i++)
+            cr_assert_eq(((uint8_t *)c.out[0].data)[(size_t)i * esize], want_s[i], "%s element %d",
+                         rg_dtype_name((rg_dtype)dt), i);
+        done(&c);
+
+        rg_attr axis = a_int("axis", 1);
+        rg_tensor idx2 = i64(2, DIMS(2, 2), DIMS(2, 0, 1, 1));
+        run(&c, RG_OP_GATHER_ELEMENTS, 13, 2, (const rg_tensor *[]){&x, &idx2}, 1, 1, &axis);
+        expect_ok(&c);
+        static const int want_g[] = {3, 1, 5, 5};
+        for (int i = 0; i < 4; i++)
+            cr_assert_eq(((uint8_t *)c.out[0].data)[(size_t)i * esize], want_g[i], "%s element %d",
+                         rg_dtype_name((rg_dtype)dt), i);
+        done(&c);
+    }
+}
+
+Test(cpu_shape, rank_limits) {
+    rg_tensor x = f32(4, DIMS(1, 1, 1, 1), seq6);
+    rg_tensor idx = i64(6, DIMS(1, 1, 1, 1, 1, 1), DIMS(0));
+    call c;
+    run(&c, RG_OP_GATHER, 13, 2, (const rg_tensor *[]){&x, &idx}, 1, 0, NULL);
+    expect_error(&c, RG_ERR_UNSUPPORTED, "rank 9");
+    done(&c);
+
+    rg_tensor nine = i64_1d(9, DIMS(1, 1, 1, 1, 1, 1, 1, 1, 1));
+    run(&c, RG_OP_RESHAPE, 13, 2, (const rg_tensor *[]){&x, &nine}, 1, 0, NULL);
+    expect_error(&c, RG_ERR_SHAPE, "at most 8");
+    done(&c);
+}
