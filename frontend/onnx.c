@@ -346,7 +346,8 @@ static rg_status add_nodes(import_ctx *c, rg_error *err) {
         if (strcmp(rg_onnx_str(n->op_type), "Constant") == 0) continue; /* resolve_op checked the domain */
         node_label(n, i, label, sizeof label);
         rg_op op;
-        RG_ASSERT(rg_op_lookup("", n->op_type, &op));
+        bool known = rg_op_lookup("", n->op_type, &op);
+        RG_ASSERT(known); /* declare_node_outputs checked it */
         const rg_op_info *info = rg_op_get(op);
         rg_value **inputs, **outputs;
         RG_TRY(lookup_values(c, n->input, n->n_input, info->min_inputs, "input", label, &inputs, err));
