@@ -1,0 +1,39 @@
+/*
+ * plan.h — a loaded plan: the graph from the plan file and the header facts
+ * around it. Defines the opaque rg_plan of include/ragged.h for the runtime.
+ *
+ * A plan is immutable once loaded and may be shared by many sessions. It lives
+ * entirely in its graph's arena (the struct included), so rg_plan_free() is
+ * rg_graph_free(); a plan loaded from a file maps the file read-only and its
+ * constant payloads point into that mapping, which is unmapped with the graph.
+ * The file format and the loader's checks are in docs/plan-format.md.
+ */
+#ifndef RG_RUNTIME_PLAN_H
+#define RG_RUNTIME_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ir/graph.h"
+#include "ragged.h"
+
+struct rg_plan {
+    rg_graph *graph;          /* owns the plan: the struct lives in its arena */
+    char target[17];          /* "cpu", "sm_90", ... NUL-terminated */
+    rg_dtype dtype;           /* compile dtype; RG_DTYPE_UNDEFINED: the model's own */
+    uint64_t model_hash;      /* hash of the source .onnx bytes */
+    const char *options_text; /* compile options as text; "" when absent */
+    uint32_t version;         /* format version of the file */
+    size_t file_size;
+    bool mapped;              /* constants point into a read-only file mapping */
+};
+
+/* Loads a plan from `size` bytes at `data` (untrusted, any alignment). The
+ * bytes are copied where needed: `data` may be freed once this returns.
+ * Memory comes from `alloc` (NULL: the default). Errors: RG_ERR_CORRUPT_PLAN
+ * for a bad plan, RG_ERR_NOMEM; on failure *out is untouched and nothing is
+ * left allocated. Free with rg_plan_free(). */
+rg_status rg_rt_plan_load_memory(const void *data, size_t size, const rg_allocator *alloc, rg_plan **out,
+                                 rg_error *err);
+
+#endif
