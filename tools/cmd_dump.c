@@ -1,0 +1,153 @@
+/*
+ * cmd_dump.c — `ragged dump MODEL.onnx|MODEL.plan [--stats] [-o FILE]`:
+ * prints a graph as stable text (rg_print) or its statistics.
+ *
+ * Whether the file is a plan or an ONNX model is decided by its first bytes
+ * (a plan starts with RG_PLAN_MAGIC; ONNX protobuf has no magic), never by
+ * its name. An ONNX model is imported and its shapes inferred, so the dump
+ * shows what the compiler starts from.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "frontend/onnx.h"
+#include "ir/serialize.h"
+#include "runtime/plan.h"
+
+enum { OPT_HELP, OPT_OUTPUT, OPT_STATS };
+
+static const rg_cli_option dump_options[] = {
+    {"help", 'h', false, OPT_HELP},
+    {"output", 'o', true, OPT_OUTPUT},
+    {"stats", 0, false, OPT_STATS},
+    {NULL, 0, false, 0},
+};
+
+static void print_help(void) {
+    printf("usage: ragged dump FILE [--stats] [-o OUT]\n"
+           "\n"
+           "Prints the graph of an ONNX model (imported, shapes inferred) or of a plan as text.\n"
+           "FILE is recognised as a plan by its magic bytes, otherwise read as ONNX.\n"
+           "\n"
+           "options:\n"
+           "  --stats          print statistics instead: node count per op, value count,\n"
+           "                   constant count and bytes\n"
+           "  -o, --output OUT write to OUT instead of standard output\n"
+           "  -h, --help       this text\n");
+}
+
+typedef struct dump_request {
+    const char *path;
+    const char *output;
+    bool stats;
+} dump_request;
+
+static rg_status is_plan_file(const char *path, bool *out, rg_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return rg_error_set(err, RG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    char magic[RG_PLAN_MAGIC_SIZE];
+    size_t n = fread(magic, 1, sizeof magic, f);
+    bool read_failed = ferror(f) != 0;
+    fclose(f);
+    if (read_failed) return rg_error_set(err, RG_ERR_IO, "cannot read '%s'", path);
+    *out = n == sizeof magic && memcmp(magic, RG_PLAN_MAGIC, sizeof magic) == 0;
+    return RG_OK;
+}
+
+typedef struct op_count {
+    rg_op op;
+    size_t count;
+} op_count;
+
+static int by_count_then_name(const void *a, const void *b) {
+    const op_count *x = a, *y = b;
+    if (x->count != y->count) return x->count < y->count ? 1 : -1;
+    return strcmp(rg_op_name(x->op), rg_op_name(y->op));
+}
+
+static rg_status print_stats(const rg_graph *g, FILE *out, rg_error *err) {
+    op_count counts[RG_OP_COUNT];
+    for (int op = 0; op < RG_OP_COUNT; op++) counts[op] = (op_count){(rg_op)op, 0};
+    for (uint32_t i = 0; i < g->nnodes; i++) counts[g->nodes[i]->op].count++;
+    qsort(counts, RG_OP_COUNT, sizeof counts[0], by_count_then_name);
+
+    size_t nconstants = 0;
+    uint64_t constant_bytes = 0;
+    for (uint32_t i = 0; i < g->nvalues; i++) {
+        if (!g->values[i]->constant) continue;
+        nconstants++;
+        constant_bytes += g->values[i]->constant->nbytes;
+    }
+    fprintf(out, "graph: %s\n", g->name && g->name[0] ? g->name : "(unnamed)");
+    fprintf(out, "inputs: %u\noutputs: %u\n", g->ninputs, g->noutputs);
+    fprintf(out, "values: %u\n", g->nvalues);
+    fprintf(out, "constants: %zu (%llu bytes)\n", nconstants, (unsigned long long)constant_bytes);
+    fprintf(out, "nodes: %u\n", g->nnodes);
+    for (int i = 0; i < RG_OP_COUNT && counts[i].count; i++)
+        fprintf(out, "  %-20s %zu\n", rg_op_name(counts[i].op), counts[i].count);
+    if (ferror(out)) return rg_error_set(err, RG_ERR_IO, "cannot write the statistics");
+    return RG_OK;
+}
+
+static rg_status print_graph(const rg_graph *g, const dump_request *req, rg_error *err) {
+    FILE *out = stdout;
+    if (req->output) {
+        out = fopen(req->output, "w");
+        if (!out) return rg_error_set(err, RG_ERR_IO, "cannot create '%s': %s", req->output, strerror(errno));
+    }
+    rg_status st = req->stats ? print_stats(g, out, err) : rg_print(g, out, err);
+    if (fflush(out) != 0 && st == RG_OK)
+        st = rg_error_set(err, RG_ERR_IO, "cannot write '%s'", req->output ? req->output : "standard output");
+    if (req->output && fclose(out) != 0 && st == RG_OK)
+        st = rg_error_set(err, RG_ERR_IO, "cannot write '%s'", req->output);
+    return st;
+}
+
+static rg_status dump(const dump_request *req, rg_error *err) {
+    bool plan_file;
+    RG_TRY(is_plan_file(req->path, &plan_file, err));
+    if (plan_file) {
+        rg_plan *plan = NULL;
+        RG_TRY(rg_plan_load(req->path, &plan, err));
+        rg_status st = print_graph(plan->graph, req, err);
+        rg_plan_free(plan);
+        return st;
+    }
+    rg_graph *g = NULL;
+    RG_TRY(rg_onnx_import_file(req->path, NULL, &g, err));
+    rg_status st = rg_infer_shapes(g, err);
+    if (st != RG_OK) rg_error_prefix(err, st, "%s", req->path);
+    else st = print_graph(g, req, err);
+    rg_graph_free(g);
+    return st;
+}
+
+int rg_cmd_dump(int argc, char **argv) {
+    dump_request req = {0};
+    rg_cli_args args;
+    rg_cli_args_init(&args, argc, argv, "dump");
+    int id;
+    const char *value;
+    rg_cli_item item;
+    while ((item = rg_cli_next(&args, dump_options, &id, &value)) != RG_CLI_END) {
+        if (item == RG_CLI_BAD) return RG_EXIT_USAGE;
+        if (item == RG_CLI_POSITIONAL) {
+            if (req.path) return rg_cli_usage_error("dump", "more than one file given ('%s' and '%s')", req.path, value);
+            req.path = value;
+            continue;
+        }
+        switch (id) {
+        case OPT_HELP: print_help(); return RG_EXIT_OK;
+        case OPT_OUTPUT: req.output = value; break;
+        case OPT_STATS: req.stats = true; break;
+        default: return rg_cli_usage_error("dump", "unhandled option");
+        }
+    }
+    if (!req.path) return rg_cli_usage_error("dump", "no model or plan file given");
+    rg_error err = {0};
+    if (dump(&req, &err) != RG_OK) return rg_cli_fail(&err);
+    return RG_EXIT_OK;
+}

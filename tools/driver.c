@@ -1,0 +1,131 @@
+/*
+ * driver.c — rg_compile_file(): the compile pipeline from an ONNX file to a
+ * plan file. Today: import, shape inference, verification, plan writing with
+ * the model's hash and the options recorded. The passes (cleanup, fold,
+ * fusion, packing, precision) and the CUDA backend slot in between
+ * verification and writing as they are written; until then a target other
+ * than the CPU, or a dtype conversion, is refused rather than ignored.
+ */
+#include "driver.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "codegen/plan_write.h"
+#include "frontend/onnx.h"
+#include "ir/graph.h"
+#include "ir/serialize.h"
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The hash of the model file's bytes, recorded in the plan so that a plan can
+ * be traced back to (and checked against) the model it came from. */
+static rg_status hash_file(const char *path, uint64_t *out, rg_error *err) {
+    enum { CHUNK = 1 << 20 };
+    const rg_allocator *alloc = rg_allocator_default();
+    rg_status st = RG_OK;
+    unsigned char *buf = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return rg_error_set(err, RG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    buf = rg_mem_alloc(alloc, CHUNK);
+    if (!buf) {
+        st = rg_error_set(err, RG_ERR_NOMEM, "out of memory reading '%s'", path);
+        goto done;
+    }
+    rg_ir_hasher h;
+    rg_ir_hasher_init(&h);
+    size_t n;
+    while ((n = fread(buf, 1, CHUNK, f)) > 0) rg_ir_hasher_update(&h, buf, n);
+    if (ferror(f)) {
+        st = rg_error_set(err, RG_ERR_IO, "cannot read '%s'", path);
+        goto done;
+    }
+    *out = rg_ir_hasher_final(&h);
+done:
+    rg_mem_free(alloc, buf, CHUNK);
+    fclose(f);
+    return st;
+}
+
+static rg_status check_options(const rg_compile_options *options, rg_error *err) {
+    const char *target = options && options->target ? options->target : "cpu";
+    if (strcmp(target, "cpu") != 0) {
+        if (strncmp(target, "sm_", 3) == 0)
+            return rg_error_set(err, RG_ERR_UNSUPPORTED,
+                                "target '%s' needs the CUDA backend, which is not written yet; use --target cpu",
+                                target);
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "unknown target '%s' (known: cpu; sm_XX once the CUDA backend exists)",
+                            target);
+    }
+    if (options && options->dtype != RG_DTYPE_UNDEFINED) {
+        if (!rg_dtype_is_valid(options->dtype))
+            return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "compile dtype %d is not a valid rg_dtype",
+                                (int)options->dtype);
+        return rg_error_set(err, RG_ERR_UNSUPPORTED,
+                            "converting a model to %s needs the precision pass, which is not written yet; "
+                            "compile without a dtype to keep the model's own",
+                            rg_dtype_name(options->dtype));
+    }
+    return RG_OK;
+}
+
+static uint64_t constant_bytes(const rg_graph *g) {
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < g->nvalues; i++)
+        if (g->values[i]->constant) total += g->values[i]->constant->nbytes;
+    return total;
+}
+
+rg_status rg_driver_compile(const char *onnx_path, const char *plan_path, const rg_compile_options *options,
+                            rg_compile_stats *stats, rg_error *err) {
+    if (!onnx_path || !plan_path)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "rg_compile_file needs a model path and a plan path");
+    RG_TRY(check_options(options, err));
+    double start = now_seconds();
+    rg_status st;
+    rg_graph *g = NULL;
+    uint64_t model_hash = 0;
+    if ((st = hash_file(onnx_path, &model_hash, err)) != RG_OK) goto fail;
+    if ((st = rg_onnx_import_file(onnx_path, NULL, &g, err)) != RG_OK) goto fail;
+    if ((st = rg_infer_shapes(g, err)) != RG_OK || (st = rg_verify(g, err)) != RG_OK) {
+        rg_error_prefix(err, st, "%s", onnx_path);
+        goto fail;
+    }
+
+    char options_text[96];
+    snprintf(options_text, sizeof options_text, "target=cpu dtype=model");
+    rg_cg_plan_options plan_options = {0};
+    plan_options.target = "cpu";
+    plan_options.dtype = RG_DTYPE_UNDEFINED;
+    plan_options.model_hash = model_hash;
+    plan_options.options_text = options_text;
+    if ((st = rg_cg_write_plan(g, &plan_options, plan_path, err)) != RG_OK) goto fail;
+
+    if (stats) {
+        struct stat sb;
+        rg_compile_stats s = {0};
+        s.nodes = g->nnodes;
+        s.values = g->nvalues;
+        s.constant_bytes = constant_bytes(g);
+        s.plan_bytes = stat(plan_path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+        s.seconds = now_seconds() - start;
+        *stats = s;
+    }
+    rg_graph_free(g);
+    return RG_OK;
+fail:
+    rg_graph_free(g);
+    return st;
+}
+
+rg_status rg_compile_file(const char *onnx_path, const char *plan_path, const rg_compile_options *options,
+                          rg_error *err) {
+    return rg_driver_compile(onnx_path, plan_path, options, NULL, err);
+}
