@@ -215,9 +215,11 @@ static bool file_sink_put(void *user, const void *data, size_t size) {
     return true;
 }
 
-static rg_status write_error(rg_error *err, const char *path, int errnum) {
+/* Names the plan's path, and the temporary file when that is what failed. */
+static rg_status write_error(rg_error *err, const char *path, const char *tmp, int errnum) {
     char reason[128];
     if (strerror_r(errnum, reason, sizeof reason) != 0) snprintf(reason, sizeof reason, "error %d", errnum);
+    if (tmp) return rg_error_set(err, RG_ERR_IO, "%s: cannot write the plan (via %s): %s", path, tmp, reason);
     return rg_error_set(err, RG_ERR_IO, "%s: cannot write the plan: %s", path, reason);
 }
 
@@ -225,7 +227,7 @@ static rg_status write_error(rg_error *err, const char *path, int errnum) {
 static rg_status write_file(const plan_layout *l, const char *tmp, const char *path, rg_error *err) {
     errno = 0;
     file_sink fs = {fopen(tmp, "wb"), 0};
-    if (!fs.f) return write_error(err, tmp, errno ? errno : EIO);
+    if (!fs.f) return write_error(err, path, tmp, errno ? errno : EIO);
     bool ok = file_sink_put(&fs, l->header, RG_PLAN_HEADER_SIZE) && emit_body(l, file_sink_put, &fs);
     if (ok && fflush(fs.f) != 0) {
         ok = false;
@@ -238,11 +240,11 @@ static rg_status write_file(const plan_layout *l, const char *tmp, const char *p
     if (ok && rename(tmp, path) != 0) {
         int errnum = errno;
         remove(tmp);
-        return write_error(err, path, errnum);
+        return write_error(err, path, NULL, errnum);
     }
     if (!ok) {
         remove(tmp);
-        return write_error(err, tmp, fs.errnum ? fs.errnum : EIO);
+        return write_error(err, path, tmp, fs.errnum ? fs.errnum : EIO);
     }
     return RG_OK;
 }

@@ -241,6 +241,18 @@ static void expect_graph_equal(const rg_graph *a, const rg_graph *b) {
     for (uint32_t i = 0; i < a->noutputs; i++) cr_assert_eq(a->outputs[i]->id, b->outputs[i]->id);
 }
 
+/* The graph as rg_print text, malloc'ed. */
+static char *print_graph(const rg_graph *g) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cr_assert_not_null(f);
+    rg_error err;
+    cr_assert_eq(rg_print(g, f, &err), RG_OK, "%s", err.message);
+    fclose(f);
+    return text;
+}
+
 /* ------------------------------------------------------------- helpers */
 
 static void write_memory(const rg_graph *g, void **data, size_t *size) {
@@ -316,6 +328,10 @@ Test(plan, round_trip_memory) {
     cr_assert_eq(rg_rt_plan_load_memory(data, size, &counting.base, &plan, &err), RG_OK, "%s", err.message);
     free_memory(data, size); /* the plan copied what it needs */
     expect_graph_equal(g, plan->graph);
+    char *before = print_graph(g), *after = print_graph(plan->graph);
+    cr_assert_str_eq(before, after);
+    free(before);
+    free(after);
     cr_assert_str_eq(plan->target, "cpu");
     cr_assert_eq(plan->dtype, RG_DTYPE_F16);
     cr_assert_eq(plan->model_hash, test_options.model_hash);
