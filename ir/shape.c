@@ -154,11 +154,11 @@ static int64_t tensor_int(const rg_tensor *t, size_t i) {
     }
 }
 
-/* The payload of v when it is an integer constant of rank 0 or 1. */
+/* The payload of v when it is an integer (or bool) constant of rank 0 or 1. */
 static const rg_tensor *const_ints(const rg_value *v) {
     if (!v || !v->constant || !v->constant->data) return NULL;
     const rg_tensor *t = v->constant;
-    if (t->rank > 1 || !(rg_dtype_is_integer(t->dtype))) return NULL;
+    if (t->rank > 1 || !(rg_dtype_is_integer(t->dtype) || t->dtype == RG_DTYPE_BOOL)) return NULL;
     return t;
 }
 
@@ -184,7 +184,7 @@ static int known_elems(const infer_ctx *cx, const rg_value *v, rg_dim *out, int 
 static void set_known(infer_ctx *cx, const rg_dim *elems, int len) {
     rg_value *v = cx->node->noutputs ? cx->node->outputs[0] : NULL;
     if (!cx->known || !v || v->id >= cx->nknown || len < 0 || len > RG_MAX_RANK) return;
-    if (!rg_dtype_is_integer(v->dtype) || v->rank > 1) return;
+    if (!(rg_dtype_is_integer(v->dtype) || v->dtype == RG_DTYPE_BOOL) || v->rank > 1) return;
     cx->known[v->id].len = len;
     memcpy(cx->known[v->id].elems, elems, sizeof *elems * (size_t)len);
 }
@@ -297,8 +297,27 @@ static rg_status infer_dropout(infer_ctx *cx) {
     return set_output(cx, 1, RG_DTYPE_BOOL, &s);
 }
 
-/* Add/Sub/Mul/Div on known integer vectors, for shape arithmetic such as
- * `hidden / heads` or `seq * 12`. */
+/* A dim that cannot be negative: no unknown, no negative coefficient. */
+static bool dim_nonnegative(const rg_dim *d) {
+    if (d->unknown || d->constant < 0) return false;
+    for (int i = 0; i < d->nterms; i++)
+        if (d->term[i].coef < 0) return false;
+    return true;
+}
+
+/* Equal on known elements: constants compare; a size never equals a
+ * negative constant, which decides the `Equal(shape, -1)` of exporters. */
+static rg_dim fold_equal(const rg_dim *x, const rg_dim *y) {
+    int64_t cx, cy;
+    bool kx = rg_dim_is_const(x, &cx), ky = rg_dim_is_const(y, &cy);
+    if (kx && ky) return rg_dim_const(cx == cy);
+    if (rg_dim_equal(x, y)) return rg_dim_const(1);
+    if ((kx && cx < 0 && dim_nonnegative(y)) || (ky && cy < 0 && dim_nonnegative(x))) return rg_dim_const(0);
+    return rg_dim_unknown();
+}
+
+/* Add/Sub/Mul/Div/Equal on known integer vectors, for shape arithmetic
+ * such as `hidden / heads` or `seq * 12`. */
 static void fold_known_binary(infer_ctx *cx, const rg_value *a, const rg_value *b) {
     rg_dim ea[RG_MAX_RANK], eb[RG_MAX_RANK], r[RG_MAX_RANK];
     int na = known_elems(cx, a, ea, RG_MAX_RANK), nb = known_elems(cx, b, eb, RG_MAX_RANK);
@@ -313,8 +332,10 @@ static void fold_known_binary(infer_ctx *cx, const rg_value *a, const rg_value *
         case RG_OP_SUB: r[i] = rg_dim_sub(x, y); break;
         case RG_OP_MUL: r[i] = rg_dim_mul(x, y); break;
         case RG_OP_DIV: r[i] = rg_dim_is_const(y, &cy) ? rg_dim_div_const(x, cy) : rg_dim_unknown(); break;
+        case RG_OP_EQUAL: r[i] = fold_equal(x, y); break;
         default: return;
         }
+        if (r[i].unknown && cx->node->op == RG_OP_EQUAL) return;
     }
     set_known(cx, r, n);
 }
@@ -344,6 +365,23 @@ static rg_status infer_variadic(infer_ctx *cx) {
     return set_output(cx, 0, first->dtype, &s);
 }
 
+/* Where on known vectors: `Where(Equal(shape, -1), ones, shape)`. */
+static void fold_known_where(infer_ctx *cx, const rg_value *c, const rg_value *x, const rg_value *y) {
+    rg_dim ec[RG_MAX_RANK], ex[RG_MAX_RANK], ey[RG_MAX_RANK], r[RG_MAX_RANK];
+    int nc = known_elems(cx, c, ec, RG_MAX_RANK), nx = known_elems(cx, x, ex, RG_MAX_RANK);
+    int ny = known_elems(cx, y, ey, RG_MAX_RANK);
+    if (nc < 0 || nx < 0 || ny < 0) return;
+    int n = nc > nx ? nc : nx;
+    n = n > ny ? n : ny;
+    if ((nc != n && nc != 1) || (nx != n && nx != 1) || (ny != n && ny != 1)) return;
+    for (int i = 0; i < n; i++) {
+        int64_t pick;
+        if (!rg_dim_is_const(&ec[nc == 1 ? 0 : i], &pick)) return;
+        r[i] = pick ? ex[nx == 1 ? 0 : i] : ey[ny == 1 ? 0 : i];
+    }
+    set_known(cx, r, n);
+}
+
 static rg_status infer_where(infer_ctx *cx) {
     rg_value *c = input(cx, 0), *x = input(cx, 1), *y = input(cx, 2);
     if (c->dtype != RG_DTYPE_BOOL)
@@ -352,7 +390,9 @@ static rg_status infer_where(infer_ctx *cx) {
     shape s = shape_of(c), sx = shape_of(x), sy = shape_of(y);
     RG_TRY(broadcast_into(cx, &s, &sx));
     RG_TRY(broadcast_into(cx, &s, &sy));
-    return set_output(cx, 0, x->dtype, &s);
+    RG_TRY(set_output(cx, 0, x->dtype, &s));
+    fold_known_where(cx, c, x, y);
+    return RG_OK;
 }
 
 /* Y has X's shape; Mean and InvStdDev keep the dims before `axis` and have
@@ -616,7 +656,16 @@ static rg_status infer_constant_of_shape(infer_ctx *cx) {
     }
     shape s = shape_from_input(cx, v);
     RG_TRY(check_sizes(cx, &s));
-    return set_output(cx, 0, dtype, &s);
+    RG_TRY(set_output(cx, 0, dtype, &s));
+    /* a short integer vector of one value, e.g. the ones of an Expand */
+    int64_t n;
+    if (s.rank == 1 && rg_dim_is_const(&s.dims[0], &n) && n <= RG_MAX_RANK && value && value->t->data &&
+        rg_dtype_is_integer(dtype)) {
+        rg_dim elems[RG_MAX_RANK];
+        for (int64_t i = 0; i < n; i++) elems[i] = rg_dim_const(tensor_int(value->t, 0));
+        set_known(cx, elems, (int)n);
+    }
+    return RG_OK;
 }
 
 static rg_status infer_expand(infer_ctx *cx) {
@@ -703,7 +752,12 @@ static rg_status infer_reshape(infer_ctx *cx) {
         return fail(cx, RG_ERR_SHAPE, "cannot reshape %s elements into %s", dim_text(cx, &rest_in, a, sizeof a),
                     dim_text(cx, &rest_out, b, sizeof b));
     }
-    return set_output(cx, 0, x->dtype, &s);
+    RG_TRY(set_output(cx, 0, x->dtype, &s));
+    /* a known vector keeps its elements through a reshape to rank 0 or 1 */
+    rg_dim elems[RG_MAX_RANK];
+    int nelems = known_elems(cx, x, elems, RG_MAX_RANK);
+    if (s.rank <= 1 && nelems >= 0 && (s.rank == 1 || nelems == 1)) set_known(cx, elems, nelems);
+    return RG_OK;
 }
 
 static rg_dim product(const rg_dim *dims, int from, int to) {
@@ -1021,7 +1075,18 @@ static rg_status infer_slice(infer_ctx *cx) {
     bool known;
     RG_TRY(read_slice_params(cx, x->rank, &p, &known));
     if (!known) {
-        shape r = shape_of_rank(x->rank);
+        /* starts or ends come at run time: only the sliced axes become
+         * unknown, when axes are constant (or absent, meaning the first n) */
+        shape r = shape_of(x);
+        rg_value *axes_in = input(cx, 3);
+        const rg_tensor *axes = const_ints(axes_in);
+        int64_t n = axes ? (int64_t)rg_tensor_numel(axes) : vector_length(input(cx, 1));
+        if ((axes_in && !axes) || n < 0 || n > x->rank) r = shape_of_rank(x->rank);
+        for (int64_t i = 0; i < n && r.rank == x->rank; i++) {
+            int a = (int)i;
+            if (axes) RG_TRY(norm_axis(cx, tensor_int(axes, (size_t)i), x->rank, false, &a));
+            r.dims[a] = rg_dim_unknown();
+        }
         return set_output(cx, 0, x->dtype, &r);
     }
     shape r = shape_of(x);

@@ -589,12 +589,16 @@ Test(shape, slice_clamping_and_steps) {
     fx_node(&f, RG_OP_SLICE, "first_axis", 13, "x,zero,two", "y4");
     fx_input(&f, "dyn", I64, "1");
     fx_node(&f, RG_OP_SLICE, "dynamic", 13, "x,zero,dyn", "y5");
+    fx_node(&f, RG_OP_SLICE, "dynamic_axis", 13, "x,zero,dyn,ax2", "y6");
+    fx_node(&f, RG_OP_SLICE, "dynamic_axes", 13, "x,zero,dyn,dyn", "y7");
     FX_INFER_OK(&f);
     FX_EXPECT_TYPE(&f, "y1", "float32[10, 8, S]");
     FX_EXPECT_TYPE(&f, "y2", "float32[10, 20, S]");
     FX_EXPECT_TYPE(&f, "y3", "float32[10, 20, ?]");
     FX_EXPECT_TYPE(&f, "y4", "float32[2, 20, S]");
-    FX_EXPECT_TYPE(&f, "y5", "float32[?, ?, ?]");
+    FX_EXPECT_TYPE(&f, "y5", "float32[?, 20, S]");
+    FX_EXPECT_TYPE(&f, "y6", "float32[10, 20, ?]");
+    FX_EXPECT_TYPE(&f, "y7", "float32[?, ?, ?]");
     fx_end(&f);
 
     fx_begin(&f, 13);
@@ -718,4 +722,46 @@ Test(shape, unknown_ranks_never_crash) {
             fx_end(&f);
         }
     }
+}
+
+/* The exporters' `Where(Equal(shape, -1), ones, shape)` before Expand:
+ * sizes are never -1, so the known shape survives. */
+Test(shape, known_values_through_equal_where) {
+    fx f;
+    fx_begin(&f, 13);
+    fx_input(&f, "ids", I64, "B,S");
+    fx_input(&f, "row", I64, "1,S");
+    fx_node(&f, RG_OP_SHAPE, "shape", 13, "ids", "shape");
+    FX_I64(&f, "flat", -1);
+    fx_node(&f, RG_OP_RESHAPE, "reshape", 13, "shape,flat", "target");
+    FX_I64(&f, "two", 2);
+    rg_node *n = fx_node(&f, RG_OP_CONSTANT_OF_SHAPE, "ones", 13, "two", "ones");
+    rg_tensor *t;
+    cr_assert_eq(rg_graph_new_tensor(f.g, I64, 1, (int64_t[]){1}, &t, &f.err), RG_OK);
+    ((int64_t *)t->data)[0] = 1;
+    fx_attr(&f, n, "value", RG_ATTR_TENSOR)->t = t;
+    FX_SCALAR(&f, "minus_one", -1);
+    fx_node(&f, RG_OP_MUL, "neg", 13, "ones,minus_one", "negs");
+    fx_node(&f, RG_OP_EQUAL, "eq", 13, "target,negs", "eq");
+    fx_node(&f, RG_OP_WHERE, "where", 13, "eq,ones,target", "sel");
+    fx_node(&f, RG_OP_EXPAND, "expand", 13, "row,sel", "y");
+    FX_INFER_OK(&f);
+    FX_EXPECT_TYPE(&f, "eq", "bool[2]");
+    FX_EXPECT_TYPE(&f, "y", "int64[B, S]");
+    fx_end(&f);
+}
+
+/* Allocation failures inside inference and verification are reported,
+ * not crashed on, and leak nothing. */
+Test(shape, allocation_failure) {
+    fx f;
+    fx_begin(&f, 17);
+    fx_input(&f, "x", F32, "B,S");
+    fx_node(&f, RG_OP_RELU, "relu", 17, "x", "y");
+    f.counting.fail_after = (int64_t)f.counting.allocations;
+    cr_assert_eq(rg_infer_shapes(f.g, &f.err), RG_ERR_NOMEM);
+    cr_assert_eq(rg_verify(f.g, &f.err), RG_ERR_NOMEM);
+    f.counting.fail_after = -1;
+    FX_INFER_OK(&f);
+    fx_end(&f);
 }
