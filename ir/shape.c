@@ -1213,8 +1213,9 @@ static bool const_scalar(const rg_value *v, double *out) {
 }
 
 /* Range: max(ceil((limit - start) / delta), 0) elements. Constants give the
- * number; a known integer limit with start 0... as dims gives
- * (limit - start) / delta when delta is a positive constant dividing it. */
+ * number; known integer start and limit (Range(0, S, 1) with S from Shape)
+ * give (limit - start) / delta when delta is a positive constant dividing
+ * every coefficient. */
 static rg_status infer_range(infer_ctx *cx) {
     rg_value *start = input(cx, 0), *limit = input(cx, 1), *delta = input(cx, 2);
     RG_TRY(require_same_dtype(cx, start, limit));
