@@ -75,11 +75,15 @@ static void copy_bytes(void *dst, const void *src, size_t n) {
     if (n) memcpy(dst, src, n);
 }
 
+/* Product of some dims of a tensor. Bounded by its element count when the
+ * tensor is not empty; kernels return before using it on empty ones. */
 static size_t prod(const int64_t *dims, int from, int to) {
     size_t n = 1;
-    for (int i = from; i < to; i++) n *= (size_t)dims[i]; /* bounded: dims of an existing tensor */
+    for (int i = from; i < to; i++) n *= (size_t)dims[i];
     return n;
 }
+
+static bool is_empty(const rg_tensor *t) { return rg_tensor_numel(t) == 0; }
 
 static bool is_index_dtype(rg_dtype dtype) { return dtype == RG_DTYPE_I64 || dtype == RG_DTYPE_I32; }
 
@@ -134,11 +138,14 @@ static rg_status norm_axes(const int64_t *axes, int n, int rank, bool *mark, rg_
     return RG_OK;
 }
 
+/* Element strides of a contiguous tensor. An empty tensor may have huge
+ * dims beside its zero one, so this wraps (unsigned) instead of overflowing;
+ * kernels use the strides of non-empty tensors only. */
 static void contiguous_strides(int rank, const int64_t *dims, int64_t *strides) {
-    int64_t s = 1;
+    uint64_t s = 1;
     for (int i = rank - 1; i >= 0; i--) {
-        strides[i] = s;
-        s *= dims[i];
+        strides[i] = (int64_t)s;
+        s *= (uint64_t)dims[i];
     }
 }
 
@@ -409,7 +416,14 @@ static rg_status kernel_flatten(rg_cpu_ctx *ctx, const rg_node *node, const rg_t
         return rg_error_set(err, RG_ERR_INVALID_MODEL, "axis %lld is out of range for rank %d", (long long)axis,
                             x->rank);
     int a = (int)(axis < 0 ? axis + x->rank : axis);
-    int64_t dims[2] = {(int64_t)prod(x->dims, 0, a), (int64_t)prod(x->dims, a, x->rank)};
+    size_t outer, inner;
+    if (!rg_shape_numel(a, x->dims, &outer) || !rg_shape_numel(x->rank - a, x->dims + a, &inner) ||
+        outer > INT64_MAX || inner > INT64_MAX) {
+        char s[SHAPE_TEXT];
+        return rg_error_set(err, RG_ERR_SHAPE, "flattening %s at axis %d overflows", shape_str(s, x->rank, x->dims),
+                            a);
+    }
+    int64_t dims[2] = {(int64_t)outer, (int64_t)inner};
     if (!output_present(node, 0)) return RG_OK;
     return copy_as(ctx, x, outputs, 2, dims, err);
 }
@@ -543,10 +557,13 @@ static rg_status kernel_concat(rg_cpu_ctx *ctx, const rg_node *node, const rg_te
         if (!ok)
             return rg_error_set(err, RG_ERR_SHAPE, "cannot concatenate input %u %s with input 0 %s along axis %d", i,
                                 shape_str(s1, t->rank, t->dims), shape_str(s2, first->rank, first->dims), axis);
-        dims[axis] += t->dims[axis]; /* bounded: each dim belongs to an existing tensor, at most 255 of them */
+        if (t->dims[axis] > INT64_MAX - dims[axis])
+            return rg_error_set(err, RG_ERR_SHAPE, "concatenated axis %d overflows", axis);
+        dims[axis] += t->dims[axis];
     }
     if (!output_present(node, 0)) return RG_OK;
     RG_TRY(alloc_output(ctx, outputs, 0, first->dtype, first->rank, dims, err));
+    if (is_empty(&outputs[0])) return RG_OK;
     size_t outer = prod(dims, 0, axis), inner = prod(dims, axis + 1, first->rank) * rg_dtype_size(first->dtype);
     char *d = outputs[0].data;
     for (size_t o = 0; o < outer; o++) {
@@ -632,6 +649,7 @@ static rg_status kernel_split(rg_cpu_ctx *ctx, const rg_node *node, const rg_ten
             memcpy(dims, x->dims, sizeof dims);
             dims[axis] = sizes[i];
             RG_TRY(alloc_output(ctx, outputs, i, x->dtype, x->rank, dims, err));
+            if (is_empty(&outputs[i])) continue;
             char *d = outputs[i].data;
             for (size_t o = 0; o < outer; o++) copy_bytes(d + o * chunk, (const char *)x->data + o * row + at, chunk);
         }
@@ -710,6 +728,7 @@ static rg_status kernel_slice(rg_cpu_ctx *ctx, const rg_node *node, const rg_ten
         int64_t s = starts[i], e = ends[i];
         int64_t count = slice_axis(x->dims[d], step, &s, &e);
         v.dims[d] = count;
+        if (is_empty(x)) continue; /* nothing is read; the strides may have wrapped */
         /* With one element or none the step is never taken; otherwise
          * |step| < dim and step * stride stays inside the tensor. */
         v.strides[d] = count > 1 ? step * in_strides[d] : 0;
@@ -769,6 +788,7 @@ static rg_status kernel_gather(rg_cpu_ctx *ctx, const rg_node *node, const rg_te
     }
     if (!output_present(node, 0)) return RG_OK;
     RG_TRY(alloc_output(ctx, outputs, 0, x->dtype, rank, dims, err));
+    if (is_empty(&outputs[0])) return RG_OK;
     size_t outer = prod(x->dims, 0, axis), inner = prod(x->dims, axis + 1, x->rank) * esize;
     const char *s = x->data;
     char *d = outputs[0].data;
@@ -873,6 +893,7 @@ static rg_status kernel_gather_nd(rg_cpu_ctx *ctx, const rg_node *node, const rg
     }
     if (!output_present(node, 0)) return RG_OK;
     RG_TRY(alloc_output(ctx, outputs, 0, x->dtype, rank, dims, err));
+    if (is_empty(&outputs[0])) return RG_OK;
     char *d = outputs[0].data;
     for (size_t t = 0; t < batches * per_batch; t++) {
         size_t off = t / per_batch * batch_elems; /* per_batch > 0 here */
@@ -1007,6 +1028,7 @@ static rg_status kernel_trilu(rg_cpu_ctx *ctx, const rg_node *node, const rg_ten
     if (k_t) RG_TRY(read_scalar_int(k_t, 1, "k", &k, err));
     if (!output_present(node, 0)) return RG_OK;
     RG_TRY(copy_as(ctx, x, outputs, x->rank, x->dims, err));
+    if (is_empty(x)) return RG_OK;
     size_t esize = rg_dtype_size(x->dtype), rows = (size_t)x->dims[x->rank - 2], cols = (size_t)x->dims[x->rank - 1];
     size_t mats = prod(x->dims, 0, x->rank - 2);
     char *d = outputs[0].data;

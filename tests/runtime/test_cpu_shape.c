@@ -808,3 +808,62 @@ Test(cpu_shape, rank_limits) {
     expect_error(&c, RG_ERR_SHAPE, "at most 8");
     done(&c);
 }
+
+/* An empty tensor may carry huge dims beside its zero one: nothing may loop
+ * over them or overflow on them (UBSan watches in sanitizer builds). */
+Test(cpu_shape, empty_tensors_with_huge_dims) {
+    const int64_t big = INT64_C(1) << 62;
+    rg_tensor x = f32(2, DIMS(0, big), NULL), y = f32(3, DIMS(0, big, 4), NULL);
+    call c;
+    rg_attr perm = a_ints("perm", 3, DIMS(0, 2, 1));
+    run(&c, RG_OP_TRANSPOSE, 13, 1, (const rg_tensor *[]){&y}, 1, 1, &perm);
+    expect_ok(&c);
+    expect_shape(&c.out[0], RG_DTYPE_F32, 3, DIMS(0, 4, big));
+    done(&c);
+
+    rg_tensor s = i64_1d(2, DIMS(1, 3)), e = i64_1d(2, DIMS(INT64_MAX, 0)), a = i64_1d(2, DIMS(1, 2));
+    rg_tensor st = i64_1d(2, DIMS(3, -1));
+    run(&c, RG_OP_SLICE, 13, 5, (const rg_tensor *[]){&y, &s, &e, &a, &st}, 1, 0, NULL);
+    expect_ok(&c);
+    expect_shape(&c.out[0], RG_DTYPE_F32, 3, DIMS(0, big / 3, 3));
+    done(&c);
+
+    rg_tensor none = i64(1, DIMS(0), NULL);
+    rg_attr axis0 = a_int("axis", 0), axis1 = a_int("axis", 1);
+    run(&c, RG_OP_GATHER, 13, 2, (const rg_tensor *[]){&x, &none}, 1, 1, &axis0);
+    expect_ok(&c);
+    expect_shape(&c.out[0], RG_DTYPE_F32, 2, DIMS(0, big));
+    done(&c);
+    run(&c, RG_OP_GATHER, 13, 2, (const rg_tensor *[]){&x, &none}, 1, 1, &axis1);
+    expect_ok(&c);
+    expect_shape(&c.out[0], RG_DTYPE_F32, 2, DIMS(0, 0));
+    done(&c);
+
+    run(&c, RG_OP_SPLIT, 13, 1, (const rg_tensor *[]){&x}, 2, 1, &axis1);
+    expect_ok(&c);
+    expect_shape(&c.out[1], RG_DTYPE_F32, 2, DIMS(0, big / 2));
+    done(&c);
+
+    run(&c, RG_OP_CONCAT, 13, 2, (const rg_tensor *[]){&x, &x}, 1, 1, &axis0);
+    expect_ok(&c);
+    expect_shape(&c.out[0], RG_DTYPE_F32, 2, DIMS(0, big));
+    done(&c);
+    rg_tensor x2 = f32(2, DIMS(0, INT64_MAX - 1), NULL);
+    run(&c, RG_OP_CONCAT, 13, 2, (const rg_tensor *[]){&x, &x2}, 1, 1, &axis1);
+    expect_error(&c, RG_ERR_SHAPE, "overflows");
+    done(&c);
+
+    run(&c, RG_OP_TRILU, 14, 1, (const rg_tensor *[]){&x}, 1, 0, NULL);
+    expect_ok(&c);
+    done(&c);
+
+    rg_tensor z = f32(3, DIMS(0, big, big), NULL);
+    run(&c, RG_OP_FLATTEN, 13, 1, (const rg_tensor *[]){&z}, 1, 1, &axis1);
+    expect_error(&c, RG_ERR_SHAPE, "overflows");
+    done(&c);
+
+    rg_tensor reps = i64_1d(2, DIMS(2, 5));
+    run(&c, RG_OP_TILE, 13, 2, (const rg_tensor *[]){&x, &reps}, 1, 0, NULL);
+    expect_error(&c, RG_ERR_SHAPE, "overflows");
+    done(&c);
+}
