@@ -163,10 +163,10 @@ int rg_dim_format(const rg_dim *d, const char *const *names, size_t nnames, char
         int64_t c = d->term[i].coef;
         if (i > 0) EMIT(c < 0 ? "-" : "+");
         else if (c < 0) EMIT("-");
-        int64_t mag = c < 0 ? -c : c;
+        uint64_t mag = c < 0 ? 0 - (uint64_t)c : (uint64_t)c; /* INT64_MIN has no int64 magnitude */
         bool first = true;
         if (mag != 1) {
-            EMIT("%lld", (long long)mag);
+            EMIT("%llu", (unsigned long long)mag);
             first = false;
         }
         for (int f = 0; f < RG_DIM_MAX_FACTORS && d->term[i].sym[f]; f++) {
@@ -180,7 +180,7 @@ int rg_dim_format(const rg_dim *d, const char *const *names, size_t nnames, char
     }
     if (d->nterms == 0) EMIT("%lld", (long long)d->constant);
     else if (d->constant > 0) EMIT("+%lld", (long long)d->constant);
-    else if (d->constant < 0) EMIT("-%lld", -(long long)d->constant);
+    else if (d->constant < 0) EMIT("-%llu", 0 - (unsigned long long)d->constant);
 #undef EMIT
     if (cap && len >= cap) buf[cap - 1] = '\0';
     return total;

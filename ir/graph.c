@@ -9,10 +9,15 @@
 
 bool rg_shape_numel(int rank, const int64_t *dims, size_t *out) {
     size_t n = 1;
+    bool empty = false;
     for (int i = 0; i < rank; i++) {
         if (dims[i] < 0 || (uint64_t)dims[i] > SIZE_MAX) return false;
-        if (!rg_size_mul(n, (size_t)dims[i], &n)) return false;
+        empty |= dims[i] == 0;
     }
+    /* any zero dim makes the tensor empty, whatever the order of the others */
+    for (int i = 0; i < rank && !empty; i++)
+        if (!rg_size_mul(n, (size_t)dims[i], &n)) return false;
+    if (empty) n = 0;
     *out = n;
     return true;
 }
@@ -117,6 +122,21 @@ static bool index_reserve(rg_graph *g) {
     g->index = fresh;
     g->index_cap = ncap;
     return true;
+}
+
+rg_status rg_graph_reindex(rg_graph *g, rg_error *err) {
+    uint32_t ncap = 64;
+    while ((uint64_t)(g->nvalues + 1) * 2 > ncap) {
+        if (ncap > (1u << 29)) return oom(err, "the name index");
+        ncap *= 2;
+    }
+    rg_value **fresh = rg_arena_array(&g->arena, ncap, sizeof *fresh);
+    if (!fresh) return oom(err, "the name index");
+    for (uint32_t i = 0; i < g->nvalues; i++)
+        if (g->values[i]->name[0]) index_insert(fresh, ncap, g->values[i]);
+    g->index = fresh;
+    g->index_cap = ncap;
+    return RG_OK;
 }
 
 rg_value *rg_graph_find_value(const rg_graph *g, const char *name) {
@@ -338,10 +358,11 @@ const rg_attr *rg_node_attr(const rg_node *node, const char *name) {
     return NULL;
 }
 
+/* The message leaves the node out: callers (executor, inference) prefix it. */
 static rg_status wrong_kind(const rg_node *node, const rg_attr *a, const char *want, rg_error *err) {
-    char label[RG_LABEL_MAX];
-    return rg_error_set(err, RG_ERR_INVALID_MODEL, "node %s: attribute '%s' is %s, expected %s",
-                        rg_node_label(node, label, sizeof label), a->name, rg_attr_kind_name(a->kind), want);
+    (void)node;
+    return rg_error_set(err, RG_ERR_INVALID_MODEL, "attribute '%s' is %s, expected %s", a->name,
+                        rg_attr_kind_name(a->kind), want);
 }
 
 rg_status rg_node_attr_int(const rg_node *node, const char *name, int64_t dflt, int64_t *out, rg_error *err) {

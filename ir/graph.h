@@ -162,6 +162,10 @@ void rg_node_set_attrs(rg_node *node, uint32_t nattrs, rg_attr *attrs);
 rg_status rg_graph_add_input(rg_graph *g, rg_value *v, rg_error *err);
 rg_status rg_graph_add_output(rg_graph *g, rg_value *v, rg_error *err);
 
+/* Rebuilds the name index from g->values, after values were renamed or
+ * removed (ir/rewrite.c). */
+rg_status rg_graph_reindex(rg_graph *g, rg_error *err);
+
 /* The id of a named symbol, made when absent; 0 when out of memory or ids. */
 uint16_t rg_graph_symbol(rg_graph *g, const char *name);
 
@@ -184,7 +188,8 @@ const char *rg_node_label(const rg_node *node, char *buf, size_t cap);
 #define RG_LABEL_MAX 160
 
 /* Attribute look-ups. Absent: the default is written and RG_OK returned.
- * Present with another kind: RG_ERR_INVALID_MODEL naming node and attribute. */
+ * Present with another kind: RG_ERR_INVALID_MODEL naming the attribute; the
+ * caller adds the node to the message. */
 const rg_attr *rg_node_attr(const rg_node *node, const char *name);
 rg_status rg_node_attr_int(const rg_node *node, const char *name, int64_t dflt, int64_t *out, rg_error *err);
 rg_status rg_node_attr_float(const rg_node *node, const char *name, float dflt, float *out, rg_error *err);
@@ -202,6 +207,18 @@ rg_status rg_node_attr_string(const rg_node *node, const char *name, const char 
  * dims become unknown, never guessed. */
 rg_status rg_infer_shapes(rg_graph *g, rg_error *err);
 rg_status rg_infer_node(rg_graph *g, rg_node *node, rg_error *err);
+
+/* The elements of a small integer tensor (rank 0 or 1) known as dims though
+ * it is not a constant, e.g. Shape of [batch, seq, 384]; len -1: unknown. */
+typedef struct rg_known_value {
+    int len;
+    rg_dim elems[RG_MAX_RANK];
+} rg_known_value;
+
+/* rg_infer_shapes that also hands back its known-value table, indexed by
+ * value id; nknown must be at least g->nvalues. For the passes that fold
+ * shape subgraphs (passes/fold.c). */
+rg_status rg_infer_shapes_known(rg_graph *g, rg_known_value *known, uint32_t nknown, rg_error *err);
 
 /* Checks the graph's invariants: arity against the op table, every input
  * produced earlier (topological order) or a graph input or constant, one

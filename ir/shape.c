@@ -27,10 +27,7 @@
 #include "graph.h"
 
 /* The elements of one known value; len is -1 when nothing is known. */
-typedef struct known_value {
-    int len;
-    rg_dim elems[RG_MAX_RANK];
-} known_value;
+typedef rg_known_value known_value;
 
 typedef struct infer_ctx {
     rg_graph *g;
@@ -121,8 +118,15 @@ static rg_status norm_axis(infer_ctx *cx, int64_t axis, int rank, bool inclusive
     return RG_OK;
 }
 
+/* Attribute errors do not name the node; inference errors always do. */
+static rg_status attr_status(infer_ctx *cx, rg_status st) {
+    char label[RG_LABEL_MAX];
+    if (st == RG_OK) return st;
+    return rg_error_prefix(cx->err, st, "node %s", rg_node_label(cx->node, label, sizeof label));
+}
+
 static rg_status attr_int(infer_ctx *cx, const char *name, int64_t dflt, int64_t *out) {
-    return rg_node_attr_int(cx->node, name, dflt, out, cx->err);
+    return attr_status(cx, rg_node_attr_int(cx->node, name, dflt, out, cx->err));
 }
 
 static rg_status require_same_dtype(infer_ctx *cx, const rg_value *a, const rg_value *b) {
@@ -849,7 +853,7 @@ static rg_status infer_transpose(infer_ctx *cx) {
     rg_value *x = input(cx, 0);
     const int64_t *perm;
     size_t nperm;
-    RG_TRY(rg_node_attr_ints(cx->node, "perm", &perm, &nperm, cx->err));
+    RG_TRY(attr_status(cx, rg_node_attr_ints(cx->node, "perm", &perm, &nperm, cx->err)));
     if (x->rank < 0) {
         shape r = shape_of_rank(perm ? (int)(nperm <= RG_MAX_RANK ? nperm : RG_MAX_RANK + 1) : -1);
         RG_TRY(check_rank(cx, r.rank));
@@ -1291,13 +1295,18 @@ static rg_status infer_with(rg_graph *g, rg_node *node, known_value *known, uint
 
 rg_status rg_infer_node(rg_graph *g, rg_node *node, rg_error *err) { return infer_with(g, node, NULL, 0, err); }
 
+rg_status rg_infer_shapes_known(rg_graph *g, rg_known_value *known, uint32_t nknown, rg_error *err) {
+    RG_ASSERT(nknown >= g->nvalues);
+    for (uint32_t i = 0; i < nknown; i++) known[i].len = -1;
+    for (uint32_t i = 0; i < g->nnodes; i++) RG_TRY(infer_with(g, g->nodes[i], known, nknown, err));
+    return RG_OK;
+}
+
 rg_status rg_infer_shapes(rg_graph *g, rg_error *err) {
     uint32_t n = g->nvalues;
     known_value *known = rg_mem_calloc(g->alloc, n ? n : 1, sizeof *known);
     if (!known) return rg_error_set(err, RG_ERR_NOMEM, "out of memory for shape inference of %u values", n);
-    for (uint32_t i = 0; i < n; i++) known[i].len = -1;
-    rg_status st = RG_OK;
-    for (uint32_t i = 0; i < g->nnodes && st == RG_OK; i++) st = infer_with(g, g->nodes[i], known, n, err);
+    rg_status st = rg_infer_shapes_known(g, known, n, err);
     rg_mem_free(g->alloc, known, sizeof *known * (n ? n : 1));
     return st;
 }
