@@ -313,6 +313,16 @@ static inline float gelu_f32(float x, bool tanh_form) {
     return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
 }
 
+static inline float clip_f32(float x, float lo, float hi) {
+    float v = x < lo ? lo : x;
+    return v > hi ? hi : v;
+}
+
+static inline int64_t clip_i64(int64_t x, int64_t lo, int64_t hi) {
+    int64_t v = x < lo ? lo : x;
+    return v > hi ? hi : v;
+}
+
 /* Python-style modulo: the result takes the divisor's sign. */
 static inline float mod_f32(float a, float b, bool c_fmod) {
     float r = fmodf(a, b);
@@ -343,7 +353,8 @@ static void ew_f32(const ew_params *p, float *o, const float *const *a, size_t n
     case RG_OP_COS: LOOP(cosf(x[i]));
     case RG_OP_SIGN: LOOP(x[i] > 0.0f ? 1.0f : x[i] < 0.0f ? -1.0f : x[i]);
     case RG_OP_ISNAN: LOOP(x[i] != x[i] ? 1.0f : 0.0f);
-    case RG_OP_CLIP: LOOP(x[i] < p->lo_f ? p->lo_f : (x[i] > p->hi_f ? p->hi_f : x[i]));
+    /* min(max(x, lo), hi): when lo > hi everything becomes hi, as ONNX says */
+    case RG_OP_CLIP: LOOP(clip_f32(x[i], p->lo_f, p->hi_f));
     case RG_OP_ADD:
     case RG_OP_SUM: LOOP(x[i] + y[i]);
     case RG_OP_SUB: LOOP(x[i] - y[i]);
@@ -400,7 +411,7 @@ static bool ew_i64(const ew_params *p, int64_t *o, const int64_t *const *a, size
     case RG_OP_RELU: LOOP(x[i] > 0 ? x[i] : 0);
     case RG_OP_SIGN: LOOP(x[i] > 0 ? 1 : x[i] < 0 ? -1 : 0);
     case RG_OP_NOT: LOOP(!x[i]);
-    case RG_OP_CLIP: LOOP(x[i] < p->lo_i ? p->lo_i : (x[i] > p->hi_i ? p->hi_i : x[i]));
+    case RG_OP_CLIP: LOOP(clip_i64(x[i], p->lo_i, p->hi_i));
     case RG_OP_ADD:
     case RG_OP_SUM: LOOP(wrap_add(x[i], y[i]));
     case RG_OP_SUB: LOOP(wrap_sub(x[i], y[i]));
