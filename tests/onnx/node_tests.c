@@ -560,8 +560,7 @@ static bool nt_run_isolated(const char *test_dir, bool use_fork, char *msg, size
         snprintf(msg, cap, "pipe: %s", strerror(errno));
         return false;
     }
-    fflush(stdout);
-    fflush(stderr);
+    fflush(NULL); /* or the child's exit() writes the parent's buffered output again */
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]);
