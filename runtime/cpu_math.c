@@ -794,6 +794,9 @@ static rg_status reduce_axes(const rg_node *node, const rg_tensor *const *inputs
     size_t naxes = 0;
     const rg_tensor *axes_t = NULL;
     if (node->opset >= from_input_since) {
+        if (rg_node_attr(node, "axes"))
+            return rg_error_set(err, RG_ERR_INVALID_MODEL, "attribute 'axes' is not part of %s-%d; axes are input 1",
+                                rg_op_name(node->op), from_input_since);
         axes_t = optional_input(node, inputs, 1);
         if (axes_t) {
             if (axes_t->dtype != RG_DTYPE_I64 && axes_t->dtype != RG_DTYPE_I32)

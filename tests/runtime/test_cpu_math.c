@@ -748,6 +748,18 @@ Test(cpu_math, matmul_shapes) {
     EXPECT(&out[0], 0, 4, 5, 10, 11, 2, 4, 8, 10, 1, 1, 1, 0, 0, 0, 2, 0);
     free_outs(out, 1);
 
+    /* a vector against batched matrices, and batched matrices against a vector */
+    const rg_tensor *vb3[] = {&tv, &tb3};
+    run_ok(n, vb3, out);
+    expect_shape(&out[0], RG_DTYPE_F32, 2, DIMS(2, 2));
+    EXPECT(&out[0], 0, 2, 2, 2, 2);
+    free_outs(out, 1);
+    const rg_tensor *a3v[] = {&ta3, &tv};
+    run_ok(n, a3v, out);
+    expect_shape(&out[0], RG_DTYPE_F32, 2, DIMS(2, 2));
+    EXPECT(&out[0], 0, 6, 15, 1, 1);
+    free_outs(out, 1);
+
     const rg_tensor *bad[] = {&ta, &ta};
     expect_error(n, bad, RG_ERR_SHAPE, "input 1 has shape [2, 3]");
     rg_tensor ta5 = tensor(RG_DTYPE_F32, 3, DIMS(3, 2, 3), a); /* data unused: fails first */
