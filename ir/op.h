@@ -107,14 +107,36 @@ enum {
     X(TILE,              "Tile",               6, 2, 2, 1, 1, RG_OPF_SHAPE_ONLY, tile) \
     X(RANGE,             "Range",             11, 3, 3, 1, 1, 0, range) \
     X(TRILU,             "Trilu",             14, 1, 2, 1, 1, RG_OPF_SHAPE_ONLY, unary)
+
+/* ragged's own ops (domain "ai.ragged"), made by the passes from patterns of
+ * ONNX ops; same columns. Their shape rule is `internal`: inference for them
+ * lives in ir/internal_ops.c, beside their attribute conventions.
+ * - LayerNorm: (x, scale, bias?, residual?) -> (y, x+residual?); normalises
+ *   the last axis of x (+ residual), statistics in fp32.
+ * - Linear: (x, weight[K,N], bias?) -> y = act(x @ weight + bias).
+ * - Attention: scaled dot-product attention over heads, optional mask.
+ * - Fused: an expression program of elementwise ops and row reductions. */
+#define RG_OP_INTERNAL_LIST(X) \
+    X(LAYER_NORM,        "LayerNorm",          1, 2, 4, 1, 2, RG_OPF_REDUCTION | RG_OPF_FLOAT_ONLY, internal) \
+    X(LINEAR,            "Linear",             1, 2, 3, 1, 1, RG_OPF_FLOAT_ONLY, internal) \
+    X(ATTENTION,         "Attention",          1, 1, 5, 1, 1, RG_OPF_FLOAT_ONLY, internal) \
+    X(FUSED,             "Fused",              1, 1, RG_ARITY_ANY, 1, RG_ARITY_ANY, RG_OPF_REDUCTION, internal)
 /* clang-format on */
+
+/* Every op: ONNX ones first, then ragged's own. */
+#define RG_OP_ALL(X) RG_OP_LIST(X) RG_OP_INTERNAL_LIST(X)
+
+#define RG_DOMAIN_RAGGED "ai.ragged"
 
 typedef enum rg_op {
 #define RG_OP_ENUM_(id, ...) RG_OP_##id,
-    RG_OP_LIST(RG_OP_ENUM_)
+    RG_OP_ALL(RG_OP_ENUM_)
 #undef RG_OP_ENUM_
     RG_OP_COUNT
 } rg_op;
+
+/* ONNX ops come first in the enum: op < RG_OP_FIRST_INTERNAL. */
+#define RG_OP_FIRST_INTERNAL RG_OP_LAYER_NORM
 
 typedef struct rg_op_info {
     const char *name;   /* ONNX op_type */
@@ -127,8 +149,8 @@ typedef struct rg_op_info {
 const rg_op_info *rg_op_get(rg_op op);
 const char *rg_op_name(rg_op op);
 bool rg_op_has(rg_op op, uint32_t flag);
-/* Looks an op up by ONNX domain ("" or "ai.onnx") and op_type.
- * Returns false when ragged has no such op. */
+/* Looks an op up by domain ("" or "ai.onnx" for ONNX ops, "ai.ragged" for
+ * ragged's own) and op_type. Returns false when ragged has no such op. */
 bool rg_op_lookup(const char *domain, const char *op_type, rg_op *out);
 
 /* The ai.onnx opset range that ragged accepts. */

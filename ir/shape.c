@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "graph.h"
+#include "internal_ops.h"
 
 /* The elements of one known value; len is -1 when nothing is known. */
 typedef rg_known_value known_value;
@@ -1247,13 +1248,20 @@ static rg_status infer_range(infer_ctx *cx) {
     return set_output(cx, 0, start->dtype, &r);
 }
 
+/* ragged's own ops keep their rules beside their attribute conventions. */
+static rg_status infer_internal(infer_ctx *cx) {
+    rg_status st = rg_infer_internal(cx->g, cx->node, cx->err);
+    if (st == RG_OK) return st;
+    return rg_error_prefix(cx->err, st, "node %s", cx->label);
+}
+
 /* ---------------------------------------------------------- dispatch */
 
 typedef rg_status (*infer_fn)(infer_ctx *cx);
 
 static const infer_fn infer_table[RG_OP_COUNT] = {
 #define RG_OP_INFER_(id, name, since, min_in, max_in, min_out, max_out, flags, rule) [RG_OP_##id] = infer_##rule,
-    RG_OP_LIST(RG_OP_INFER_)
+    RG_OP_ALL(RG_OP_INFER_)
 #undef RG_OP_INFER_
 };
 
