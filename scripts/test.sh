@@ -5,7 +5,8 @@
 #      (models/fetch.sh, models/reference.py)
 #   2. Debug build (-Werror) and ctest: unit tests of every module, the ONNX
 #      backend node tests, the whole-model tests
-#   3. the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer
+#   3. the same suite as a Release build (-O2 warnings, optimised code), and
+#      built with AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. every libFuzzer target (clang) for RG_FUZZ_SECONDS each, from a seed
 #      corpus
 #
@@ -15,9 +16,9 @@
 # non-zero when anything failed.
 #
 # Environment: RG_JOBS (parallel jobs, default: cores), RG_FUZZ_SECONDS
-# (default 60), RG_SKIP_SANITIZE=1 / RG_SKIP_FUZZ=1 to leave a stage out,
-# RG_BUILD_PREFIX (default build-): the build folders are
-# <prefix>debug, <prefix>asan and <prefix>fuzz. docs/testing.md has more.
+# (default 60), RG_SKIP_RELEASE=1 / RG_SKIP_SANITIZE=1 / RG_SKIP_FUZZ=1 to
+# leave a stage out, RG_BUILD_PREFIX (default build-): the build folders are
+# <prefix>debug, <prefix>release, <prefix>asan and <prefix>fuzz. docs/testing.md has more.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -143,6 +144,18 @@ if build "${prefix}debug" -DCMAKE_BUILD_TYPE=Debug -DRG_WERROR=ON; then
   figures "${prefix}debug"
 fi
 stage_done "Debug build + ctest"
+
+# ---------------------------------------------------------------- Release
+# Optimised builds warn about what -O0 cannot see (maybe-uninitialized), and
+# optimised code is what users run: build with -Werror and run the suite.
+if [[ ${RG_SKIP_RELEASE:-0} != 1 ]]; then
+  stage "Release build and tests (${prefix}release)"
+  if build "${prefix}release" -DCMAKE_BUILD_TYPE=Release -DRG_WERROR=ON; then
+    run_ctest "${prefix}release" "Release"
+    figures "${prefix}release" | grep -E '^node tests:' || true
+  fi
+  stage_done "Release build + ctest"
+fi
 
 # ---------------------------------------------------------------- sanitizers
 if [[ ${RG_SKIP_SANITIZE:-0} != 1 ]]; then
