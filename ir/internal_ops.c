@@ -1,13 +1,113 @@
 /*
  * internal_ops.c — shape inference for ragged's own ops. LayerNorm, Linear
- * and Attention rules sit here with the patterns that make them; the Fused
- * op's rule sits with its expression program in fused.c.
+ * and Attention rules sit here with their attribute conventions (the passes
+ * in passes/fuse_patterns.c make these nodes; runtime/cpu_internal_ops.c runs
+ * them); the Fused op's rule sits with its expression program in fused.c.
+ *
+ * Conventions (every attribute is FLOAT, INT or STRING, so plans keep them):
+ *
+ * LayerNorm (x, scale[N], bias[N]?, residual?) -> (y, sum?)
+ *   Normalises the last axis (N) of s = x + residual (s = x without one):
+ *   y = (s - mean) / sqrt(var + epsilon) * scale + bias, statistics in fp32.
+ *   residual has x's shape. Output 1, when present, is s itself (the residual
+ *   stream that later layers read).
+ *   epsilon: FLOAT, default 1e-5.
+ *
+ * Linear (x[..., K], weight[K, N], bias[N]?) -> y[..., N]
+ *   y = act(x @ weight + bias).
+ *   activation: STRING "none" (default), "relu", "gelu" (erf form) or
+ *   "gelu_tanh" (the tanh approximation).
+ *
+ * Attention (qkv[B, S, 3*H*D], mask?) -> y[B, S, H*D]
+ *   qkv packs Q, K and V along the last axis in that order, each head-major
+ *   ([H, D] inside each third), as one merged QKV Linear produces it.
+ *   scores[b,h,i,j] = scale * q[b,i,h,:] . k[b,j,h,:] (+ mask), softmax over
+ *   j, y[b,i,h,:] = sum_j p[b,h,i,j] v[b,j,h,:].
+ *   num_heads (H), head_size (D): INT, required.
+ *   scale: FLOAT, default 1/sqrt(D).
+ *   causal: INT 0/1, default 0: j > i is masked out.
+ *   mask_kind: STRING "none" (default: no mask input) or "additive": input 1
+ *   is added to the scores and must broadcast to [B, H, S, S] (the usual
+ *   [B, 1, 1, S] from a padding mask).
  */
+#include <string.h>
+
 #include "internal_ops.h"
 
 #include "fused.h"
 
+static rg_status need_rank(const rg_node *node, uint32_t i, int min_rank, rg_error *err) {
+    const rg_value *v = node->inputs[i];
+    if (!v) return rg_error_set(err, RG_ERR_INVALID_MODEL, "input %u is missing", i);
+    if (v->rank < min_rank)
+        return rg_error_set(err, RG_ERR_SHAPE, "input %u ('%s') has rank %d; expected at least %d", i,
+                            v->name ? v->name : "", v->rank, min_rank);
+    return RG_OK;
+}
+
+static rg_status infer_layer_norm(rg_graph *g, rg_node *node, rg_error *err) {
+    RG_TRY(need_rank(node, 0, 1, err));
+    const rg_value *x = node->inputs[0];
+    float eps;
+    RG_TRY(rg_node_attr_float(node, "epsilon", 1e-5f, &eps, err));
+    RG_TRY(rg_value_set_shape(g, node->outputs[0], x->dtype, x->rank, x->dims, err));
+    if (node->noutputs > 1 && node->outputs[1])
+        RG_TRY(rg_value_set_shape(g, node->outputs[1], x->dtype, x->rank, x->dims, err));
+    return RG_OK;
+}
+
+bool rg_linear_activation_known(const char *name) {
+    return !strcmp(name, "none") || !strcmp(name, "relu") || !strcmp(name, "gelu") || !strcmp(name, "gelu_tanh");
+}
+
+static rg_status infer_linear(rg_graph *g, rg_node *node, rg_error *err) {
+    RG_TRY(need_rank(node, 0, 1, err));
+    RG_TRY(need_rank(node, 1, 2, err));
+    const rg_value *x = node->inputs[0], *w = node->inputs[1];
+    if (w->rank != 2) return rg_error_set(err, RG_ERR_SHAPE, "weight has rank %d; expected 2", w->rank);
+    const char *act;
+    RG_TRY(rg_node_attr_string(node, "activation", "none", &act, err));
+    if (!rg_linear_activation_known(act))
+        return rg_error_set(err, RG_ERR_INVALID_MODEL, "unknown activation '%s'", act);
+    rg_dim dims[RG_MAX_RANK];
+    memcpy(dims, x->dims, sizeof *dims * (size_t)x->rank);
+    dims[x->rank - 1] = w->dims[1];
+    return rg_value_set_shape(g, node->outputs[0], x->dtype, x->rank, dims, err);
+}
+
+static rg_status infer_attention(rg_graph *g, rg_node *node, rg_error *err) {
+    RG_TRY(need_rank(node, 0, 3, err));
+    const rg_value *qkv = node->inputs[0];
+    if (qkv->rank != 3) return rg_error_set(err, RG_ERR_SHAPE, "qkv has rank %d; expected 3", qkv->rank);
+    int64_t heads, head_size;
+    RG_TRY(rg_node_attr_int(node, "num_heads", 0, &heads, err));
+    RG_TRY(rg_node_attr_int(node, "head_size", 0, &head_size, err));
+    if (heads <= 0 || head_size <= 0 || heads > INT32_MAX / head_size)
+        return rg_error_set(err, RG_ERR_INVALID_MODEL, "num_heads %lld and head_size %lld must be positive",
+                            (long long)heads, (long long)head_size);
+    const char *mask_kind;
+    RG_TRY(rg_node_attr_string(node, "mask_kind", "none", &mask_kind, err));
+    bool has_mask = node->ninputs > 1 && node->inputs[1];
+    if (strcmp(mask_kind, "none") && strcmp(mask_kind, "additive"))
+        return rg_error_set(err, RG_ERR_INVALID_MODEL, "unknown mask_kind '%s'", mask_kind);
+    if (has_mask != (strcmp(mask_kind, "additive") == 0))
+        return rg_error_set(err, RG_ERR_INVALID_MODEL, "mask_kind '%s' with%s a mask input", mask_kind,
+                            has_mask ? "" : "out");
+    int64_t width;
+    if (rg_dim_is_const(&qkv->dims[2], &width) && width != 3 * heads * head_size)
+        return rg_error_set(err, RG_ERR_SHAPE, "qkv's last dim is %lld; expected 3 * %lld * %lld", (long long)width,
+                            (long long)heads, (long long)head_size);
+    rg_dim dims[3] = {qkv->dims[0], qkv->dims[1], rg_dim_const(heads * head_size)};
+    return rg_value_set_shape(g, node->outputs[0], qkv->dtype, 3, dims, err);
+}
+
 rg_status rg_infer_internal(rg_graph *g, rg_node *node, rg_error *err) {
+    switch (node->op) {
+    case RG_OP_LAYER_NORM: return infer_layer_norm(g, node, err);
+    case RG_OP_LINEAR: return infer_linear(g, node, err);
+    case RG_OP_ATTENTION: return infer_attention(g, node, err);
+    default: break;
+    }
     if (node->op == RG_OP_FUSED) return rg_fused_infer(g, node, err);
     return rg_error_set(err, RG_ERR_UNSUPPORTED, "no shape rule for %s yet", rg_op_name(node->op));
 }

@@ -11,4 +11,7 @@
  * caller (shape.c) adds it. */
 rg_status rg_infer_internal(rg_graph *g, rg_node *node, rg_error *err);
 
+/* Whether a Linear activation name is one ragged knows (internal_ops.c). */
+bool rg_linear_activation_known(const char *name);
+
 #endif

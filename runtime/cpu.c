@@ -27,6 +27,7 @@ struct rg_cpu_exec {
 rg_cpu_kernel rg_cpu_kernel_for(rg_op op) {
     if ((unsigned)op >= RG_OP_COUNT) return NULL;
     if (rg_cpu_math_kernels[op]) return rg_cpu_math_kernels[op];
+    if (rg_cpu_internal_kernels[op]) return rg_cpu_internal_kernels[op];
     return rg_cpu_shape_kernels[op];
 }
 

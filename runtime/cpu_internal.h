@@ -36,6 +36,7 @@ void rg_cpu_free_tensor(rg_cpu_ctx *ctx, rg_tensor *t);
 /* Kernel tables, one per file. */
 extern const rg_cpu_kernel rg_cpu_math_kernels[RG_OP_COUNT];
 extern const rg_cpu_kernel rg_cpu_shape_kernels[RG_OP_COUNT];
+extern const rg_cpu_kernel rg_cpu_internal_kernels[RG_OP_COUNT]; /* cpu_internal_ops.c: LayerNorm, Linear, Attention */
 
 /* The kernel for an op, or NULL when the CPU executor lacks it. */
 rg_cpu_kernel rg_cpu_kernel_for(rg_op op);
