@@ -1,0 +1,125 @@
+/*
+ * pass.h — the pass manager and the passes that rewrite an imported graph
+ * into the optimised one (DESIGN.md "Passes").
+ *
+ * A pass is a name and a function over the graph. The manager runs the
+ * passes of the pipeline in order, counts what each changed, times it,
+ * verifies the graph after it when asked (always in tests and debug builds),
+ * can print the graph after a named pass, and can stop after one (for
+ * `ragged dump --stage`).
+ *
+ * passes/ depends on ir/ only. Constant folding needs to compute ops, which
+ * is the runtime's business, so the caller hands in an evaluator (the tools
+ * wire it to the CPU kernels); without one, folding still turns shape
+ * arithmetic into constants and symbolic dims but evaluates nothing.
+ */
+#ifndef RG_PASSES_PASS_H
+#define RG_PASSES_PASS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ir/graph.h"
+
+/* Computes one node on concrete inputs (all constants when folding). Each of
+ * node->noutputs entries of `outputs` arrives zeroed; the evaluator sets its
+ * shape and allocates its data however it likes. The pass copies the results
+ * into the graph's arena and then hands every output whose data is not NULL
+ * to the free function, on success and on failure alike. RG_ERR_UNSUPPORTED
+ * means "cannot compute this here": the node is kept, not an error. */
+typedef rg_status (*rg_pass_eval_fn)(void *user, const rg_node *node, const rg_tensor *const *inputs,
+                                     rg_tensor *outputs, rg_error *err);
+typedef void (*rg_pass_free_fn)(void *user, rg_tensor *tensor);
+
+typedef struct rg_pass_evaluator {
+    rg_pass_eval_fn eval;
+    rg_pass_free_fn free;
+    void *user;
+} rg_pass_evaluator;
+
+typedef struct rg_pass_options {
+    bool verify;                    /* rg_verify after every pass (forced on in debug builds) */
+    const char *print_after;        /* pass name: rg_print the graph after it to print_to */
+    FILE *print_to;                 /* NULL: stderr */
+    const char *stop_after;         /* pass name: run no pass after it (NULL: run all) */
+    const rg_pass_evaluator *eval;  /* NULL: no evaluation of constant nodes */
+    size_t fold_max_bytes;          /* largest folded output; 0: RG_PASS_FOLD_MAX_BYTES */
+} rg_pass_options;
+
+#define RG_PASS_FOLD_MAX_BYTES ((size_t)1 << 22)
+
+/* What one pass changed: nodes removed and added, nodes whose inputs or
+ * attributes changed in place, values that became constants, and duplicate
+ * constants merged into one. */
+typedef struct rg_pass_stats {
+    uint32_t removed, added, rewritten, folded, merged;
+} rg_pass_stats;
+
+#define RG_PASS_REPORT_MAX 16
+
+typedef struct rg_pass_report_entry {
+    const char *name;
+    rg_pass_stats stats;
+    uint32_t nodes_before, nodes_after;
+    double seconds;
+} rg_pass_report_entry;
+
+typedef struct rg_pass_report {
+    uint32_t npasses;
+    rg_pass_report_entry pass[RG_PASS_REPORT_MAX];
+    uint32_t ops_before[RG_OP_COUNT]; /* node counts per op before the first pass */
+    uint32_t ops_after[RG_OP_COUNT];  /* and after the last one that ran */
+    double seconds;
+} rg_pass_report;
+
+/* Handed to every pass. */
+typedef struct rg_pass_ctx {
+    rg_graph *g;
+    const rg_pass_options *opt;
+    rg_pass_stats *stats;
+    rg_error *err;
+} rg_pass_ctx;
+
+typedef rg_status (*rg_pass_fn)(rg_pass_ctx *cx);
+
+typedef struct rg_pass {
+    const char *name;
+    const char *summary; /* one line, for `ragged dump --help` and reports */
+    rg_pass_fn run;
+} rg_pass;
+
+/* The pipeline, in order; *count receives its length. */
+const rg_pass *rg_pass_list(size_t *count);
+/* The pass of that name, or NULL. */
+const rg_pass *rg_pass_find(const char *name);
+
+/* Runs the pipeline on g (shapes are inferred first). `opt` may be NULL
+ * (defaults); `report` may be NULL. Names in print_after/stop_after that are
+ * no pass are RG_ERR_INVALID_ARGUMENT listing the pass names. On failure the
+ * graph may be partly rewritten but still verifies, except when the verifier
+ * itself is what failed (the message names the pass). */
+rg_status rg_pass_run(rg_graph *g, const rg_pass_options *opt, rg_pass_report *report, rg_error *err);
+
+/* Runs the given passes only, in the given order (tests, tools). */
+rg_status rg_pass_run_list(rg_graph *g, const rg_pass *const *passes, size_t npasses, const rg_pass_options *opt,
+                           rg_pass_report *report, rg_error *err);
+
+/* Counts nodes per op into counts[RG_OP_COUNT]. */
+void rg_pass_count_ops(const rg_graph *g, uint32_t *counts);
+
+/* Writes the report: one line per pass (name, nodes before -> after, what
+ * changed, milliseconds) and the per-op counts that changed. */
+void rg_pass_report_print(const rg_pass_report *report, FILE *out);
+
+/* ---- the passes (cleanup.c, fold.c) ---- */
+
+/* Identity, inference Dropout, no-op Cast/Reshape/Expand/Squeeze/Unsqueeze,
+ * duplicate constants, dead nodes. */
+rg_status rg_pass_cleanup(rg_pass_ctx *cx);
+/* Shape subgraphs into constants and symbolic dims, then constant folding
+ * through the evaluator. */
+rg_status rg_pass_fold(rg_pass_ctx *cx);
+
+#endif
