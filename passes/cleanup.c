@@ -4,7 +4,7 @@
  * Exporters leave nodes that only forward their input: Identity, Dropout in
  * inference, a Cast to the dtype the value already has, and a Reshape,
  * Expand, Squeeze, Unsqueeze or Flatten whose output shape equals its input
- * shape (compared symbolically: [batch, seq, 384] equals [batch, seq, 384]
+ * shape, and a Concat of one input (compared symbolically: [batch, seq, 384] equals [batch, seq, 384]
  * whatever batch is; an unknown dim never compares equal). Their readers are
  * pointed at the input instead. Constants with the same dtype, shape and
  * bytes (exporters repeat the same axes and scalars hundreds of times)
@@ -38,6 +38,7 @@ static rg_value *forwarded_input(const rg_node *n) {
     if (!x || !y) return NULL;
     switch (n->op) {
     case RG_OP_IDENTITY: return x;
+    case RG_OP_CONCAT: return n->ninputs == 1 ? x : NULL;
     case RG_OP_DROPOUT: return dropout_is_noop(n) ? x : NULL;
     case RG_OP_CAST: return x->dtype == y->dtype && rg_dtype_is_valid(x->dtype) ? x : NULL;
     case RG_OP_RESHAPE:

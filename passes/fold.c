@@ -118,14 +118,35 @@ static rg_status set_constant_input(fold_ctx *f, rg_node *n, uint32_t index, con
     return RG_OK;
 }
 
+/* A fresh attribute array with allowzero=0; the imported one stays as it
+ * was. */
+static rg_status clear_allowzero(fold_ctx *f, rg_node *n) {
+    rg_attr *attrs = rg_arena_array(&f->g->arena, n->nattrs, sizeof *attrs);
+    if (!attrs) return rg_error_set(f->cx->err, RG_ERR_NOMEM, "out of memory rewriting a Reshape");
+    memcpy(attrs, n->attrs, sizeof *attrs * n->nattrs);
+    for (uint32_t i = 0; i < n->nattrs; i++)
+        if (strcmp(attrs[i].name, "allowzero") == 0) attrs[i].i = 0;
+    rg_node_set_attrs(n, n->nattrs, attrs);
+    return RG_OK;
+}
+
 static rg_status fold_reshape(fold_ctx *f, rg_node *n) {
     rg_value *x = n->inputs[0], *target = n->inputs[1];
     const rg_known_value *k = known_of(f, target);
     if (target->constant || !k || x->rank < 0) return RG_OK;
     int64_t allowzero = 0;
     if (n->opset >= 14) RG_TRY(rg_node_attr_int(n, "allowzero", 0, &allowzero, f->cx->err));
+    /* allowzero only matters for literal zeros: without any, the target means
+     * the same under allowzero=0, where our 0s copy (a copied 0 is 0 too) */
+    bool literal_zero = false;
+    for (int i = 0; i < k->len; i++) {
+        int64_t c;
+        literal_zero |= rg_dim_is_const(&k->elems[i], &c) && c == 0;
+    }
+    bool may_copy = !allowzero || !literal_zero;
     int64_t elems[RG_MAX_RANK];
     int infer_at = -1;
+    bool copies = false;
     for (int i = 0; i < k->len; i++) {
         int64_t c;
         if (rg_dim_is_const(&k->elems[i], &c)) {
@@ -137,7 +158,10 @@ static rg_status fold_reshape(fold_ctx *f, rg_node *n) {
             continue;
         }
         elems[i] = INT64_MIN;
-        if (!allowzero && i < x->rank && rg_dim_equal(&k->elems[i], &x->dims[i])) elems[i] = 0;
+        if (may_copy && i < x->rank && rg_dim_equal(&k->elems[i], &x->dims[i])) {
+            elems[i] = 0;
+            copies = true;
+        }
     }
     for (int i = 0; i < k->len; i++) {
         if (elems[i] != INT64_MIN) continue;
@@ -147,6 +171,7 @@ static rg_status fold_reshape(fold_ctx *f, rg_node *n) {
         infer_at = i;
         elems[i] = -1;
     }
+    if (copies && allowzero) RG_TRY(clear_allowzero(f, n));
     return set_constant_input(f, n, 1, elems, k->len, "shape");
 }
 

@@ -115,8 +115,8 @@ void rg_pass_report_print(const rg_pass_report *report, FILE *out);
 
 /* ---- the passes (cleanup.c, fold.c) ---- */
 
-/* Identity, inference Dropout, no-op Cast/Reshape/Expand/Squeeze/Unsqueeze,
- * duplicate constants, dead nodes. */
+/* Identity, inference Dropout, no-op Cast/Reshape/Expand/Squeeze/Unsqueeze/
+ * Flatten, one-input Concat, duplicate constants, dead nodes. */
 rg_status rg_pass_cleanup(rg_pass_ctx *cx);
 /* Shape subgraphs into constants and symbolic dims, then constant folding
  * through the evaluator. */

@@ -158,6 +158,38 @@ Test(fold, reshape_target_from_shape_subgraph) {
     rg_graph_free(g);
 }
 
+/* The same with allowzero=1 and no literal zero: allowzero can go. */
+Test(fold, reshape_target_allowzero) {
+    rg_graph *g = new_graph();
+    uint16_t B = rg_graph_symbol(g, "batch"), S = rg_graph_symbol(g, "seq");
+    rg_dim d[3] = {rg_dim_symbol(B), rg_dim_symbol(S), rg_dim_const(384)};
+    rg_value *x = tp_input(g, "x", RG_DTYPE_F32, 3, d), *s, *g0, *g1, *cat, *y;
+    tp_node(g, RG_OP_SHAPE, "s", 1, &x, &s);
+    tp_node(g, RG_OP_SLICE, "g0", 3,
+            (rg_value *[]){s, tp_const_i64(g, "b0", 1, (int64_t[]){0}), tp_const_i64(g, "e0", 1, (int64_t[]){1})},
+            &g0);
+    tp_node(g, RG_OP_SLICE, "g1", 3,
+            (rg_value *[]){s, tp_const_i64(g, "b1", 1, (int64_t[]){1}), tp_const_i64(g, "e1", 1, (int64_t[]){2})},
+            &g1);
+    rg_node *concat = tp_node(g, RG_OP_CONCAT, "cat", 4,
+                              (rg_value *[]){g0, g1, tp_const_i64(g, "m1", 1, (int64_t[]){-1}),
+                                             tp_const_i64(g, "size", 1, (int64_t[]){32})},
+                              &cat);
+    tp_attr_int(g, concat, "axis", 0);
+    rg_node *reshape = tp_node(g, RG_OP_RESHAPE, "y", 2, (rg_value *[]){x, cat}, &y);
+    tp_attr_int(g, reshape, "allowzero", 1);
+    cr_assert_eq(rg_graph_add_output(g, y, NULL), RG_OK);
+    static float buf[2 * 3 * 384];
+    rg_tensor in;
+    fill_f32(&in, buf, RG_DTYPE_F32, 3, (int64_t[]){2, 3, 384});
+    run_and_compare(g, NULL, &in, 1);
+    cr_assert_eq(g->nnodes, 1);
+    int64_t want[4] = {0, 0, -1, 32};
+    cr_assert_arr_eq(reshape->inputs[1]->constant->data, want, sizeof want);
+    cr_assert_eq(rg_node_attr(reshape, "allowzero")->i, 0);
+    rg_graph_free(g);
+}
+
 /* x[batch, seq, 12, 32] -> Reshape to [batch*seq, 384]: -1 for batch*seq */
 Test(fold, reshape_target_with_minus_one) {
     rg_graph *g = new_graph();
