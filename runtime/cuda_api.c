@@ -1,0 +1,447 @@
+/*
+ * cuda_api.c — libcudart through dlopen, and checked wrappers (see cuda_api.h).
+ *
+ * The CUDA headers are used for types and enums only; every function comes
+ * from dlsym into the context. Built without the headers, this file compiles
+ * to stubs whose open says so, so the rest of ragged needs no #ifdef.
+ */
+#include "cuda_api.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifndef RG_CUDA_LIB_DIR
+#define RG_CUDA_LIB_DIR ""
+#endif
+
+#ifndef RG_HAVE_CUDA_HEADERS
+
+#define NO_HEADERS "ragged was built without CUDA headers"
+
+/* The stubs ignore their arguments by design. */
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+
+rg_status rg_rt_cuda_open(const rg_allocator *alloc, rg_rt_cuda **out, rg_error *err) {
+    (void)alloc, (void)out;
+    return rg_error_set(err, RG_ERR_DEVICE, "no usable GPU: %s", NO_HEADERS);
+}
+/* Nothing below is reachable without a context from rg_rt_cuda_open. */
+void rg_rt_cuda_close(rg_rt_cuda *cuda) { (void)cuda; }
+int rg_rt_cuda_device_count(const rg_rt_cuda *cuda) { return (void)cuda, 0; }
+int rg_rt_cuda_runtime_version(const rg_rt_cuda *cuda) { return (void)cuda, 0; }
+int rg_rt_cuda_driver_version(const rg_rt_cuda *cuda) { return (void)cuda, 0; }
+rg_status rg_rt_cuda_device_info_get(rg_rt_cuda *cuda, int device, rg_rt_cuda_device_info *info, rg_error *err) {
+    (void)cuda, (void)device, (void)info;
+    return rg_error_set(err, RG_ERR_DEVICE, NO_HEADERS);
+}
+void rg_rt_cuda_arch_name(const rg_rt_cuda_device_info *info, char *out, size_t out_size) {
+    snprintf(out, out_size, "sm_%d%d", info->sm_major, info->sm_minor);
+}
+#define STUB() \
+    { return rg_error_set(err, RG_ERR_DEVICE, NO_HEADERS); }
+rg_status rg_rt_cuda_set_device(rg_rt_cuda *cuda, int device, rg_error *err) STUB()
+rg_status rg_rt_cuda_mem_info(rg_rt_cuda *cuda, size_t *f, size_t *t, rg_error *err) STUB()
+rg_status rg_rt_cuda_malloc(rg_rt_cuda *cuda, size_t size, void **out, rg_error *err) STUB()
+void rg_rt_cuda_free(rg_rt_cuda *cuda, void *p) { (void)cuda, (void)p; }
+rg_status rg_rt_cuda_copy_to_device(rg_rt_cuda *cuda, void *d, const void *s, size_t n, rg_rt_cuda_stream st,
+                                    rg_error *err) STUB()
+rg_status rg_rt_cuda_copy_to_host(rg_rt_cuda *cuda, void *d, const void *s, size_t n, rg_rt_cuda_stream st,
+                                  rg_error *err) STUB()
+rg_status rg_rt_cuda_copy_on_device(rg_rt_cuda *cuda, void *d, const void *s, size_t n, rg_rt_cuda_stream st,
+                                    rg_error *err) STUB()
+rg_status rg_rt_cuda_memset(rg_rt_cuda *cuda, void *d, int v, size_t n, rg_rt_cuda_stream st, rg_error *err) STUB()
+rg_status rg_rt_cuda_stream_new(rg_rt_cuda *cuda, rg_rt_cuda_stream *out, rg_error *err) STUB()
+void rg_rt_cuda_stream_free(rg_rt_cuda *cuda, rg_rt_cuda_stream s) { (void)cuda, (void)s; }
+rg_status rg_rt_cuda_stream_sync(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_error *err) STUB()
+rg_status rg_rt_cuda_device_sync(rg_rt_cuda *cuda, rg_error *err) STUB()
+rg_status rg_rt_cuda_event_new(rg_rt_cuda *cuda, rg_rt_cuda_event *out, rg_error *err) STUB()
+void rg_rt_cuda_event_free(rg_rt_cuda *cuda, rg_rt_cuda_event e) { (void)cuda, (void)e; }
+rg_status rg_rt_cuda_event_record(rg_rt_cuda *cuda, rg_rt_cuda_event e, rg_rt_cuda_stream s, rg_error *err) STUB()
+rg_status rg_rt_cuda_event_elapsed(rg_rt_cuda *cuda, rg_rt_cuda_event a, rg_rt_cuda_event b, float *ms,
+                                   rg_error *err) STUB()
+rg_status rg_rt_cuda_library_load(rg_rt_cuda *cuda, const void *image, size_t size, const char *name,
+                                  rg_rt_cuda_library *out, rg_error *err) STUB()
+void rg_rt_cuda_library_free(rg_rt_cuda *cuda, rg_rt_cuda_library l) { (void)cuda, (void)l; }
+rg_status rg_rt_cuda_kernel_get(rg_rt_cuda *cuda, rg_rt_cuda_library l, const char *name, rg_rt_cuda_kernel *out,
+                                rg_error *err) STUB()
+rg_status rg_rt_cuda_launch(rg_rt_cuda *cuda, rg_rt_cuda_kernel k, const unsigned grid[3], const unsigned block[3],
+                            void **args, size_t shared, rg_rt_cuda_stream s, rg_error *err) STUB()
+rg_status rg_rt_cuda_capture_begin(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_error *err) STUB()
+rg_status rg_rt_cuda_capture_end(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_rt_cuda_graph *out, rg_error *err) STUB()
+rg_status rg_rt_cuda_graph_launch(rg_rt_cuda *cuda, rg_rt_cuda_graph g, rg_rt_cuda_stream s, rg_error *err) STUB()
+void rg_rt_cuda_graph_free(rg_rt_cuda *cuda, rg_rt_cuda_graph g) { (void)cuda, (void)g; }
+
+#else
+
+#include <dlfcn.h>
+
+struct rg_rt_cuda {
+    const rg_allocator *alloc;
+    void *library;
+    int runtime_version, driver_version, device_count;
+    rg_rt_cuda_fns fn;
+};
+
+const rg_rt_cuda_fns *rg_rt_cuda_functions(const rg_rt_cuda *cuda) { return &cuda->fn; }
+
+/* "what: CUDA's sentence (cudaErrorName)" as RG_ERR_DEVICE. */
+static rg_status cuda_fail(const rg_rt_cuda *cuda, cudaError_t e, rg_error *err, const char *fmt, ...)
+    RG_PRINTF(4, 5);
+static rg_status cuda_fail(const rg_rt_cuda *cuda, cudaError_t e, rg_error *err, const char *fmt, ...) {
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    const char *text = cuda->fn.GetErrorString ? cuda->fn.GetErrorString(e) : NULL;
+    const char *name = cuda->fn.GetErrorName ? cuda->fn.GetErrorName(e) : NULL;
+    return rg_error_set(err, RG_ERR_DEVICE, "%s: %s (%s)", what, text ? text : "unknown CUDA error",
+                        name ? name : "?");
+}
+
+#define CUDA_TRY(call, ...)                                                   \
+    do {                                                                      \
+        cudaError_t rg_cuda_e_ = (call);                                      \
+        if (rg_cuda_e_ != cudaSuccess) return cuda_fail(cuda, rg_cuda_e_, err, __VA_ARGS__); \
+    } while (0)
+
+/* The versioned soname first (what CUDA 13 installs), then the toolkit's
+ * folder (not always in the loader's path), then the bare name; the first
+ * dlerror is reported because it names the library wanted. */
+static void *open_library(char *why, size_t why_size) {
+    void *lib = dlopen("libcudart.so.13", RTLD_NOW | RTLD_LOCAL);
+    if (lib) return lib;
+    const char *e = dlerror();
+    snprintf(why, why_size, "%s", e ? e : "libcudart.so.13");
+    if (RG_CUDA_LIB_DIR[0]) {
+        lib = dlopen(RG_CUDA_LIB_DIR "/libcudart.so.13", RTLD_NOW | RTLD_LOCAL);
+        if (lib) return lib;
+    }
+    return dlopen("libcudart.so", RTLD_NOW | RTLD_LOCAL);
+}
+
+static rg_status resolve_all(rg_rt_cuda *c, rg_error *err) {
+    rg_rt_cuda_fns *f = &c->fn;
+    const struct {
+        const char *symbol;
+        void **slot;
+    } table[] = {
+        {"cudaGetErrorString", (void **)&f->GetErrorString},
+        {"cudaGetErrorName", (void **)&f->GetErrorName},
+        {"cudaGetLastError", (void **)&f->GetLastError},
+        {"cudaRuntimeGetVersion", (void **)&f->RuntimeGetVersion},
+        {"cudaDriverGetVersion", (void **)&f->DriverGetVersion},
+        {"cudaGetDeviceCount", (void **)&f->GetDeviceCount},
+        {"cudaGetDeviceProperties", (void **)&f->GetDeviceProperties},
+        {"cudaDeviceGetAttribute", (void **)&f->DeviceGetAttribute},
+        {"cudaSetDevice", (void **)&f->SetDevice},
+        {"cudaDeviceSynchronize", (void **)&f->DeviceSynchronize},
+        {"cudaMemGetInfo", (void **)&f->MemGetInfo},
+        {"cudaMalloc", (void **)&f->Malloc},
+        {"cudaFree", (void **)&f->Free},
+        {"cudaMemcpy", (void **)&f->Memcpy},
+        {"cudaMemcpyAsync", (void **)&f->MemcpyAsync},
+        {"cudaMemset", (void **)&f->Memset},
+        {"cudaMemsetAsync", (void **)&f->MemsetAsync},
+        {"cudaStreamCreateWithFlags", (void **)&f->StreamCreateWithFlags},
+        {"cudaStreamDestroy", (void **)&f->StreamDestroy},
+        {"cudaStreamSynchronize", (void **)&f->StreamSynchronize},
+        {"cudaEventCreate", (void **)&f->EventCreate},
+        {"cudaEventDestroy", (void **)&f->EventDestroy},
+        {"cudaEventRecord", (void **)&f->EventRecord},
+        {"cudaEventElapsedTime", (void **)&f->EventElapsedTime},
+        {"cudaLibraryLoadData", (void **)&f->LibraryLoadData},
+        {"cudaLibraryUnload", (void **)&f->LibraryUnload},
+        {"cudaLibraryGetKernel", (void **)&f->LibraryGetKernel},
+        {"cudaLaunchKernel", (void **)&f->LaunchKernel},
+        {"cudaStreamBeginCapture", (void **)&f->StreamBeginCapture},
+        {"cudaStreamEndCapture", (void **)&f->StreamEndCapture},
+        {"cudaGraphInstantiate", (void **)&f->GraphInstantiate},
+        {"cudaGraphLaunch", (void **)&f->GraphLaunch},
+        {"cudaGraphExecDestroy", (void **)&f->GraphExecDestroy},
+        {"cudaGraphDestroy", (void **)&f->GraphDestroy},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        *table[i].slot = dlsym(c->library, table[i].symbol);
+        if (!*table[i].slot)
+            return rg_error_set(err, RG_ERR_DEVICE, "no usable GPU: the CUDA runtime lacks %s (CUDA 12 or newer needed)",
+                                table[i].symbol);
+    }
+    return RG_OK;
+}
+
+/* Versions, then devices. struct cudaDeviceProp changes between major
+ * versions, so a runtime of another major than the headers is refused. */
+static rg_status check_usable(rg_rt_cuda *c, rg_error *err) {
+    cudaError_t e = c->fn.RuntimeGetVersion(&c->runtime_version);
+    if (e != cudaSuccess) return cuda_fail(c, e, err, "no usable GPU: cudaRuntimeGetVersion");
+    if (c->runtime_version / 1000 != CUDART_VERSION / 1000)
+        return rg_error_set(err, RG_ERR_DEVICE,
+                            "no usable GPU: the CUDA runtime is %d.%d but ragged was built for CUDA %d.x",
+                            c->runtime_version / 1000, c->runtime_version % 1000 / 10, CUDART_VERSION / 1000);
+    if (c->fn.DriverGetVersion(&c->driver_version) != cudaSuccess) c->driver_version = 0;
+    e = c->fn.GetDeviceCount(&c->device_count);
+    if (e != cudaSuccess) return cuda_fail(c, e, err, "no usable GPU: cudaGetDeviceCount");
+    if (c->device_count <= 0)
+        return rg_error_set(err, RG_ERR_DEVICE, "no usable GPU: cudaGetDeviceCount found no CUDA device");
+    return RG_OK;
+}
+
+rg_status rg_rt_cuda_open(const rg_allocator *alloc, rg_rt_cuda **out, rg_error *err) {
+    if (!alloc) alloc = rg_allocator_default();
+    char why[256];
+    void *lib = open_library(why, sizeof why);
+    if (!lib) return rg_error_set(err, RG_ERR_DEVICE, "no usable GPU: CUDA runtime not found: %s", why);
+    rg_rt_cuda *c = rg_mem_calloc(alloc, 1, sizeof *c);
+    if (!c) {
+        dlclose(lib);
+        return rg_error_set(err, RG_ERR_NOMEM, "out of memory opening the CUDA runtime");
+    }
+    c->alloc = alloc;
+    c->library = lib;
+    rg_status st = resolve_all(c, err);
+    if (st == RG_OK) st = check_usable(c, err);
+    if (st != RG_OK) {
+        dlclose(lib);
+        rg_mem_free(alloc, c, sizeof *c);
+        return st;
+    }
+    *out = c;
+    return RG_OK;
+}
+
+void rg_rt_cuda_close(rg_rt_cuda *cuda) {
+    if (!cuda) return;
+    dlclose(cuda->library);
+    rg_mem_free(cuda->alloc, cuda, sizeof *cuda);
+}
+
+int rg_rt_cuda_device_count(const rg_rt_cuda *cuda) { return cuda->device_count; }
+int rg_rt_cuda_runtime_version(const rg_rt_cuda *cuda) { return cuda->runtime_version; }
+int rg_rt_cuda_driver_version(const rg_rt_cuda *cuda) { return cuda->driver_version; }
+
+rg_status rg_rt_cuda_device_info_get(rg_rt_cuda *cuda, int device, rg_rt_cuda_device_info *info, rg_error *err) {
+    if (device < 0 || device >= cuda->device_count)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "CUDA device %d does not exist (%d devices)", device,
+                            cuda->device_count);
+    struct cudaDeviceProp prop;
+    memset(&prop, 0, sizeof prop);
+    CUDA_TRY(cuda->fn.GetDeviceProperties(&prop, device), "cudaGetDeviceProperties(device %d)", device);
+    rg_rt_cuda_device_info got;
+    memset(&got, 0, sizeof got);
+    snprintf(got.name, sizeof got.name, "%.*s", (int)sizeof prop.name, prop.name);
+    got.sm_major = prop.major;
+    got.sm_minor = prop.minor;
+    got.multiprocessors = prop.multiProcessorCount;
+    got.total_memory = prop.totalGlobalMem;
+    *info = got;
+    return RG_OK;
+}
+
+void rg_rt_cuda_arch_name(const rg_rt_cuda_device_info *info, char *out, size_t out_size) {
+    snprintf(out, out_size, "sm_%d%d", info->sm_major, info->sm_minor);
+}
+
+rg_status rg_rt_cuda_set_device(rg_rt_cuda *cuda, int device, rg_error *err) {
+    CUDA_TRY(cuda->fn.SetDevice(device), "cudaSetDevice(%d)", device);
+    return RG_OK;
+}
+
+rg_status rg_rt_cuda_mem_info(rg_rt_cuda *cuda, size_t *free_bytes, size_t *total_bytes, rg_error *err) {
+    size_t f = 0, t = 0;
+    CUDA_TRY(cuda->fn.MemGetInfo(&f, &t), "cudaMemGetInfo");
+    *free_bytes = f;
+    *total_bytes = t;
+    return RG_OK;
+}
+
+rg_status rg_rt_cuda_malloc(rg_rt_cuda *cuda, size_t size, void **out, rg_error *err) {
+    void *p = NULL;
+    CUDA_TRY(cuda->fn.Malloc(&p, size), "cudaMalloc(%zu bytes)", size);
+    *out = p;
+    return RG_OK;
+}
+
+void rg_rt_cuda_free(rg_rt_cuda *cuda, void *device_ptr) {
+    if (device_ptr) cuda->fn.Free(device_ptr);
+}
+
+static rg_status copy(rg_rt_cuda *cuda, void *dst, const void *src, size_t size, enum cudaMemcpyKind kind,
+                      rg_rt_cuda_stream stream, const char *what, rg_error *err) {
+    if (size == 0) return RG_OK;
+    if (stream)
+        CUDA_TRY(cuda->fn.MemcpyAsync(dst, src, size, kind, (cudaStream_t)stream), "cudaMemcpyAsync(%zu bytes, %s)",
+                 size, what);
+    else
+        CUDA_TRY(cuda->fn.Memcpy(dst, src, size, kind), "cudaMemcpy(%zu bytes, %s)", size, what);
+    return RG_OK;
+}
+
+rg_status rg_rt_cuda_copy_to_device(rg_rt_cuda *cuda, void *dst, const void *src, size_t size,
+                                    rg_rt_cuda_stream stream, rg_error *err) {
+    return copy(cuda, dst, src, size, cudaMemcpyHostToDevice, stream, "host to device", err);
+}
+
+rg_status rg_rt_cuda_copy_to_host(rg_rt_cuda *cuda, void *dst, const void *src, size_t size,
+                                  rg_rt_cuda_stream stream, rg_error *err) {
+    return copy(cuda, dst, src, size, cudaMemcpyDeviceToHost, stream, "device to host", err);
+}
+
+rg_status rg_rt_cuda_copy_on_device(rg_rt_cuda *cuda, void *dst, const void *src, size_t size,
+                                    rg_rt_cuda_stream stream, rg_error *err) {
+    return copy(cuda, dst, src, size, cudaMemcpyDeviceToDevice, stream, "device to device", err);
+}
+
+rg_status rg_rt_cuda_memset(rg_rt_cuda *cuda, void *dst, int value, size_t size, rg_rt_cuda_stream stream,
+                            rg_error *err) {
+    if (size == 0) return RG_OK;
+    if (stream)
+        CUDA_TRY(cuda->fn.MemsetAsync(dst, value, size, (cudaStream_t)stream), "cudaMemsetAsync(%zu bytes)", size);
+    else
+        CUDA_TRY(cuda->fn.Memset(dst, value, size), "cudaMemset(%zu bytes)", size);
+    return RG_OK;
+}
+
+rg_status rg_rt_cuda_stream_new(rg_rt_cuda *cuda, rg_rt_cuda_stream *out, rg_error *err) {
+    cudaStream_t s = NULL;
+    CUDA_TRY(cuda->fn.StreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+    *out = (rg_rt_cuda_stream)s;
+    return RG_OK;
+}
+
+void rg_rt_cuda_stream_free(rg_rt_cuda *cuda, rg_rt_cuda_stream stream) {
+    if (stream) cuda->fn.StreamDestroy((cudaStream_t)stream);
+}
+
+rg_status rg_rt_cuda_stream_sync(rg_rt_cuda *cuda, rg_rt_cuda_stream stream, rg_error *err) {
+    CUDA_TRY(cuda->fn.StreamSynchronize((cudaStream_t)stream), "cudaStreamSynchronize");
+    return RG_OK;
+}
+
+rg_status rg_rt_cuda_device_sync(rg_rt_cuda *cuda, rg_error *err) {
+    CUDA_TRY(cuda->fn.DeviceSynchronize(), "cudaDeviceSynchronize");
+    return RG_OK;
+}
+
+rg_status rg_rt_cuda_event_new(rg_rt_cuda *cuda, rg_rt_cuda_event *out, rg_error *err) {
+    cudaEvent_t e = NULL;
+    CUDA_TRY(cuda->fn.EventCreate(&e), "cudaEventCreate");
+    *out = (rg_rt_cuda_event)e;
+    return RG_OK;
+}
+
+void rg_rt_cuda_event_free(rg_rt_cuda *cuda, rg_rt_cuda_event event) {
+    if (event) cuda->fn.EventDestroy((cudaEvent_t)event);
+}
+
+rg_status rg_rt_cuda_event_record(rg_rt_cuda *cuda, rg_rt_cuda_event event, rg_rt_cuda_stream stream,
+                                  rg_error *err) {
+    CUDA_TRY(cuda->fn.EventRecord((cudaEvent_t)event, (cudaStream_t)stream), "cudaEventRecord");
+    return RG_OK;
+}
+
+rg_status rg_rt_cuda_event_elapsed(rg_rt_cuda *cuda, rg_rt_cuda_event start, rg_rt_cuda_event end, float *ms,
+                                   rg_error *err) {
+    float t = 0;
+    CUDA_TRY(cuda->fn.EventElapsedTime(&t, (cudaEvent_t)start, (cudaEvent_t)end), "cudaEventElapsedTime");
+    *ms = t;
+    return RG_OK;
+}
+
+/* cudaLibraryLoadData takes no size, so an image from a plan file is checked
+ * here first: an ELF cubin's section header table must lie inside `size`.
+ * Fatbins (magic 0xBA55ED50) carry their own size in the header. */
+static rg_status check_image(const void *image, size_t size, const char *name, rg_error *err) {
+    const unsigned char *b = image;
+    if (!image || size < 16) return rg_error_set(err, RG_ERR_CORRUPT_PLAN, "kernel image '%s' is empty", name);
+    if (memcmp(b, "\x7f" "ELF", 4) == 0) {
+        if (size < 64 || b[4] != 2 || b[5] != 1)
+            return rg_error_set(err, RG_ERR_CORRUPT_PLAN, "kernel image '%s' is not a 64-bit little-endian ELF", name);
+        uint64_t shoff = 0;
+        uint16_t shentsize = 0, shnum = 0;
+        memcpy(&shoff, b + 0x28, 8);
+        memcpy(&shentsize, b + 0x3a, 2);
+        memcpy(&shnum, b + 0x3c, 2);
+        uint64_t end = (uint64_t)shentsize * shnum;
+        if (shoff > size || end > size - shoff)
+            return rg_error_set(err, RG_ERR_CORRUPT_PLAN, "kernel image '%s' is cut short (%zu bytes)", name, size);
+        return RG_OK;
+    }
+    uint32_t magic;
+    memcpy(&magic, b, 4);
+    if (magic == 0xBA55ED50u) {
+        uint64_t body = 0;
+        uint16_t header = 0;
+        memcpy(&header, b + 6, 2);
+        memcpy(&body, b + 8, 8);
+        if (header > size || body > size - header)
+            return rg_error_set(err, RG_ERR_CORRUPT_PLAN, "kernel image '%s' is cut short (%zu bytes)", name, size);
+        return RG_OK;
+    }
+    return rg_error_set(err, RG_ERR_CORRUPT_PLAN, "kernel image '%s' is neither a cubin nor a fatbin", name);
+}
+
+rg_status rg_rt_cuda_library_load(rg_rt_cuda *cuda, const void *image, size_t size, const char *name,
+                                  rg_rt_cuda_library *out, rg_error *err) {
+    if (!name) name = "?";
+    RG_TRY(check_image(image, size, name, err));
+    cudaLibrary_t lib = NULL;
+    CUDA_TRY(cuda->fn.LibraryLoadData(&lib, image, NULL, NULL, 0, NULL, NULL, 0), "cudaLibraryLoadData('%s')", name);
+    *out = (rg_rt_cuda_library)lib;
+    return RG_OK;
+}
+
+void rg_rt_cuda_library_free(rg_rt_cuda *cuda, rg_rt_cuda_library library) {
+    if (library) cuda->fn.LibraryUnload((cudaLibrary_t)library);
+}
+
+rg_status rg_rt_cuda_kernel_get(rg_rt_cuda *cuda, rg_rt_cuda_library library, const char *name,
+                                rg_rt_cuda_kernel *out, rg_error *err) {
+    cudaKernel_t k = NULL;
+    CUDA_TRY(cuda->fn.LibraryGetKernel(&k, (cudaLibrary_t)library, name), "cudaLibraryGetKernel('%s')", name);
+    *out = (rg_rt_cuda_kernel)k;
+    return RG_OK;
+}
+
+/* cudaLaunchKernel accepts a cudaKernel_t cast to const void * (CUDA 12+). */
+rg_status rg_rt_cuda_launch(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, const unsigned grid[3],
+                            const unsigned block[3], void **args, size_t shared_bytes, rg_rt_cuda_stream stream,
+                            rg_error *err) {
+    dim3 g = {grid[0], grid[1], grid[2]};
+    dim3 b = {block[0], block[1], block[2]};
+    CUDA_TRY(cuda->fn.LaunchKernel((const void *)kernel, g, b, args, shared_bytes, (cudaStream_t)stream),
+             "cudaLaunchKernel(grid %ux%ux%u, block %ux%ux%u, %zu bytes shared)", g.x, g.y, g.z, b.x, b.y, b.z,
+             shared_bytes);
+    return RG_OK;
+}
+
+rg_status rg_rt_cuda_capture_begin(rg_rt_cuda *cuda, rg_rt_cuda_stream stream, rg_error *err) {
+    CUDA_TRY(cuda->fn.StreamBeginCapture((cudaStream_t)stream, cudaStreamCaptureModeThreadLocal),
+             "cudaStreamBeginCapture");
+    return RG_OK;
+}
+
+rg_status rg_rt_cuda_capture_end(rg_rt_cuda *cuda, rg_rt_cuda_stream stream, rg_rt_cuda_graph *out,
+                                 rg_error *err) {
+    cudaGraph_t graph = NULL;
+    CUDA_TRY(cuda->fn.StreamEndCapture((cudaStream_t)stream, &graph), "cudaStreamEndCapture");
+    cudaGraphExec_t exec = NULL;
+    cudaError_t e = cuda->fn.GraphInstantiate(&exec, graph, 0);
+    cuda->fn.GraphDestroy(graph); /* the executable graph keeps what it needs */
+    if (e != cudaSuccess) return cuda_fail(cuda, e, err, "cudaGraphInstantiate");
+    *out = (rg_rt_cuda_graph)exec;
+    return RG_OK;
+}
+
+rg_status rg_rt_cuda_graph_launch(rg_rt_cuda *cuda, rg_rt_cuda_graph graph, rg_rt_cuda_stream stream,
+                                  rg_error *err) {
+    CUDA_TRY(cuda->fn.GraphLaunch((cudaGraphExec_t)graph, (cudaStream_t)stream), "cudaGraphLaunch");
+    return RG_OK;
+}
+
+void rg_rt_cuda_graph_free(rg_rt_cuda *cuda, rg_rt_cuda_graph graph) {
+    if (graph) cuda->fn.GraphExecDestroy((cudaGraphExec_t)graph);
+}
+
+#endif
