@@ -254,6 +254,32 @@ uint16_t rg_graph_symbol(rg_graph *g, const char *name) {
     return (uint16_t)g->nsymbols++;
 }
 
+rg_status rg_graph_bound_symbol(rg_graph *g, uint16_t sym, int64_t max, rg_error *err) {
+    if (sym == 0 || sym >= g->nsymbols || max < 0)
+        return rg_error_set(err, RG_ERR_INTERNAL, "bound %lld on symbol %u is malformed", (long long)max, sym);
+    for (uint32_t i = 0; i < g->nbounds; i++)
+        if (g->bounds[i].sym == sym) {
+            if (max < g->bounds[i].max) g->bounds[i].max = max;
+            return RG_OK;
+        }
+    if (g->nbounds == g->bounds_cap) {
+        uint32_t ncap = g->bounds_cap ? g->bounds_cap * 2 : 4;
+        rg_dim_bound *fresh = rg_arena_array(&g->arena, ncap, sizeof *fresh);
+        if (!fresh) return oom(err, "a bound");
+        if (g->nbounds) memcpy(fresh, g->bounds, sizeof *fresh * g->nbounds);
+        g->bounds = fresh;
+        g->bounds_cap = ncap;
+    }
+    g->bounds[g->nbounds++] = (rg_dim_bound){sym, max};
+    return RG_OK;
+}
+
+int64_t rg_graph_symbol_max(const rg_graph *g, uint16_t sym) {
+    for (uint32_t i = 0; i < g->nbounds; i++)
+        if (g->bounds[i].sym == sym) return g->bounds[i].max;
+    return -1;
+}
+
 rg_status rg_graph_new_tensor(rg_graph *g, rg_dtype dtype, int rank, const int64_t *dims, rg_tensor **out,
                               rg_error *err) {
     rg_tensor tmp;

@@ -108,6 +108,14 @@ typedef struct rg_node {
     rg_attr *attrs;
 } rg_node;
 
+/* symbol <= max: what a model can take, e.g. sequence_length <= 512 where
+ * position embeddings are sliced to the sequence length. Checked by the
+ * executors when inputs are bound. */
+typedef struct rg_dim_bound {
+    uint16_t sym;
+    int64_t max;
+} rg_dim_bound;
+
 typedef struct rg_mapping {
     void *addr;
     size_t len;
@@ -132,6 +140,8 @@ typedef struct rg_graph {
     uint32_t noutputs, outputs_cap;
     const char **symbols; /* symbols[0] is NULL; ids index this array */
     uint32_t nsymbols, symbols_cap;
+    rg_dim_bound *bounds; /* upper bounds the model puts on symbols */
+    uint32_t nbounds, bounds_cap;
 
     rg_value **index;     /* open-addressing hash of values by name */
     uint32_t index_cap;
@@ -168,6 +178,10 @@ rg_status rg_graph_reindex(rg_graph *g, rg_error *err);
 
 /* The id of a named symbol, made when absent; 0 when out of memory or ids. */
 uint16_t rg_graph_symbol(rg_graph *g, const char *name);
+/* Records sym <= max (keeping the tightest bound). */
+rg_status rg_graph_bound_symbol(rg_graph *g, uint16_t sym, int64_t max, rg_error *err);
+/* The bound on sym, or -1 when it has none. */
+int64_t rg_graph_symbol_max(const rg_graph *g, uint16_t sym);
 
 /* A tensor whose payload (64-byte aligned, zeroed) lives in the arena. */
 rg_status rg_graph_new_tensor(rg_graph *g, rg_dtype dtype, int rank, const int64_t *dims,

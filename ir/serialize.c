@@ -535,6 +535,11 @@ static rg_status encode_all(encoder *e, bool *defined) {
     put_i32(e, b, g->opset);
     put_u32(e, b, g->nsymbols ? g->nsymbols - 1 : 0);
     for (uint32_t i = 1; i < g->nsymbols; i++) put_u32(e, b, intern_cstr(e, g->symbols[i]));
+    put_u32(e, b, g->nbounds);
+    for (uint32_t i = 0; i < g->nbounds; i++) {
+        put_u32(e, b, g->bounds[i].sym);
+        put_i64(e, b, g->bounds[i].max);
+    }
     put_u32(e, b, g->nvalues);
     for (uint32_t i = 0; i < g->nvalues; i++) {
         RG_TRY(put_value(e, g->values[i]));
@@ -997,7 +1002,8 @@ static rg_status decode_io_outputs(decoder *d) {
 }
 
 /* GRAPH: u32 name, u32 producer, i64 ir_version, i32 opset, u32 nsymbols,
- * u32 symbol[nsymbols], u32 nvalues, values, u32 nnodes, nodes. */
+ * u32 symbol[nsymbols], u32 nbounds, (u32 symbol, i64 max)[nbounds],
+ * u32 nvalues, values, u32 nnodes, nodes. */
 static rg_status decode_graph(decoder *d) {
     rg_graph *g = d->g;
     begin(d, "GRAPH", d->s->graph, d->s->graph_size);
@@ -1016,6 +1022,16 @@ static rg_status decode_graph(decoder *d) {
         uint16_t id = rg_graph_symbol(g, name);
         if (id == 0) return nomem(d);
         if (id != i) return corrupt(d, "symbol '%s' is listed twice", name);
+    }
+    RG_TRY(get_count(d, "symbol bounds", 12, &n));
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t sym;
+        int64_t max;
+        RG_TRY(get_u32(d, &sym));
+        RG_TRY(get_i64(d, &max));
+        if (sym == 0 || sym >= g->nsymbols || max < 0)
+            return corrupt(d, "bound %lld on symbol %u is out of range", (long long)max, sym);
+        if (rg_graph_bound_symbol(g, (uint16_t)sym, max, NULL) != RG_OK) return nomem(d);
     }
     uint32_t nvalues;
     RG_TRY(get_count(d, "values", 16, &nvalues));

@@ -1070,6 +1070,56 @@ static void fold_known_slice(infer_ctx *cx, const rg_value *x, const slice_param
     set_known(cx, r, (int)len);
 }
 
+/* The one symbol a dim is, or 0. */
+static uint16_t single_symbol(const rg_dim *d) {
+    if (d->unknown || d->nterms != 1 || d->constant != 0 || d->term[0].coef != 1 || d->term[0].sym[1] != 0)
+        return 0;
+    return d->term[0].sym[0];
+}
+
+/* Exporters slice tables to the sequence length: position_ids[:, :S] of a
+ * constant [1, 512] buffer. The true length is min(S, 512); ragged takes it as
+ * S and records the bound S <= 512 on the graph, which the executors check
+ * when inputs are bound, so a longer input is a clear error at the edge
+ * rather than a broadcast failure deep inside. Only prefixes (start 0, step
+ * 1) of constant dims with a plain-symbol end are read this way. */
+static rg_status slice_symbolic_prefix(infer_ctx *cx, const rg_value *x, shape *r, bool *done) {
+    *done = false;
+    const rg_tensor *starts = const_ints(input(cx, 1));
+    rg_value *axes_in = input(cx, 3), *steps_in = input(cx, 4);
+    const rg_tensor *axes = const_ints(axes_in), *steps = const_ints(steps_in);
+    rg_dim ends[RG_MAX_RANK];
+    int n = known_elems(cx, input(cx, 2), ends, RG_MAX_RANK);
+    if (!starts || n <= 0 || (axes_in && !axes) || (steps_in && !steps) || rg_tensor_numel(starts) != (size_t)n ||
+        (axes && rg_tensor_numel(axes) != (size_t)n) || (steps && rg_tensor_numel(steps) != (size_t)n) ||
+        n > x->rank)
+        return RG_OK;
+    shape out = shape_of(x);
+    rg_dim_bound pending[RG_MAX_RANK];
+    int npending = 0;
+    for (int i = 0; i < n; i++) {
+        int a = i;
+        if (axes) RG_TRY(norm_axis(cx, tensor_int(axes, (size_t)i), x->rank, false, &a));
+        int64_t dim, end;
+        uint16_t sym = single_symbol(&ends[i]);
+        if (tensor_int(starts, (size_t)i) != 0 || (steps && tensor_int(steps, (size_t)i) != 1) ||
+            !rg_dim_is_const(&x->dims[a], &dim))
+            return RG_OK;
+        if (rg_dim_is_const(&ends[i], &end)) {
+            out.dims[a] = rg_dim_const(slice_length(dim, 0, end, 1));
+        } else if (sym) {
+            out.dims[a] = ends[i];
+            pending[npending++] = (rg_dim_bound){sym, dim};
+        } else {
+            return RG_OK;
+        }
+    }
+    for (int i = 0; i < npending; i++) RG_TRY(rg_graph_bound_symbol(cx->g, pending[i].sym, pending[i].max, cx->err));
+    *r = out;
+    *done = true;
+    return RG_OK;
+}
+
 static rg_status infer_slice(infer_ctx *cx) {
     rg_value *x = input(cx, 0);
     if (x->rank < 0) {
@@ -1080,6 +1130,10 @@ static rg_status infer_slice(infer_ctx *cx) {
     bool known;
     RG_TRY(read_slice_params(cx, x->rank, &p, &known));
     if (!known) {
+        shape prefix;
+        bool done;
+        RG_TRY(slice_symbolic_prefix(cx, x, &prefix, &done));
+        if (done) return set_output(cx, 0, x->dtype, &prefix);
         /* starts or ends come at run time: only the sliced axes become
          * unknown, when axes are constant (or absent, meaning the first n) */
         shape r = shape_of(x);

@@ -28,6 +28,7 @@ rg_cpu_kernel rg_cpu_kernel_for(rg_op op) {
     if ((unsigned)op >= RG_OP_COUNT) return NULL;
     if (rg_cpu_math_kernels[op]) return rg_cpu_math_kernels[op];
     if (rg_cpu_internal_kernels[op]) return rg_cpu_internal_kernels[op];
+    if (op == RG_OP_FUSED) return rg_cpu_fused;
     return rg_cpu_shape_kernels[op];
 }
 
@@ -164,6 +165,13 @@ static rg_status bind_inputs(rg_cpu_exec *e, const rg_tensor *inputs, size_t nin
     }
     for (uint32_t i = 0; i < g->ninputs; i++)
         RG_TRY(check_input(g, g->inputs[i], &inputs[i], sym_values, sym_source, err));
+    for (uint32_t i = 0; i < g->nbounds; i++) {
+        const rg_dim_bound *b = &g->bounds[i];
+        if (b->sym < 64 && sym_source[b->sym] && sym_values[b->sym] > b->max)
+            return rg_error_set(err, RG_ERR_SHAPE, "'%s' is %lld (from input '%s'), but the model takes at most %lld",
+                                g->symbols[b->sym], (long long)sym_values[b->sym], sym_source[b->sym]->name,
+                                (long long)b->max);
+    }
     for (uint32_t i = 0; i < g->ninputs; i++) e->slots[g->inputs[i]->id] = inputs[i];
     return RG_OK;
 }
