@@ -105,7 +105,7 @@ static size_t models_list_cases(const char *ref_dir, char cases[][64], size_t ca
 
 static size_t models_read_manifest(const char *case_dir, models_entry *entries, size_t cap) {
     char path[MODELS_PATH_MAX];
-    snprintf(path, sizeof path, "%s/manifest.txt", case_dir);
+    if (!models_path(path, sizeof path, "%s/manifest.txt", case_dir)) return 0;
     FILE *f = fopen(path, "r");
     if (!f) return 0;
     size_t n = 0;

@@ -72,6 +72,16 @@ static bool nt_path(char *buf, size_t cap, const char *fmt, ...) {
     return n >= 0 && (size_t)n < cap;
 }
 
+/* A message into a fixed buffer; a long one is cut, which is fine for a
+ * message (paths, by contrast, go through nt_path and are checked). */
+static void nt_msg(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void nt_msg(char *buf, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
+}
+
 /* ------------------------------------------------------------------ lists */
 
 /* A growable list of owned strings. */
@@ -220,8 +230,8 @@ typedef struct nt_classification {
 static void nt_set(nt_classification *c, nt_class cls, const char *fmt, const char *arg) {
     if (c->cls != NT_APPLICABLE && c->cls <= cls) return;
     c->cls = cls;
-    snprintf(c->reason, sizeof c->reason, fmt, arg);
-    if (cls == NT_NA_OP) snprintf(c->op, sizeof c->op, "%s", arg);
+    nt_msg(c->reason, sizeof c->reason, fmt, arg);
+    if (cls == NT_NA_OP) nt_msg(c->op, sizeof c->op, "%s", arg);
 }
 
 static void nt_check_elem_type(nt_classification *c, uint64_t code, nt_class cls) {
@@ -404,7 +414,7 @@ static bool nt_compare(size_t index, const rg_tensor *got, const rg_tensor *want
         char g[128], w[128];
         nt_shape_str(got, g, sizeof g);
         nt_shape_str(want, w, sizeof w);
-        snprintf(msg, cap, "output %zu: got %s, want %s", index, g, w);
+        nt_msg(msg, cap, "output %zu: got %s, want %s", index, g, w);
         return false;
     }
     size_t n = rg_tensor_numel(want);
@@ -425,7 +435,7 @@ static bool nt_compare(size_t index, const rg_tensor *got, const rg_tensor *want
             if (d > worst) worst = d;
         }
         if (bad == 0) return true;
-        snprintf(msg, cap, "output %zu: %zu of %zu elements off (rtol %g atol %g), first [%zu] got %.9g want %.9g, "
+        nt_msg(msg, cap, "output %zu: %zu of %zu elements off (rtol %g atol %g), first [%zu] got %.9g want %.9g, "
                  "max |diff| %.3g", index, bad, n, rtol, atol, first, got_first, want_first, worst);
         return false;
     }
@@ -436,7 +446,7 @@ static bool nt_compare(size_t index, const rg_tensor *got, const rg_tensor *want
         if (!ok && bad++ == 0) first = i;
     }
     if (bad == 0) return true;
-    snprintf(msg, cap, "output %zu: %zu of %zu elements differ (exact %s), first at [%zu]", index, bad, n,
+    nt_msg(msg, cap, "output %zu: %zu of %zu elements differ (exact %s), first at [%zu]", index, bad, n,
              rg_dtype_name(want->dtype), first);
     return false;
 }
@@ -453,40 +463,40 @@ static bool nt_run_data_set(const rg_graph *g, rg_cpu_exec *exec, const char *se
 
     inputs = calloc(g->ninputs ? g->ninputs : 1, sizeof *inputs);
     if (!inputs) {
-        snprintf(msg, cap, "out of memory");
+        nt_msg(msg, cap, "out of memory");
         return false;
     }
     for (; ninputs < g->ninputs; ninputs++) {
         if (!nt_path(path, sizeof path, "%s/input_%zu.pb", set_dir, ninputs)) {
-            snprintf(msg, cap, "path too long in %s", set_dir);
+            nt_msg(msg, cap, "path too long in %s", set_dir);
             goto done;
         }
         if (rg_onnx_read_tensor_file(path, NULL, &inputs[ninputs], &err) != RG_OK) {
-            snprintf(msg, cap, "input %zu: %s", ninputs, err.message);
+            nt_msg(msg, cap, "input %zu: %s", ninputs, err.message);
             goto done;
         }
     }
     if (nt_path(path, sizeof path, "%s/input_%zu.pb", set_dir, ninputs) && access(path, F_OK) == 0) {
-        snprintf(msg, cap, "the data set has more inputs than the graph's %u", g->ninputs);
+        nt_msg(msg, cap, "the data set has more inputs than the graph's %u", g->ninputs);
         goto done;
     }
     if (rg_cpu_exec_run(exec, inputs, ninputs, &err) != RG_OK) {
-        snprintf(msg, cap, "run: %s", err.message);
+        nt_msg(msg, cap, "run: %s", err.message);
         goto done;
     }
     for (size_t k = 0; k < g->noutputs; k++) {
         rg_tensor want;
         if (!nt_path(path, sizeof path, "%s/output_%zu.pb", set_dir, k)) {
-            snprintf(msg, cap, "path too long in %s", set_dir);
+            nt_msg(msg, cap, "path too long in %s", set_dir);
             goto done;
         }
         if (rg_onnx_read_tensor_file(path, NULL, &want, &err) != RG_OK) {
-            snprintf(msg, cap, "output %zu: %s", k, err.message);
+            nt_msg(msg, cap, "output %zu: %s", k, err.message);
             goto done;
         }
         const rg_tensor *got = rg_cpu_exec_output(exec, k);
         bool same = got != NULL && nt_compare(k, got, &want, msg, cap);
-        if (!got) snprintf(msg, cap, "output %zu: the executor returned none", k);
+        if (!got) nt_msg(msg, cap, "output %zu: the executor returned none", k);
         rg_mem_free(rg_allocator_default(), want.data, want.nbytes ? want.nbytes : 1);
         if (!same) goto done;
     }
@@ -509,36 +519,36 @@ static bool nt_run_test(const char *test_dir, char *msg, size_t cap) {
     bool ok = false;
 
     if (!nt_path(path, sizeof path, "%s/model.onnx", test_dir)) {
-        snprintf(msg, cap, "path too long: %s", test_dir);
+        nt_msg(msg, cap, "path too long: %s", test_dir);
         goto done;
     }
     if (rg_onnx_import_file(path, NULL, &g, &err) != RG_OK) {
-        snprintf(msg, cap, "import: %s", err.message);
+        nt_msg(msg, cap, "import: %s", err.message);
         goto done;
     }
 #ifdef RG_HAVE_SHAPE_INFERENCE
     if (rg_infer_shapes(g, &err) != RG_OK) {
-        snprintf(msg, cap, "shape inference: %s", err.message);
+        nt_msg(msg, cap, "shape inference: %s", err.message);
         goto done;
     }
 #endif
     if (rg_cpu_exec_new(g, NULL, 1, &exec, &err) != RG_OK) {
-        snprintf(msg, cap, "executor: %s", err.message);
+        nt_msg(msg, cap, "executor: %s", err.message);
         goto done;
     }
     if (!nt_list_dir(test_dir, "test_data_set_", &sets) || sets.count == 0) {
-        snprintf(msg, cap, "no test_data_set_* folder");
+        nt_msg(msg, cap, "no test_data_set_* folder");
         goto done;
     }
     for (size_t i = 0; i < sets.count; i++) {
         char set_dir[NT_PATH_MAX];
         if (!nt_path(set_dir, sizeof set_dir, "%s/%s", test_dir, sets.items[i])) {
-            snprintf(msg, cap, "path too long: %s", test_dir);
+            nt_msg(msg, cap, "path too long: %s", test_dir);
             goto done;
         }
         char inner[NT_MSG_MAX];
         if (!nt_run_data_set(g, exec, set_dir, inner, sizeof inner)) {
-            snprintf(msg, cap, "%s: %s", sets.items[i], inner);
+            nt_msg(msg, cap, "%s: %s", sets.items[i], inner);
             goto done;
         }
     }
@@ -557,7 +567,7 @@ static bool nt_run_isolated(const char *test_dir, bool use_fork, char *msg, size
     if (!use_fork) return nt_run_test(test_dir, msg, cap);
     int fds[2];
     if (pipe(fds) != 0) {
-        snprintf(msg, cap, "pipe: %s", strerror(errno));
+        nt_msg(msg, cap, "pipe: %s", strerror(errno));
         return false;
     }
     fflush(NULL); /* or the child's exit() writes the parent's buffered output again */
@@ -565,7 +575,7 @@ static bool nt_run_isolated(const char *test_dir, bool use_fork, char *msg, size
     if (pid < 0) {
         close(fds[0]);
         close(fds[1]);
-        snprintf(msg, cap, "fork: %s", strerror(errno));
+        nt_msg(msg, cap, "fork: %s", strerror(errno));
         return false;
     }
     if (pid == 0) {
@@ -595,21 +605,21 @@ static bool nt_run_isolated(const char *test_dir, bool use_fork, char *msg, size
     }
     if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
-        snprintf(msg, cap, "%s (signal %d)%s%s", sig == SIGALRM ? "timed out" : "crashed", sig,
+        nt_msg(msg, cap, "%s (signal %d)%s%s", sig == SIGALRM ? "timed out" : "crashed", sig,
                  len ? " after: " : "", len ? verdict + 1 : "");
         return false;
     }
     if (len == 0) {
-        snprintf(msg, cap, "the child exited with status %d and no verdict", WEXITSTATUS(status));
+        nt_msg(msg, cap, "the child exited with status %d and no verdict", WEXITSTATUS(status));
         return false;
     }
     if (WEXITSTATUS(status) != 0) {
-        snprintf(msg, cap, "exit status %d after the verdict (a sanitizer or leak report above?)%s%s",
+        nt_msg(msg, cap, "exit status %d after the verdict (a sanitizer or leak report above?)%s%s",
                  WEXITSTATUS(status), verdict[0] == 'F' ? ": " : "", verdict + 1);
         return false;
     }
     if (verdict[0] == 'P') return true;
-    snprintf(msg, cap, "%s", verdict + 1);
+    nt_msg(msg, cap, "%s", verdict + 1);
     return false;
 }
 
@@ -674,7 +684,7 @@ static void nt_count_op(nt_op_count *ops, size_t *nops, const char *name) {
         }
     }
     if (*nops == NT_MAX_OPS) return;
-    snprintf(ops[*nops].name, sizeof ops[*nops].name, "%s", name);
+    nt_msg(ops[*nops].name, sizeof ops[*nops].name, "%s", name);
     ops[(*nops)++].count = 1;
 }
 
