@@ -16,6 +16,12 @@ static const rg_pass pipeline[] = {
                 "constants and dead nodes", rg_pass_cleanup},
     {"fold", "fold shape subgraphs into constants and symbolic dims, evaluate constant nodes, clean up",
      rg_pass_fold},
+    {"fuse_layernorm", "LayerNormalization and its decomposed form -> LayerNorm, residual Add folded in",
+     rg_pass_fuse_layer_norm},
+    {"fuse_gelu", "erf and tanh forms of GELU -> Gelu", rg_pass_fuse_gelu},
+    {"fuse_linear", "MatMul by a constant weight (+ bias) -> Linear, Gelu/Relu as its epilogue", rg_pass_fuse_linear},
+    {"fuse_attention", "Q/K/V projections, scores, mask, Softmax and context -> QKV Linear + Attention",
+     rg_pass_fuse_attention},
 };
 
 #define NPIPELINE (sizeof pipeline / sizeof pipeline[0])

@@ -122,4 +122,18 @@ rg_status rg_pass_cleanup(rg_pass_ctx *cx);
  * through the evaluator. */
 rg_status rg_pass_fold(rg_pass_ctx *cx);
 
+/* ---- pattern fusion (fuse_patterns.c; op conventions in ir/internal_ops.c) ---- */
+
+/* LayerNormalization-17 and the decomposed ReduceMean/Sub/Pow/Sqrt/Div form
+ * over the last axis -> LayerNorm; then a residual Add before a LayerNorm
+ * becomes its residual input. */
+rg_status rg_pass_fuse_layer_norm(rg_pass_ctx *cx);
+/* The erf and tanh forms of GELU -> Gelu (opset 20). */
+rg_status rg_pass_fuse_gelu(rg_pass_ctx *cx);
+/* MatMul by a constant [K, N] (+ constant bias) -> Linear; a Gelu/Relu that
+ * is its only reader becomes its activation epilogue. */
+rg_status rg_pass_fuse_linear(rg_pass_ctx *cx);
+/* BERT-style self-attention -> one QKV Linear + one Attention node. */
+rg_status rg_pass_fuse_attention(rg_pass_ctx *cx);
+
 #endif
