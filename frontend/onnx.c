@@ -159,8 +159,8 @@ static rg_status add_inputs(import_ctx *c, rg_error *err) {
         rg_value *existing = rg_graph_find_value(c->g, name);
         if (existing && existing->constant && !existing->is_input) continue; /* an initializer: a constant */
         if (existing) return rg_error_set(err, RG_ERR_INVALID_MODEL, "graph input '%s' is listed twice", name);
-        rg_dtype dtype;
-        int rank;
+        rg_dtype dtype = RG_DTYPE_UNDEFINED;
+        int rank = -1;
         rg_dim dims[RG_MAX_RANK];
         RG_TRY(input_type(c, vi, &dtype, &rank, dims, err));
         rg_value *v;

@@ -142,14 +142,14 @@ rg_status rg_rewrite_remove_nodes(rg_graph *g, const bool *remove, uint32_t *rem
  * of a node's outputs before the node itself. */
 rg_status rg_rewrite_remove_dead(rg_graph *g, uint32_t *removed, rg_error *err) {
     if (!g->nnodes) return RG_OK;
-    bool *live = rg_mem_calloc(g->alloc, g->nnodes, sizeof *live);
-    bool *dead = rg_mem_calloc(g->alloc, g->nnodes, sizeof *dead);
+    uint32_t n = g->nnodes, ndead = 0; /* removal below changes g->nnodes */
+    bool *live = rg_mem_calloc(g->alloc, n, sizeof *live);
+    bool *dead = rg_mem_calloc(g->alloc, n, sizeof *dead);
     rg_status st = RG_OK;
     if (!live || !dead) {
         st = oom(err, "finding dead nodes");
         goto done;
     }
-    uint32_t n = g->nnodes, ndead = 0;
     for (uint32_t i = n; i-- > 0;) {
         const rg_node *node = g->nodes[i];
         for (uint32_t o = 0; o < node->noutputs && !live[i]; o++) {
