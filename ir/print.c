@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "fused.h"
 #include "graph.h"
 
 #define INLINE_MAX 8
@@ -183,6 +184,11 @@ static void print_node(FILE *out, const rg_graph *g, const rg_node *node) {
     if (node->opset && node->opset != g->opset) fprintf(out, " opset %d", node->opset);
     print_attrs(out, node);
     fputc('\n', out);
+    /* A Fused node's program, one instruction a line (fused.h). */
+    rg_fused_program prog;
+    rg_error ignored = {0};
+    if (node->op == RG_OP_FUSED && rg_fused_decode(node, &prog, &ignored) == RG_OK)
+        rg_fused_print(&prog, "    | ", out);
 }
 
 rg_status rg_print(const rg_graph *g, FILE *out, rg_error *err) {

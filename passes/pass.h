@@ -136,4 +136,11 @@ rg_status rg_pass_fuse_linear(rg_pass_ctx *cx);
 /* BERT-style self-attention -> one QKV Linear + one Attention node. */
 rg_status rg_pass_fuse_attention(rg_pass_ctx *cx);
 
+/* ---- reduction fusion (fuse_reduce.c; the program in ir/fused.h) ---- */
+
+/* Every remaining chain of elementwise ops, with the row reductions next to
+ * it (Softmax, LayerNormalization, ReduceMean/Sum/Max over the last axis),
+ * -> one Fused node per chain. Runs last. */
+rg_status rg_pass_fuse_reduce(rg_pass_ctx *cx);
+
 #endif

@@ -37,6 +37,9 @@ void rg_cpu_free_tensor(rg_cpu_ctx *ctx, rg_tensor *t);
 extern const rg_cpu_kernel rg_cpu_math_kernels[RG_OP_COUNT];
 extern const rg_cpu_kernel rg_cpu_shape_kernels[RG_OP_COUNT];
 extern const rg_cpu_kernel rg_cpu_internal_kernels[RG_OP_COUNT]; /* cpu_internal_ops.c: LayerNorm, Linear, Attention */
+/* cpu_fused.c: the interpreter of Fused nodes' expression programs */
+rg_status rg_cpu_fused(rg_cpu_ctx *ctx, const rg_node *node, const rg_tensor *const *inputs, rg_tensor *outputs,
+                       rg_error *err);
 
 /* The kernel for an op, or NULL when the CPU executor lacks it. */
 rg_cpu_kernel rg_cpu_kernel_for(rg_op op);
