@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# bench/gpu-check.sh — run ragged's GPU tests on the GPU machine.
+#
+# Run from the repo root on the GPU machine, with a build folder made by
+# bench/build-gpu.sh carried along. Prints what the machine is, then runs the
+# test binaries (the CUDA tests run there instead of skipping) and writes the
+# whole log to $OUT/gpu-check.log when OUT is set. Exits non-zero when a test
+# binary fails.
+#
+# Usage: bench/gpu-check.sh [build-dir]   (default build-gpu)
+set -uo pipefail
+build=${1:-build-gpu}
+log=/dev/null
+if [ -n "${OUT:-}" ]; then
+    mkdir -p "$OUT"
+    log="$OUT/gpu-check.log"
+fi
+export RG_SOURCE_DIR=$PWD RG_BINARY_DIR=$PWD/$build
+# Belt and braces next to the binaries' rpath: the copied libraries and CUDA's.
+export LD_LIBRARY_PATH="$PWD/$build/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+(
+    status=0
+    echo "== gpu-check $(date -u +%Y-%m-%dT%H:%M:%SZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || echo "nvidia-smi failed"
+    ls /usr/local/cuda/lib64/libcudart.so* /usr/local/cuda/lib64/libnvrtc.so* 2>&1
+    for t in tests/codegen/test_codegen tests/runtime/test_runtime; do
+        bin="$build/$t"
+        echo "== $t"
+        if [ ! -x "$bin" ]; then
+            echo "missing: $bin (run bench/build-gpu.sh first)"
+            status=1
+            continue
+        fi
+        "$bin" --jobs 1 --verbose 2>&1 || { echo "FAILED: $t"; status=1; }
+    done
+    echo "== gpu-check done: $([ $status = 0 ] && echo PASS || echo FAIL)"
+    exit $status
+) 2>&1 | tee "$log"
+exit "${PIPESTATUS[0]}"
