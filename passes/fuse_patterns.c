@@ -547,6 +547,21 @@ static rg_value *split_heads(rg_value *v, const rg_node *reader, head_shape *hs)
     return sole_reader(in) == r ? in : NULL;
 }
 
+/* The only reader of v apart from Shape nodes: a Shape reads no data, and
+ * the shape arithmetic it feeds dies with the pattern (or stays, reading a
+ * node that then stays too, which costs time but never correctness). */
+static rg_node *data_reader(const rg_value *v) {
+    rg_node *only = NULL;
+    if (!v || v->is_output) return NULL;
+    for (uint32_t i = 0; i < v->nconsumers; i++) {
+        rg_node *r = v->consumers[i];
+        if (r->op == RG_OP_SHAPE) continue;
+        if (only) return NULL;
+        only = r;
+    }
+    return only;
+}
+
 static bool is_transpose(const rg_node *n, const int64_t *perm) {
     return n && n->op == RG_OP_TRANSPOSE && ints_attr_is(n, "perm", perm, 4);
 }
@@ -554,14 +569,38 @@ static bool is_transpose(const rg_node *n, const int64_t *perm) {
 /* Q: Transpose(0,2,1,3) of the split heads, read by `reader`. */
 static rg_value *trace_query(rg_value *v, const rg_node *reader, head_shape *hs) {
     rg_node *t = v ? v->producer : NULL;
-    if (!is_transpose(t, PERM_HEADS) || sole_reader(v) != reader) return NULL;
+    if (!is_transpose(t, PERM_HEADS) || data_reader(v) != reader) return NULL;
     return split_heads(t->inputs[0], t, hs);
 }
 
-/* K transposed: Transpose(0,2,3,1) of the split heads, or Transpose(0,1,3,2)
- * of Transpose(0,2,1,3). */
+/* [B, H, S, D] -> Reshape [B*H, S, D] -> Transpose(0,2,1) -> Reshape
+ * [B, H, D, S], as the dynamo exporter swaps the last two axes; returns the
+ * [B, H, S, D] value, or NULL. */
+static rg_value *swap_via_3d(rg_value *v, const rg_node *reader) {
+    rg_node *r2 = made_by(v, RG_OP_RESHAPE);
+    if (!r2 || sole_reader(v) != reader || v->rank != 4) return NULL;
+    rg_value *t_out = r2->inputs[0];
+    rg_node *t = t_out ? t_out->producer : NULL;
+    static const int64_t swap3[3] = {0, 2, 1};
+    if (!t || t->op != RG_OP_TRANSPOSE || !ints_attr_is(t, "perm", swap3, 3) || sole_reader(t_out) != r2) return NULL;
+    rg_value *flat = t->inputs[0];
+    rg_node *r1 = made_by(flat, RG_OP_RESHAPE);
+    if (!r1 || sole_reader(flat) != t || flat->rank != 3) return NULL;
+    rg_value *x = r1->inputs[0];
+    if (!x || data_reader(x) != r1 || x->rank != 4 || !rg_dim_equal(&flat->dims[1], &x->dims[2]) || !rg_dim_equal(&flat->dims[2], &x->dims[3]))
+        return NULL;
+    const int order[4] = {0, 1, 3, 2};
+    for (int i = 0; i < 4; i++)
+        if (!rg_dim_equal(&v->dims[i], &x->dims[order[i]])) return NULL;
+    return x;
+}
+
+/* K transposed: Transpose(0,2,3,1) of the split heads, or the last two axes
+ * of Transpose(0,2,1,3) swapped by Transpose(0,1,3,2) or swap_via_3d. */
 static rg_value *trace_key(rg_value *v, const rg_node *reader, head_shape *hs, double *scale) {
     rg_node *t = v ? v->producer : NULL;
+    rg_value *swapped = swap_via_3d(v, reader);
+    if (swapped) return trace_query(swapped, data_reader(swapped), hs);
     if (!t || sole_reader(v) != reader || t->op != RG_OP_TRANSPOSE) return NULL;
     if (is_transpose(t, PERM_KEYS_T)) return split_heads(t->inputs[0], t, hs);
     if (!is_transpose(t, PERM_SWAP_LAST)) return NULL;
@@ -617,6 +656,24 @@ static rg_status concat_columns(rg_graph *g, const char *base, const char *suffi
     return RG_OK;
 }
 
+/* Where(IsNaN(p), 0, p) after the Softmax, as the dynamo exporter guards
+ * rows whose every score is -inf: the Attention kernel gives such rows
+ * zeros too, so the guard joins the pattern. Returns the guarded value, or p
+ * when there is no guard. */
+static rg_value *nan_guarded(rg_value *p) {
+    if (p->nconsumers != 2 || p->is_output) return p;
+    rg_node *isnan = NULL, *where = NULL;
+    for (uint32_t i = 0; i < 2; i++) {
+        rg_node *r = p->consumers[i];
+        if (r->op == RG_OP_ISNAN) isnan = r;
+        else if (r->op == RG_OP_WHERE) where = r;
+    }
+    if (!isnan || !where || sole_reader(isnan->outputs[0]) != where) return p;
+    if (where->inputs[0] != isnan->outputs[0] || !const_near(where->inputs[1], 0.0) || where->inputs[2] != p) return p;
+    if (!same_shape(where->outputs[0], p)) return p;
+    return where->outputs[0];
+}
+
 /* Anchored at Softmax over the last axis of [B, H, S, S] scores:
  *   scores = (Q' K'^T) * scale (+ mask); y = Softmax(scores) V'
  * with Q', K', V' the head splits of three Linears of one input, and y
@@ -629,8 +686,9 @@ static rg_status fuse_attention(rg_pass_ctx *cx, rg_node *softmax) {
     if (!int_attr(softmax, "axis", -1, &axis) || (axis != -1 && axis != 3) || (!has_axis && softmax->opset < 13))
         return RG_OK;
     /* the context product and the way back to [B, S, H*D] */
-    rg_node *ctx_mm = sole_reader_op(softmax->outputs[0], RG_OP_MATMUL);
-    if (!ctx_mm || ctx_mm->inputs[0] != softmax->outputs[0]) return RG_OK;
+    rg_value *probs = nan_guarded(softmax->outputs[0]);
+    rg_node *ctx_mm = sole_reader_op(probs, RG_OP_MATMUL);
+    if (!ctx_mm || ctx_mm->inputs[0] != probs) return RG_OK;
     rg_node *back_t = sole_reader(ctx_mm->outputs[0]);
     if (!is_transpose(back_t, PERM_HEADS)) return RG_OK;
     rg_node *back_r = sole_reader_op(back_t->outputs[0], RG_OP_RESHAPE);

@@ -408,6 +408,7 @@ typedef struct att_variant {
     mask_form mask;
     bool scale_on_qk;   /* Mul by 1/sqrt(sqrt(D)) on Q and on K instead of Div on the scores */
     bool key_two_transposes;
+    bool dynamo;        /* fixed B=2, S=5; K^T through 3-D reshapes with a Shape reader; NaN guard after Softmax */
 } att_variant;
 
 /* One BERT self-attention layer, hidden 8 = 2 heads x 4, as torch.onnx
@@ -416,11 +417,17 @@ static rg_pass_report attention_case(att_variant v) {
     gb b;
     gb_begin(&b);
     const int64_t H = 2, D = 4, N = 8;
-    rg_value *x = input_bs(&b, "x", N);
-    rg_value *mask = NULL;
+    rg_value *x, *mask = NULL;
+    if (v.dynamo) {
+        rg_dim dims[3] = {rg_dim_const(2), rg_dim_const(5), rg_dim_const(N)};
+        x = tp_input(b.g, "x", RG_DTYPE_F32, 3, dims);
+    } else {
+        x = input_bs(&b, "x", N);
+    }
     if (v.mask != MASK_NONE) {
         rg_dim dims[4] = {rg_dim_symbol(rg_graph_symbol(b.g, "B")), rg_dim_const(1), rg_dim_const(1),
                           rg_dim_symbol(rg_graph_symbol(b.g, "S"))};
+        if (v.dynamo) dims[0] = rg_dim_const(2), dims[3] = rg_dim_const(5);
         mask = tp_input(b.g, "mask", RG_DTYPE_F32, 4, dims);
     }
     int64_t wd[2] = {N, N}, split[4] = {0, 0, H, D}, merge[3] = {0, 0, N};
@@ -429,8 +436,18 @@ static rg_pass_report attention_case(att_variant v) {
     for (int i = 0; i < 3; i++)
         proj[i] = op2(&b, RG_OP_ADD, op2(&b, RG_OP_MATMUL, x, random_const(&b, 2, wd, 0.0f)), random_const(&b, 1, &N, 0.0f));
     rg_value *q = transpose(&b, reshape(&b, proj[0], 4, split), heads);
-    rg_value *k = v.key_two_transposes ? transpose(&b, transpose(&b, reshape(&b, proj[1], 4, split), heads), swap)
-                                       : transpose(&b, reshape(&b, proj[1], 4, split), keys);
+    rg_value *k;
+    if (v.dynamo) {
+        static const int64_t swap3[3] = {0, 2, 1}, flat[3] = {-1, 5, D}, back[4] = {2, H, D, 5};
+        rg_value *k4 = transpose(&b, reshape(&b, proj[1], 4, split), heads), *t3;
+        output(&b, op1(&b, RG_OP_SHAPE, k4));
+        rg_node *tn = gb_op(&b, RG_OP_TRANSPOSE, 1, (rg_value *[]){reshape(&b, k4, 3, flat)}, &t3);
+        attr_ints(b.g, tn, "perm", 3, swap3);
+        k = reshape(&b, t3, 4, back);
+    } else {
+        k = v.key_two_transposes ? transpose(&b, transpose(&b, reshape(&b, proj[1], 4, split), heads), swap)
+                                 : transpose(&b, reshape(&b, proj[1], 4, split), keys);
+    }
     rg_value *val = transpose(&b, reshape(&b, proj[2], 4, split), heads);
     if (v.scale_on_qk) {
         q = op2(&b, RG_OP_MUL, q, scalar(&b, 0.70710678f));
@@ -446,6 +463,11 @@ static rg_pass_report attention_case(att_variant v) {
         scores = w;
     }
     rg_value *probs = op1(&b, RG_OP_SOFTMAX, scores);
+    if (v.dynamo) {
+        rg_value *ins[3] = {op1(&b, RG_OP_ISNAN, probs), scalar(&b, 0.0f), probs}, *w;
+        gb_op(&b, RG_OP_WHERE, 3, ins, &w);
+        probs = w;
+    }
     rg_value *ctx = transpose(&b, op2(&b, RG_OP_MATMUL, probs, val), heads);
     output(&b, reshape(&b, ctx, 3, merge));
     rg_pass_report r = fuse_and_compare(&b);
@@ -480,6 +502,15 @@ Test(fuse_attention, bert_forms) {
         for (int op = 0; op < RG_OP_COUNT; op++) total += r.ops_after[op];
         cr_assert_eq(total, 2, "variant %zu: %u nodes left", i, total);
     }
+}
+
+/* torch.onnx's dynamo exporter: K^T via [B*H, S, D] reshapes (the first
+ * one's input also read by a Shape), scale on Q and K, NaN guard. */
+Test(fuse_attention, dynamo_form) {
+    rg_pass_report r = attention_case((att_variant){MASK_ADDITIVE, true, false, true});
+    cr_assert_eq(r.ops_after[RG_OP_ATTENTION], 1);
+    cr_assert_eq(r.ops_after[RG_OP_LINEAR], 1);
+    cr_assert_eq(r.ops_after[RG_OP_SOFTMAX] + r.ops_after[RG_OP_ISNAN] + r.ops_after[RG_OP_MATMUL], 0);
 }
 
 Test(fuse_attention, other_mask_form_left_alone) {
@@ -567,14 +598,14 @@ Test(fuse_kernels, half_precision_matches_f32) {
 
 /* --------------------------------------------------------------- MiniLM */
 
-/* paraphrase-MiniLM-L3-v2 through the whole pipeline: per layer one
+/* A MiniLM through the passes up to pattern fusion: per layer one
  * Attention, one QKV Linear with two more Linears (one with the GELU
  * epilogue), two LayerNorms with the residual folded in; and the same
  * outputs at 2x16, 1x64 and 2x16 with a padded sequence (test_minilm.c
  * checks every pass). */
-Test(fuse_minilm, per_layer_counts) {
+static void per_layer_counts(const char *model, int layers) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/models/cache/paraphrase-MiniLM-L3-v2/model.onnx", RG_TEST_SOURCE_DIR);
+    snprintf(path, sizeof path, "%s/models/cache/%s/model.onnx", RG_TEST_SOURCE_DIR, model);
     if (access(path, R_OK) != 0) cr_skip_test("%s is missing: run bash models/fetch.sh", path);
     rg_graph *g = NULL;
     rg_error err = {0};
@@ -585,8 +616,8 @@ Test(fuse_minilm, per_layer_counts) {
     rg_pass_options opt = {.verify = true, .eval = &tp_evaluator};
     rg_pass_report r;
     cr_assert_eq(rg_pass_run_list(g, list, 6, &opt, &r, &err), RG_OK, "%s", err.message);
+    printf("%s:\n", model);
     rg_pass_report_print(&r, stdout);
-    const int layers = 3;
     cr_assert_eq(r.ops_after[RG_OP_ATTENTION], layers);
     cr_assert_eq(r.ops_after[RG_OP_LAYER_NORM], 2 * layers + 1);
     cr_assert_eq(r.ops_after[RG_OP_LINEAR], 4 * layers);
@@ -605,3 +636,10 @@ Test(fuse_minilm, per_layer_counts) {
     cr_assert_eq(residuals, 2 * layers);
     rg_graph_free(g);
 }
+
+/* torch.onnx's TorchScript exporter */
+Test(fuse_minilm, paraphrase_L3) { per_layer_counts("paraphrase-MiniLM-L3-v2", 3); }
+
+/* the dynamo exporter's scaled_dot_product_attention decomposition, int8
+ * weights dequantized by fold */
+Test(fuse_minilm, all_L6_int8) { per_layer_counts("all-MiniLM-L6-v2-int8", 6); }
