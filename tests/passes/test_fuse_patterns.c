@@ -366,6 +366,31 @@ Test(fuse_gelu, epilogue_of_linear) {
     }
 }
 
+/* The opset-20 Gelu op after a dense layer becomes its epilogue. */
+Test(fuse_gelu, onnx_gelu_op) {
+    const char *modes[2] = {"none", "tanh"}, *want[2] = {"gelu", "gelu_tanh"};
+    for (int m = 0; m < 2; m++) {
+        gb b;
+        gb_begin(&b);
+        b.g->opset = 20;
+        int64_t wd[2] = {8, 6}, n = 6;
+        rg_value *x = input_bs(&b, "x", 8);
+        x = op2(&b, RG_OP_ADD, op2(&b, RG_OP_MATMUL, x, random_const(&b, 2, wd, 0.0f)), random_const(&b, 1, &n, 0.0f));
+        rg_value *y;
+        rg_node *gelu = gb_op(&b, RG_OP_GELU, 1, &x, &y);
+        gelu->opset = 20;
+        attr_one(b.g, gelu, (rg_attr){.name = "approximate", .kind = RG_ATTR_STRING, .s = modes[m]});
+        output(&b, y);
+        rg_pass_report r = fuse_and_compare(&b);
+        cr_assert_eq(r.ops_after[RG_OP_LINEAR], 1);
+        cr_assert_eq(r.ops_after[RG_OP_GELU], 0);
+        const char *act;
+        cr_assert_eq(rg_node_attr_string(b.g->nodes[0], "activation", "none", &act, NULL), RG_OK);
+        cr_assert_str_eq(act, want[m]);
+        gb_end(&b);
+    }
+}
+
 Test(fuse_gelu, wrong_constant_left_alone) {
     rg_pass_report r = gelu_case(GELU_WRONG_CONST, true);
     cr_assert_eq(r.ops_after[RG_OP_GELU], 0);
