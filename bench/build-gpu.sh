@@ -32,7 +32,10 @@ find "$build" -type f -perm -u+x ! -path "*/CMakeFiles/*" ! -path "$build/lib/*"
     while read -r bin; do ldd "$bin" 2>/dev/null; done |
     awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
     while read -r name path; do
-        if ! [[ $name =~ $system ]]; then cp -L "$path" "$build/lib/$name"; fi
+        # on a rebuild ldd already resolves to the copies in $build/lib
+        if ! [[ $name =~ $system ]] && [[ $(realpath "$path") != $(realpath -m "$build/lib/$name") ]]; then
+            cp -L "$path" "$build/lib/$name"
+        fi
     done
 
 # The build folder travels to the GPU machine whole; it must stay under 64 MiB.
