@@ -242,5 +242,8 @@ rg_status rg_verify(const rg_graph *g, rg_error *err);
 
 /* Stable, diffable text form of the graph. */
 rg_status rg_print(const rg_graph *g, FILE *out, rg_error *err);
+/* The graph as Graphviz DOT (print_dot.c): nodes, graph inputs and outputs,
+ * one labelled edge per value read; constants are counted, not drawn. */
+rg_status rg_print_dot(const rg_graph *g, FILE *out, rg_error *err);
 
 #endif

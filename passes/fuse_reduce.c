@@ -10,9 +10,10 @@
  *   - its shape fits the group's iteration shape I exactly: an elementwise
  *     output (and a reduction's input) is I itself, or I with last dim 1
  *     (one value per row); nothing is guessed about symbolic dims;
- *   - every input it reads from outside the group is produced before the
- *     group's first node. Then nothing outside the group can depend on a
- *     member and feed another member, so the Fused node cannot close a cycle.
+ *   - no input it reads from outside the group is produced by a node that
+ *     needs a member (searched backwards, stopping at nodes before the
+ *     group's first). Then nothing outside the group both reads a member
+ *     and feeds one, so the Fused node cannot close a cycle.
  * Otherwise it starts a group of its own. External inputs must broadcast to
  * I with a last dim of N (loaded as a row) or 1 (one value per row or per
  * tensor); scalar float constants become immediates of the program. Values
@@ -50,6 +51,9 @@ typedef struct fuse_state {
     uint32_t ngroups;
     int32_t *reg_of;     /* per value id, while emitting one group */
     uint32_t nn;         /* nodes before the pass: ids of the originals */
+    uint32_t *visited;   /* per node id: the stamp of the last search that saw it */
+    uint32_t stamp;
+    const rg_node **stack;
 } fuse_state;
 
 static bool dim_is_one(const rg_dim *d) {
@@ -146,6 +150,10 @@ static node_info classify(const rg_node *n) {
         }
     } else if (is_binary(n->op)) {
         if (ndata != 2) return none;
+    } else if (n->op == RG_OP_CLIP) {
+        /* bounds that are scalar constants become max/min with immediates */
+        for (uint32_t i = 1; i < n->ninputs; i++)
+            if (n->inputs[i] && !scalar_constant(n->inputs[i], NULL)) return none;
     } else if (n->op == RG_OP_SOFTMAX) {
         if (!last_axis_attr(n, out->rank, n->opset >= 13 ? -1 : 1)) return none;
     } else if (n->op == RG_OP_LAYER_NORMALIZATION) {
@@ -200,8 +208,29 @@ static bool is_member_value(const fuse_state *s, const rg_value *v, int32_t gid)
     return v->producer && v->producer->id < s->nn && s->group_of[v->producer->id] == gid;
 }
 
-/* Whether node n (at position pos) may join group gid. */
-static bool can_join(const fuse_state *s, const rg_node *n, int32_t gid) {
+/* Whether x needs a member of group gid. Only nodes after the group's
+ * first node can, so the search stops at earlier ones. */
+static bool depends_on_group(fuse_state *s, const rg_node *x, int32_t gid) {
+    uint32_t first = s->groups[gid].first, top = 0;
+    s->stamp++;
+    s->stack[top++] = x;
+    s->visited[x->id] = s->stamp;
+    while (top) {
+        const rg_node *n = s->stack[--top];
+        if (s->group_of[n->id] == gid) return true;
+        if (s->position[n->id] < first) continue;
+        for (uint32_t i = 0; i < n->ninputs; i++) {
+            const rg_value *v = n->inputs[i];
+            if (!v || !v->producer || v->producer->id >= s->nn || s->visited[v->producer->id] == s->stamp) continue;
+            s->visited[v->producer->id] = s->stamp;
+            s->stack[top++] = v->producer;
+        }
+    }
+    return false;
+}
+
+/* Whether node n may join group gid. */
+static bool can_join(fuse_state *s, const rg_node *n, int32_t gid) {
     const group *gr = &s->groups[gid];
     const node_info *info = &s->info[n->id];
     const rg_value *out = n->outputs[0];
@@ -230,7 +259,8 @@ static bool can_join(const fuse_state *s, const rg_node *n, int32_t gid) {
             continue;
         }
         if (scalar_constant(v, NULL)) continue;
-        if (v->producer && s->position[v->producer->id] >= gr->first) return false;
+        if (v->producer && s->position[v->producer->id] >= gr->first && depends_on_group(s, v->producer, gid))
+            return false;
         if (load_mode(v, gr) < 0) return false;
         /* a reduction must see the whole row */
         if (i == 0 && whole_row && load_mode(v, gr) != RG_FUSED_LOAD_ROW)
@@ -359,6 +389,11 @@ static int32_t emit_member(emitter *e, const rg_node *n) {
     if (is_binary(n->op)) {
         int32_t y = operand(e, n->inputs[1]);
         return y < 0 ? -1 : emit(e, binary_code(n->op), x, y, 0);
+    }
+    if (n->op == RG_OP_CLIP) {
+        if (n->ninputs > 1 && n->inputs[1]) x = emit(e, RG_FUSED_MAX, x, operand(e, n->inputs[1]), 0);
+        if (n->ninputs > 2 && n->inputs[2]) x = emit(e, RG_FUSED_MIN, x, operand(e, n->inputs[2]), 0);
+        return x;
     }
     if (n->op == RG_OP_REDUCE_SUM) return emit(e, RG_FUSED_RSUM, x, 0, 0);
     if (n->op == RG_OP_REDUCE_MAX) return emit(e, RG_FUSED_RMAX, x, 0, 0);
@@ -507,7 +542,9 @@ rg_status rg_pass_fuse_reduce(rg_pass_ctx *cx) {
     s.groups = rg_mem_calloc(g->alloc, nn ? nn : 1, sizeof *s.groups);
     s.reg_of = rg_mem_calloc(g->alloc, nv_cap, sizeof *s.reg_of);
     remove = rg_mem_calloc(g->alloc, nn ? nn : 1, sizeof *remove);
-    if (!s.info || !s.group_of || !s.position || !s.groups || !s.reg_of || !remove) {
+    s.visited = rg_mem_calloc(g->alloc, nn ? nn : 1, sizeof *s.visited);
+    s.stack = rg_mem_calloc(g->alloc, nn ? nn : 1, sizeof *s.stack);
+    if (!s.visited || !s.stack || !s.group_of || !s.position || !s.groups || !s.reg_of || !remove) {
         st = rg_error_set(cx->err, RG_ERR_NOMEM, "out of memory fusing %u nodes", nn);
         goto done;
     }
@@ -544,5 +581,7 @@ done:
     rg_mem_free(g->alloc, s.groups, sizeof *s.groups * (nn ? nn : 1));
     rg_mem_free(g->alloc, s.reg_of, sizeof *s.reg_of * nv_cap);
     rg_mem_free(g->alloc, remove, sizeof *remove * (nn ? nn : 1));
+    rg_mem_free(g->alloc, s.visited, sizeof *s.visited * (nn ? nn : 1));
+    rg_mem_free(g->alloc, s.stack, sizeof *s.stack * (nn ? nn : 1));
     return st;
 }

@@ -1,6 +1,13 @@
 /*
- * cmd_dump.c — `ragged dump MODEL.onnx|MODEL.plan [--stats] [-o FILE]`:
- * prints a graph as stable text (rg_print) or its statistics.
+ * cmd_dump.c — `ragged dump MODEL.onnx|MODEL.plan [--stage S] [--format F]
+ * [--print-after PASS] [--stats] [-o FILE]`: prints a graph at a stage of
+ * the pipeline as stable text (rg_print), Graphviz DOT (rg_print_dot) or an
+ * ONNX model (rg_onnx_export_file), or its statistics.
+ *
+ * Stages of an ONNX model: `imported` (shapes inferred, no pass), `optimized`
+ * (every pass before the reduction fusion: cleanup, folding, pattern fusion)
+ * and `fused` (the whole pipeline). A plan holds its compiled graph; it has
+ * no stages to choose from.
  *
  * Whether the file is a plan or an ONNX model is decided by its first bytes
  * (a plan starts with RG_PLAN_MAGIC; ONNX protobuf has no magic), never by
@@ -13,36 +20,63 @@
 #include <string.h>
 
 #include "cli.h"
+#include "evaluator.h"
 #include "frontend/onnx.h"
+#include "frontend/onnx_export.h"
 #include "ir/serialize.h"
+#include "passes/pass.h"
 #include "runtime/plan.h"
 
-enum { OPT_HELP, OPT_OUTPUT, OPT_STATS };
+enum { OPT_HELP, OPT_OUTPUT, OPT_STATS, OPT_STAGE, OPT_FORMAT, OPT_PRINT_AFTER };
 
 static const rg_cli_option dump_options[] = {
     {"help", 'h', false, OPT_HELP},
     {"output", 'o', true, OPT_OUTPUT},
     {"stats", 0, false, OPT_STATS},
+    {"stage", 0, true, OPT_STAGE},
+    {"format", 0, true, OPT_FORMAT},
+    {"print-after", 0, true, OPT_PRINT_AFTER},
     {NULL, 0, false, 0},
 };
 
+typedef enum dump_stage { STAGE_NONE, STAGE_IMPORTED, STAGE_OPTIMIZED, STAGE_FUSED } dump_stage;
+typedef enum dump_format { FORMAT_TEXT, FORMAT_DOT, FORMAT_ONNX } dump_format;
+
+/* The pass the reduction fusion starts with: `optimized` stops before it. */
+#define FUSION_PASS "fuse_reduce"
+
 static void print_help(void) {
-    printf("usage: ragged dump FILE [--stats] [-o OUT]\n"
+    printf("usage: ragged dump FILE [--stage imported|optimized|fused] [--format text|dot|onnx]\n"
+           "                   [--print-after PASS] [--stats] [-o OUT]\n"
            "\n"
-           "Prints the graph of an ONNX model (imported, shapes inferred) or of a plan as text.\n"
+           "Prints the graph of an ONNX model at a stage of the pipeline, or of a plan.\n"
            "FILE is recognised as a plan by its magic bytes, otherwise read as ONNX.\n"
            "\n"
            "options:\n"
+           "  --stage S        imported (default): shapes inferred, no pass; optimized: cleanup,\n"
+           "                   folding and pattern fusion; fused: the whole pipeline\n"
+           "  --format F       text (default, stable and diffable), dot (Graphviz) or onnx\n"
+           "                   (a model with custom-domain ai.ragged ops; needs -o)\n"
+           "  --print-after P  also print the graph as text after pass P, to standard error\n"
            "  --stats          print statistics instead: node count per op, value count,\n"
-           "                   constant count and bytes\n"
+           "                   constant count and bytes; with passes run, one line per pass\n"
+           "                   and node counts per op before and after\n"
            "  -o, --output OUT write to OUT instead of standard output\n"
-           "  -h, --help       this text\n");
+           "  -h, --help       this text\n"
+           "\n"
+           "passes, in order:\n");
+    size_t n;
+    const rg_pass *passes = rg_pass_list(&n);
+    for (size_t i = 0; i < n; i++) printf("  %-16s %s\n", passes[i].name, passes[i].summary);
 }
 
 typedef struct dump_request {
     const char *path;
     const char *output;
     bool stats;
+    dump_stage stage;
+    dump_format format;
+    const char *print_after;
 } dump_request;
 
 static rg_status is_plan_file(const char *path, bool *out, rg_error *err) {
@@ -92,13 +126,21 @@ static rg_status print_stats(const rg_graph *g, FILE *out, rg_error *err) {
     return RG_OK;
 }
 
-static rg_status print_graph(const rg_graph *g, const dump_request *req, rg_error *err) {
+static rg_status print_graph(const rg_graph *g, const dump_request *req, const rg_pass_report *report,
+                             rg_error *err) {
+    if (req->format == FORMAT_ONNX && !req->stats) return rg_onnx_export_file(g, req->output, err);
     FILE *out = stdout;
     if (req->output) {
         out = fopen(req->output, "w");
         if (!out) return rg_error_set(err, RG_ERR_IO, "cannot create '%s': %s", req->output, strerror(errno));
     }
-    rg_status st = req->stats ? print_stats(g, out, err) : rg_print(g, out, err);
+    rg_status st;
+    if (req->stats) {
+        st = print_stats(g, out, err);
+        if (st == RG_OK && report) rg_pass_report_print(report, out);
+    } else {
+        st = req->format == FORMAT_DOT ? rg_print_dot(g, out, err) : rg_print(g, out, err);
+    }
     if (fflush(out) != 0 && st == RG_OK)
         st = rg_error_set(err, RG_ERR_IO, "cannot write '%s'", req->output ? req->output : "standard output");
     if (req->output && fclose(out) != 0 && st == RG_OK)
@@ -106,21 +148,47 @@ static rg_status print_graph(const rg_graph *g, const dump_request *req, rg_erro
     return st;
 }
 
+/* The pass `optimized` stops after: the one before the reduction fusion. */
+static const char *last_optimizing_pass(void) {
+    size_t n;
+    const rg_pass *passes = rg_pass_list(&n);
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(passes[i].name, FUSION_PASS) == 0) return passes[i - 1].name;
+    return NULL;
+}
+
+static rg_status run_passes(rg_graph *g, const dump_request *req, rg_pass_report *report, rg_error *err) {
+    rg_pass_options opt = {
+        .print_after = req->print_after,
+        .print_to = stderr,
+        .stop_after = req->stage == STAGE_OPTIMIZED ? last_optimizing_pass() : NULL,
+        .eval = rg_tool_cpu_evaluator(),
+    };
+    return rg_pass_run(g, &opt, report, err);
+}
+
 static rg_status dump(const dump_request *req, rg_error *err) {
     bool plan_file;
     RG_TRY(is_plan_file(req->path, &plan_file, err));
     if (plan_file) {
+        if (req->stage != STAGE_NONE || req->print_after)
+            return rg_error_set(err, RG_ERR_INVALID_ARGUMENT,
+                                "'%s' is a plan: it holds its compiled graph, with no stages or passes to choose",
+                                req->path);
         rg_plan *plan = NULL;
         RG_TRY(rg_plan_load(req->path, &plan, err));
-        rg_status st = print_graph(plan->graph, req, err);
+        rg_status st = print_graph(plan->graph, req, NULL, err);
         rg_plan_free(plan);
         return st;
     }
     rg_graph *g = NULL;
     RG_TRY(rg_onnx_import_file(req->path, NULL, &g, err));
     rg_status st = rg_infer_shapes(g, err);
+    rg_pass_report report;
+    bool ran = req->stage == STAGE_OPTIMIZED || req->stage == STAGE_FUSED;
+    if (st == RG_OK && ran) st = run_passes(g, req, &report, err);
     if (st != RG_OK) rg_error_prefix(err, st, "%s", req->path);
-    else st = print_graph(g, req, err);
+    else st = print_graph(g, req, ran ? &report : NULL, err);
     rg_graph_free(g);
     return st;
 }
@@ -143,10 +211,27 @@ int rg_cmd_dump(int argc, char **argv) {
         case OPT_HELP: print_help(); return RG_EXIT_OK;
         case OPT_OUTPUT: req.output = value; break;
         case OPT_STATS: req.stats = true; break;
+        case OPT_STAGE:
+            if (strcmp(value, "imported") == 0) req.stage = STAGE_IMPORTED;
+            else if (strcmp(value, "optimized") == 0) req.stage = STAGE_OPTIMIZED;
+            else if (strcmp(value, "fused") == 0) req.stage = STAGE_FUSED;
+            else return rg_cli_usage_error("dump", "--stage must be imported, optimized or fused, not '%s'", value);
+            break;
+        case OPT_FORMAT:
+            if (strcmp(value, "text") == 0) req.format = FORMAT_TEXT;
+            else if (strcmp(value, "dot") == 0) req.format = FORMAT_DOT;
+            else if (strcmp(value, "onnx") == 0) req.format = FORMAT_ONNX;
+            else return rg_cli_usage_error("dump", "--format must be text, dot or onnx, not '%s'", value);
+            break;
+        case OPT_PRINT_AFTER: req.print_after = value; break;
         default: return rg_cli_usage_error("dump", "unhandled option");
         }
     }
     if (!req.path) return rg_cli_usage_error("dump", "no model or plan file given");
+    if (req.format == FORMAT_ONNX && !req.stats && !req.output)
+        return rg_cli_usage_error("dump", "--format onnx writes a binary model: give a file with -o");
+    if (req.print_after && req.stage != STAGE_OPTIMIZED && req.stage != STAGE_FUSED)
+        req.stage = STAGE_FUSED; /* printing after a pass means running the passes */
     rg_error err = {0};
     if (dump(&req, &err) != RG_OK) return rg_cli_fail(&err);
     return RG_EXIT_OK;
