@@ -165,7 +165,8 @@ Test(minilm, paraphrase_L3) {
     cr_assert_leq(r.ops_after[RG_OP_IDENTITY], 2);
     cr_assert_leq(r.ops_after[RG_OP_SHAPE], 4);
     cr_assert_leq(r.ops_after[RG_OP_CONCAT], 2);
-    cr_assert_eq(r.ops_after[RG_OP_MATMUL], r.ops_before[RG_OP_MATMUL]);
+    /* every MatMul has a constant weight: all become Linear */
+    cr_assert_eq(r.ops_after[RG_OP_MATMUL], 0);
 }
 
 Test(minilm, all_L6_int8) {
@@ -175,5 +176,5 @@ Test(minilm, all_L6_int8) {
                      RG_TEST_SOURCE_DIR);
     uint32_t dynamic;
     rg_pass_report r = check_every_pass("all-MiniLM-L6-v2-int8", path, &dynamic);
-    cr_assert_eq(r.ops_after[RG_OP_MATMUL], r.ops_before[RG_OP_MATMUL]);
+    cr_assert_eq(r.ops_after[RG_OP_MATMUL], 0);
 }

@@ -275,7 +275,7 @@ Test(fold, uniform_values_become_scalars_and_rows) {
     cr_assert_eq(rg_tensor_set_shape(&in[0], RG_DTYPE_I64, 2, (int64_t[]){2, 3}, NULL), RG_OK);
     in[0].data = idbuf;
     fill_f32(&in[1], xbuf, RG_DTYPE_F32, 3, (int64_t[]){2, 3, 3});
-    run_and_compare(g, NULL, in, 2);
+    run_and_compare(g, "fold", in, 2);
     cr_assert_eq(g->nnodes, 2, "two Adds stay, %u nodes left", g->nnodes);
     cr_assert_eq(tp_count(g, RG_OP_ADD), 2);
     const rg_node *last = g->nodes[1];
@@ -314,7 +314,8 @@ Test(fold, without_evaluator_keeps_constant_nodes) {
     tp_node(g, RG_OP_ADD, "y", 2, (rg_value *[]){x, n}, &y);
     cr_assert_eq(rg_graph_add_output(g, y, NULL), RG_OK);
     rg_error err = {0};
-    cr_assert_eq(rg_pass_run(g, &(rg_pass_options){.verify = true}, NULL, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_pass_run(g, &(rg_pass_options){.verify = true, .stop_after = "fold"}, NULL, &err), RG_OK, "%s",
+                 err.message);
     cr_assert_eq(g->nnodes, 2);
     rg_graph_free(g);
 }
