@@ -439,19 +439,33 @@ static rg_status emit_group(fuse_state *s, int32_t gid, bool *remove) {
     emitter e = {.s = s, .gid = gid};
     rg_status st = RG_OK;
     /* A group must read something and be read: otherwise it is dead code or
-     * constant arithmetic, which cleanup and fold handle. */
-    bool loads = false, read = false;
+     * constant arithmetic, which cleanup and fold handle. And its loads must
+     * span I: the Fused node's shape rule derives I from them, while an
+     * immediate (a scalar constant of shape [1, 1, 1], say) may have been
+     * what raised a member's rank. */
+    bool read = false;
+    int rank = 0;
+    rg_dim span[RG_MAX_RANK];
+    for (int k = 0; k < gr->rank; k++) span[k] = rg_dim_const(1);
     for (uint32_t p = gr->first; p < s->nn; p++) {
         const rg_node *n = g->nodes[p];
         if (s->group_of[n->id] != gid) continue;
         read = read || read_outside(s, n->outputs[0], gid);
         for (uint32_t i = 0; i < n->ninputs; i++) {
             const rg_value *v = n->inputs[i];
-            if (v && !(is_row_reduce(n->op) && i == 1) && !is_member_value(s, v, gid) && !scalar_constant(v, NULL))
-                loads = true;
+            if (!v || (is_row_reduce(n->op) && i == 1) || is_member_value(s, v, gid) || scalar_constant(v, NULL))
+                continue;
+            bool per_row = load_mode(v, gr) == RG_FUSED_LOAD_SCALAR;
+            if (v->rank > rank) rank = v->rank;
+            for (int k = 0; k < v->rank; k++) {
+                const rg_dim *vd = &v->dims[v->rank - 1 - k];
+                if (!dim_is_one(vd) && !(per_row && k == 0)) span[gr->rank - 1 - k] = *vd;
+            }
         }
     }
-    if (!loads || !read) return RG_OK;
+    if (!read || rank != gr->rank) return RG_OK;
+    for (int k = 0; k < gr->rank; k++)
+        if (!rg_dim_equal(&span[k], &gr->dims[k])) return RG_OK;
     /* generous bounds: every member emits at most 12 registers and reads at most 3 inputs */
     uint32_t cap = gr->nmembers * 16 + 16;
     rg_fused_builder_init(&e.b, g->alloc);

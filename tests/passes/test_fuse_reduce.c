@@ -10,6 +10,7 @@
 #include "frontend/onnx.h"
 #include "helpers.h"
 #include "ir/fused.h"
+#include "ir/serialize.h"
 
 static rg_graph *fr_graph(void) {
     rg_graph *g = NULL;
@@ -129,6 +130,86 @@ Test(fuse_reduce, layernorm_and_row_mean) {
     rg_graph_free(g);
 }
 
+/* The program is plain attributes: it survives the plan's graph encoding
+ * and computes the same after decoding. */
+Test(fuse_reduce, program_survives_plan_encoding) {
+    rg_graph *g = fr_graph();
+    rg_dim xd[2] = {d(5), d(16)};
+    rg_value *x = tp_input(g, "x", RG_DTYPE_F32, 2, xd);
+    float scale[16];
+    for (int i = 0; i < 16; i++) scale[i] = 0.5f + 0.25f * (float)i;
+    int64_t n = 16;
+    rg_value *s = tp_const(g, "s", RG_DTYPE_F32, 1, &n, scale);
+    rg_value *y, *z;
+    tp_node(g, RG_OP_LAYER_NORMALIZATION, "y", 2, (rg_value *[]){x, s}, &y);
+    tp_node(g, RG_OP_SOFTMAX, "z", 1, (rg_value *[]){y}, &z);
+    cr_assert_eq(rg_graph_add_output(g, z, NULL), RG_OK);
+    float xs[80];
+    rg_tensor in[1];
+    int64_t dims[2] = {5, 16};
+    fr_fill(&in[0], xs, 2, dims, 4);
+    fr_run(g, in, 1);
+    cr_assert_eq(g->nnodes, 1);
+    rg_error err = {0};
+    rg_ir_encoded_graph enc;
+    cr_assert_eq(rg_ir_encode_graph(g, NULL, &enc, &err), RG_OK, "%s", err.message);
+    uint8_t *consts = calloc(1, enc.constants_size ? enc.constants_size : 1);
+    for (size_t i = 0; i < enc.nconstants; i++)
+        memcpy(consts + enc.constants[i].offset, enc.constants[i].data, enc.constants[i].size);
+    rg_ir_graph_sections sec = {enc.strings.data, enc.strings.size, enc.graph.data, enc.graph.size,
+                                enc.io.data, enc.io.size, consts, enc.constants_size, false};
+    rg_graph *back = NULL;
+    cr_assert_eq(rg_ir_decode_graph(&sec, NULL, "test", &back, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(back->nnodes, 1);
+    cr_assert_eq(back->nodes[0]->op, RG_OP_FUSED);
+    rg_fused_program a, b;
+    cr_assert_eq(rg_fused_decode(g->nodes[0], &a, &err), RG_OK);
+    cr_assert_eq(rg_fused_decode(back->nodes[0], &b, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(a.ninstr, b.ninstr);
+    cr_assert_eq(memcmp(a.code, b.code, sizeof *a.code * 4 * a.ninstr), 0);
+    cr_assert_eq(a.nconstants, b.nconstants);
+    tp_outputs o1, o2;
+    cr_assert_eq(tp_run(g, in, 1, &o1, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(tp_run(back, in, 1, &o2, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(tp_max_rel(&o1, &o2), 0.0);
+    tp_outputs_free(&o1);
+    tp_outputs_free(&o2);
+    free(consts);
+    rg_ir_encoded_graph_deinit(&enc);
+    rg_graph_free(back);
+    rg_graph_free(g);
+}
+
+/* f16 in, f16 out, f32 inside: close to the f32 graph's result. */
+Test(fuse_reduce, half_precision_softmax) {
+    rg_graph *g = fr_graph();
+    rg_dim xd[2] = {d(3), d(8)};
+    rg_value *x = tp_input(g, "x", RG_DTYPE_F16, 2, xd);
+    rg_value *y;
+    tp_node(g, RG_OP_SOFTMAX, "y", 1, (rg_value *[]){x}, &y);
+    cr_assert_eq(rg_graph_add_output(g, y, NULL), RG_OK);
+    uint16_t xs[24];
+    for (int i = 0; i < 24; i++) xs[i] = rg_f32_to_f16((float)(i % 7) * 0.5f - 1.0f);
+    rg_tensor in[1];
+    int64_t dims[2] = {3, 8};
+    cr_assert_eq(rg_tensor_set_shape(&in[0], RG_DTYPE_F16, 2, dims, NULL), RG_OK);
+    in[0].data = xs;
+    rg_error err = {0};
+    cr_assert_eq(rg_infer_shapes(g, &err), RG_OK, "%s", err.message);
+    tp_outputs before, after;
+    cr_assert_eq(tp_run(g, in, 1, &before, &err), RG_OK, "%s", err.message);
+    const rg_pass *pass = &(rg_pass){"fuse_reduce", "", rg_pass_fuse_reduce};
+    cr_assert_eq(rg_pass_run_list(g, &pass, 1, NULL, NULL, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(tp_count(g, RG_OP_FUSED), 1);
+    cr_assert_eq(tp_run(g, in, 1, &after, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(after.t[0].dtype, RG_DTYPE_F16);
+    double rel = tp_max_rel(&after, &before);
+    cr_assert(rel <= 1e-3, "f16 softmax differs by %g", rel); /* one f16 rounding apart at most */
+    tp_outputs_free(&before);
+    tp_outputs_free(&after);
+    rg_graph_free(g);
+}
+
 Test(fuse_reduce, reduction_over_other_axis_left_alone) {
     rg_graph *g = fr_graph();
     rg_dim xd[2] = {d(4), d(6)};
@@ -168,6 +249,28 @@ Test(fuse_reduce, broadcast_not_per_row_left_alone) {
     fr_fill(&in[1], cs, 3, dc, 7);
     fr_run(g, in, 2);
     cr_assert_eq(tp_count(g, RG_OP_FUSED), 2, "the Softmax and the Add stay in separate programs");
+    rg_graph_free(g);
+}
+
+/* A [1, 1, 1] scalar raises the rank: as an immediate it would not, so the
+ * group is left alone rather than given a shape its inputs do not span. */
+Test(fuse_reduce, rank_raising_scalar_left_alone) {
+    rg_graph *g = fr_graph();
+    rg_dim xd[2] = {d(3), d(4)};
+    rg_value *x = tp_input(g, "x", RG_DTYPE_F32, 2, xd);
+    float two = 2.0f;
+    int64_t ones[3] = {1, 1, 1};
+    rg_value *c = tp_const(g, "two", RG_DTYPE_F32, 3, ones, &two);
+    rg_value *y;
+    tp_node(g, RG_OP_MUL, "y", 2, (rg_value *[]){x, c}, &y);
+    cr_assert_eq(rg_graph_add_output(g, y, NULL), RG_OK);
+    float xs[12];
+    rg_tensor in[1];
+    int64_t dims[2] = {3, 4};
+    fr_fill(&in[0], xs, 2, dims, 0);
+    fr_run(g, in, 1);
+    cr_assert_eq(tp_count(g, RG_OP_MUL), 1);
+    cr_assert_eq(g->outputs[0]->rank, 3);
     rg_graph_free(g);
 }
 
