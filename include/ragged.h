@@ -82,9 +82,11 @@ size_t rg_dtype_size(rg_dtype dtype);
 typedef struct rg_compile_options {
     const char *target; /* "cpu" (default when NULL) */
     rg_dtype dtype;     /* RG_DTYPE_UNDEFINED keeps the model's dtypes */
+    int no_optimize;    /* nonzero: write the imported graph without running the passes */
 } rg_compile_options;
 
-/* Imports `onnx_path`, checks it, and writes a plan file to `plan_path`. */
+/* Imports `onnx_path`, checks it, runs the optimisation passes (cleanup,
+ * folding, pattern and reduction fusion) and writes a plan to `plan_path`. */
 rg_status rg_compile_file(const char *onnx_path, const char *plan_path,
                           const rg_compile_options *options, rg_error *err);
 

@@ -8,13 +8,14 @@
 #include "cli.h"
 #include "driver.h"
 
-enum { OPT_HELP, OPT_OUTPUT, OPT_TARGET, OPT_DTYPE };
+enum { OPT_HELP, OPT_OUTPUT, OPT_TARGET, OPT_DTYPE, OPT_NO_OPTIMIZE };
 
 static const rg_cli_option compile_options[] = {
     {"help", 'h', false, OPT_HELP},
     {"output", 'o', true, OPT_OUTPUT},
     {"target", 0, true, OPT_TARGET},
     {"dtype", 0, true, OPT_DTYPE},
+    {"no-optimize", 0, false, OPT_NO_OPTIMIZE},
     {NULL, 0, false, 0},
 };
 
@@ -29,9 +30,11 @@ static void print_help(void) {
            "                      the CUDA backend, which is not written yet.\n"
            "  --dtype D           convert the model to fp32, fp16 or bf16. Not available yet (it\n"
            "                      needs the precision pass); without it the model's dtypes are kept.\n"
+           "  --no-optimize       write the imported graph without running the passes\n"
            "  -h, --help          this text\n"
            "\n"
-           "On success prints one line: nodes, constant bytes, plan size and time.\n");
+           "On success prints one line: nodes (imported -> written), constant bytes, plan size\n"
+           "and time.\n");
 }
 
 static bool parse_dtype(const char *text, rg_dtype *out) {
@@ -65,7 +68,7 @@ static const char *human_bytes(uint64_t bytes, char *buf, size_t cap) {
 
 int rg_cmd_compile(int argc, char **argv) {
     const char *model = NULL, *output = NULL;
-    rg_compile_options options = {NULL, RG_DTYPE_UNDEFINED};
+    rg_compile_options options = {NULL, RG_DTYPE_UNDEFINED, 0};
     rg_cli_args args;
     rg_cli_args_init(&args, argc, argv, "compile");
     int id;
@@ -82,6 +85,7 @@ int rg_cmd_compile(int argc, char **argv) {
         case OPT_HELP: print_help(); return RG_EXIT_OK;
         case OPT_OUTPUT: output = value; break;
         case OPT_TARGET: options.target = value; break;
+        case OPT_NO_OPTIMIZE: options.no_optimize = 1; break;
         case OPT_DTYPE:
             if (!parse_dtype(value, &options.dtype))
                 return rg_cli_usage_error("compile", "unknown dtype '%s' (fp32, fp16 or bf16)", value);
@@ -96,7 +100,8 @@ int rg_cmd_compile(int argc, char **argv) {
     rg_compile_stats stats;
     if (rg_driver_compile(model, output, &options, &stats, &err) != RG_OK) return rg_cli_fail(&err);
     char constants[32], plan[32];
-    printf("compiled %s -> %s: %zu nodes, %s of constants, plan %s, %.2f s\n", model, output, stats.nodes,
+    printf("compiled %s -> %s: %zu -> %zu nodes, %s of constants, plan %s, %.2f s\n", model, output,
+           stats.nodes_imported, stats.nodes,
            human_bytes(stats.constant_bytes, constants, sizeof constants),
            human_bytes(stats.plan_bytes, plan, sizeof plan), stats.seconds);
     return RG_EXIT_OK;

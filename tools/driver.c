@@ -15,9 +15,11 @@
 #include <time.h>
 
 #include "codegen/plan_write.h"
+#include "evaluator.h"
 #include "frontend/onnx.h"
 #include "ir/graph.h"
 #include "ir/serialize.h"
+#include "passes/pass.h"
 
 static double now_seconds(void) {
     struct timespec ts;
@@ -98,9 +100,19 @@ rg_status rg_driver_compile(const char *onnx_path, const char *plan_path, const 
         rg_error_prefix(err, st, "%s", onnx_path);
         goto fail;
     }
+    size_t nodes_imported = g->nnodes;
+    if (!(options && options->no_optimize)) {
+        /* constant folding evaluates through the CPU kernels */
+        rg_pass_options pass_options = {.eval = rg_tool_cpu_evaluator()};
+        if ((st = rg_pass_run(g, &pass_options, NULL, err)) != RG_OK) {
+            rg_error_prefix(err, st, "%s", onnx_path);
+            goto fail;
+        }
+    }
 
     char options_text[96];
-    snprintf(options_text, sizeof options_text, "target=cpu dtype=model");
+    snprintf(options_text, sizeof options_text, "target=cpu dtype=model optimize=%d",
+             !(options && options->no_optimize));
     rg_cg_plan_options plan_options = {0};
     plan_options.target = "cpu";
     plan_options.dtype = RG_DTYPE_UNDEFINED;
@@ -111,6 +123,7 @@ rg_status rg_driver_compile(const char *onnx_path, const char *plan_path, const 
     if (stats) {
         struct stat sb;
         rg_compile_stats s = {0};
+        s.nodes_imported = nodes_imported;
         s.nodes = g->nnodes;
         s.values = g->nvalues;
         s.constant_bytes = constant_bytes(g);

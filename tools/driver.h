@@ -13,6 +13,7 @@
 #include "ragged.h"
 
 typedef struct rg_compile_stats {
+    size_t nodes_imported; /* nodes after import, before the passes */
     size_t nodes;          /* nodes in the written graph */
     size_t values;         /* values in the written graph */
     uint64_t constant_bytes; /* payload bytes of constant values */
