@@ -20,14 +20,30 @@ last, from a seed derived from (B, S) only, so every run writes the same
 bytes. Sequence b of a padded case has a shorter real length; padded positions
 have id 0 and mask 0. token_type_ids, when the model has it, are zeros.
 
+Exported models. The small random-weight models committed under
+tests/data/exported/ (models/export_hf.py: inputs `ids` and `mask`, int64
+[batch, sequence], vocab 512, 128 positions; output `hidden`) get cases too,
+in models/cache/exported/<stem>/ref/b{B}_s{S}/ (same files as above), and an
+index models/cache/exported/manifest.txt with one "model NAME ONNX_PATH" line
+per model, written last, which tests/models/test_models.c reads. Their ids are
+uniform in [0, vocab) from a seed of (B, S); padding has id 0 and mask 0. A
+case is rewritten when the model file's sha256 differs from the one recorded
+in its manifest.json.
+
 Usage: python3 models/reference.py [--cache DIR] [--force] [MODEL...]
-A case whose manifest.json exists is kept unless --force is given.
+       python3 models/reference.py [--cache DIR] [--force] --exported-only
+Without --exported-only and MODEL names both sets are written (the exported
+ones first, since they need no download); with MODEL names only those. A case whose manifest.json exists is kept unless
+--force is given.
 """
 
 import argparse
+import glob
+import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 
 import numpy as np
@@ -46,6 +62,20 @@ CASES = [
     (2, 64, [64, 64]),
 ]
 
+# The exported models' cases: (1, 37) is a length that is no multiple of any
+# tile or vector width; (2, 128) fills the position table with a padded second
+# sequence.
+EXPORTED_CASES = [
+    (1, 8, [8]),
+    (2, 16, [16, 16]),
+    (1, 37, [37]),
+    (2, 128, [128, 77]),
+]
+# RoBERTa and MPNet number positions from padding_idx + 1 = 2, so their
+# 128-row position tables hold 126 tokens; ONNX Runtime (and ragged) refuse
+# 127 and 128 with an out-of-range Gather. Their longest case is (2, 126).
+EXPORTED_MAX_TOKENS = {"roberta": 126, "mpnet": 126}
+
 DEFAULT_VOCAB = 30522  # BERT uncased WordPiece
 CLS_ID, SEP_ID = 101, 102
 
@@ -54,20 +84,20 @@ def sanitize(name):
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
-def find_vocab(model):
+def find_vocab(model, ids_name="input_ids", default=DEFAULT_VOCAB):
     """Rows of the word-embedding table: the data input of the Gather that
     reads input_ids, or an initializer named like one (int8 models keep the
     table quantized under another name)."""
     inits = {t.name: list(t.dims) for t in model.graph.initializer}
     for node in model.graph.node:
-        if node.op_type == "Gather" and len(node.input) >= 2 and node.input[1] == "input_ids":
+        if node.op_type == "Gather" and len(node.input) >= 2 and node.input[1] == ids_name:
             dims = inits.get(node.input[0])
             if dims and len(dims) == 2:
                 return dims[0]
     for name, dims in inits.items():
         if "word_embeddings" in name and len(dims) == 2 and dims[0] > 1000:
             return dims[0]
-    return DEFAULT_VOCAB
+    return default
 
 
 def make_inputs(session, vocab, batch, seq, lengths):
@@ -94,15 +124,45 @@ def make_inputs(session, vocab, batch, seq, lengths):
     return feeds
 
 
-def write_case(model_dir, model_name, session, vocab, case, force):
+def make_exported_inputs(session, vocab, batch, seq, lengths):
+    rng = np.random.default_rng(1000003 * batch + seq)
+    ids = np.zeros((batch, seq), dtype=np.int64)
+    mask = np.zeros((batch, seq), dtype=np.int64)
+    for b, length in enumerate(lengths):
+        ids[b, :length] = rng.integers(0, vocab, size=length)
+        mask[b, :length] = 1
+    feeds = {}
+    for inp in session.get_inputs():
+        if inp.name == "ids":
+            feeds[inp.name] = ids
+        elif inp.name == "mask":
+            feeds[inp.name] = mask
+        else:
+            raise SystemExit(f"reference: exported model has an unknown input {inp.name}")
+    return feeds
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_case(model_dir, model_name, session, vocab, case, force, inputs=make_inputs, sha256=None):
     batch, seq, lengths = case
     out_dir = os.path.join(model_dir, "ref", f"b{batch}_s{seq}")
     manifest_path = os.path.join(out_dir, "manifest.json")
     if os.path.exists(manifest_path) and not force:
-        print(f"reference: {model_name} b{batch}_s{seq}: kept")
-        return
+        with open(manifest_path) as f:
+            recorded = json.load(f).get("model_sha256")
+        if sha256 is None or recorded == sha256:
+            print(f"reference: {model_name} b{batch}_s{seq}: kept")
+            return
+        os.remove(manifest_path)
     os.makedirs(out_dir, exist_ok=True)
-    feeds = make_inputs(session, vocab, batch, seq, lengths)
+    feeds = inputs(session, vocab, batch, seq, lengths)
     names = [o.name for o in session.get_outputs()]
     results = session.run(names, feeds)
     manifest = {
@@ -114,6 +174,8 @@ def write_case(model_dir, model_name, session, vocab, case, force):
         "inputs": [],
         "outputs": [],
     }
+    if sha256 is not None:
+        manifest["model_sha256"] = sha256
     lines = []
     used = set()
     for kind, pairs in (("input", feeds.items()), ("output", zip(names, results))):
@@ -137,13 +199,65 @@ def write_case(model_dir, model_name, session, vocab, case, force):
     print(f"reference: {model_name} b{batch}_s{seq}: {shapes}")
 
 
+def ort_session(path):
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.intra_op_num_threads = 2
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def write_exported(cache, source_dir, force):
+    """References for every tests/data/exported/*.onnx, then the index."""
+    paths = sorted(glob.glob(os.path.join(source_dir, "*.onnx")))
+    if not paths:
+        print(f"reference: no exported models under {source_dir}", file=sys.stderr)
+        return 1
+    root = os.path.join(cache, "exported")
+    os.makedirs(root, exist_ok=True)
+    index = []
+    for path in paths:
+        name = os.path.splitext(os.path.basename(path))[0]
+        vocab = find_vocab(onnx.load(path, load_external_data=False), "ids", 512)
+        session = ort_session(path)
+        sha256 = file_sha256(path)
+        limit = EXPORTED_MAX_TOKENS.get(name.split("_")[0], 128)
+        wanted = set()
+        for batch, seq, lengths in EXPORTED_CASES:
+            if seq > limit:
+                seq, lengths = limit, [min(n, limit) for n in lengths]
+            wanted.add(f"b{batch}_s{seq}")
+            write_case(os.path.join(root, name), name, session, vocab, (batch, seq, lengths), force,
+                       make_exported_inputs, sha256)
+        # The test runs every case folder it finds: drop those of older case lists.
+        ref = os.path.join(root, name, "ref")
+        for old in sorted(set(os.listdir(ref)) - wanted):
+            shutil.rmtree(os.path.join(ref, old))
+            print(f"reference: {name} {old}: removed (no longer a case)")
+        index.append(f"model {name} {os.path.abspath(path)}")
+    # Written last, through a rename, so a reader never sees half an index.
+    tmp = os.path.join(root, "manifest.txt.tmp")
+    with open(tmp, "w") as f:
+        f.write("\n".join(index) + "\n")
+    os.replace(tmp, os.path.join(root, "manifest.txt"))
+    print(f"reference: {len(index)} exported models indexed in {root}/manifest.txt")
+    return 0
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", default=os.environ.get("MODELS_CACHE", os.path.join(here, "cache")))
     parser.add_argument("--force", action="store_true", help="rewrite existing cases")
+    parser.add_argument("--exported", default=os.path.join(os.path.dirname(here), "tests", "data", "exported"),
+                        help="folder of the exported models (default: tests/data/exported)")
+    parser.add_argument("--exported-only", action="store_true", help="write only the exported models' cases")
     parser.add_argument("models", nargs="*", help="model folder names (default: every fetched model)")
     args = parser.parse_args()
+
+    if not args.models:
+        status = write_exported(args.cache, args.exported, args.force)
+        if args.exported_only or status != 0:
+            return status
 
     models = args.models or sorted(
         d for d in os.listdir(args.cache) if os.path.isfile(os.path.join(args.cache, d, "model.onnx"))
@@ -158,10 +272,7 @@ def main():
             print(f"reference: {path} is missing; run models/fetch.sh {name}", file=sys.stderr)
             return 1
         vocab = find_vocab(onnx.load(path, load_external_data=False))
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        options.intra_op_num_threads = 2
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        session = ort_session(path)
         for case in CASES:
             write_case(model_dir, name, session, vocab, case, args.force)
     return 0

@@ -228,42 +228,48 @@ done:
     return failures;
 }
 
-static void models_check(const char *model) {
-    char model_path[MODELS_PATH_MAX], ref_dir[MODELS_PATH_MAX], plan_path[MODELS_PATH_MAX];
-    const char *cache = models_cache_dir();
-    snprintf(model_path, sizeof model_path, "%s/%s/model.onnx", cache, model);
-    snprintf(ref_dir, sizeof ref_dir, "%s/%s/ref", cache, model);
-    FILE *probe = fopen(model_path, "rb");
-    if (!probe) {
-        cr_skip_test("%s is missing: run `bash models/fetch.sh && python3 models/reference.py` "
-                     "(scripts/test.sh does)", model_path);
-    }
-    fclose(probe);
-    static char cases[MODELS_MAX_CASES][64];
+/* Compiles `model_path` to <build>/<plan_name>.plan, loads it, and runs every
+ * case under `ref_dir`. Returns the number of failed checks; a model that does
+ * not compile, load or open a session counts as one, with its message in the
+ * report. *ncases gets the number of cases run. */
+static int models_check_at(const char *model, const char *model_path, const char *ref_dir,
+                           const char *plan_name, size_t *ncases_out) {
+    char plan_path[MODELS_PATH_MAX];
+    char cases[MODELS_MAX_CASES][64];
     size_t ncases = models_list_cases(ref_dir, cases, MODELS_MAX_CASES);
-    if (ncases == 0) cr_skip_test("no reference cases under %s: run python3 models/reference.py", ref_dir);
-
+    *ncases_out = ncases;
     const char *bin = getenv("RG_BINARY_DIR");
-    snprintf(plan_path, sizeof plan_path, "%s/%s.plan", bin && bin[0] ? bin : ".", model);
-
     FILE *report = models_report_open(model);
     rg_error err = {0};
     rg_plan *plan = NULL;
     rg_session *session = NULL;
+    int failures = 0;
+    if (ncases == 0) {
+        models_say(report, "%s: FAIL no reference cases under %s\n", model, ref_dir);
+        failures = 1;
+        goto done;
+    }
+    if (!models_path(plan_path, sizeof plan_path, "%s/%s.plan", bin && bin[0] ? bin : ".", plan_name)) {
+        models_say(report, "%s: FAIL plan path too long\n", model);
+        failures = 1;
+        goto done;
+    }
     if (rg_compile_file(model_path, plan_path, NULL, &err) != RG_OK) {
         models_say(report, "%s: FAIL compile: %s\n", model, err.message);
-        goto fail;
+        failures = 1;
+        goto done;
     }
     if (rg_plan_load(plan_path, &plan, &err) != RG_OK) {
         models_say(report, "%s: FAIL plan load: %s\n", model, err.message);
-        goto fail;
+        failures = 1;
+        goto done;
     }
     rg_session_options options = {.device = RG_DEVICE_CPU, .num_threads = 0};
     if (rg_session_new(plan, &options, &session, &err) != RG_OK) {
         models_say(report, "%s: FAIL session: %s\n", model, err.message);
-        goto fail;
+        failures = 1;
+        goto done;
     }
-    int failures = 0;
     for (size_t c = 0; c < ncases; c++) {
         char case_dir[MODELS_PATH_MAX];
         if (!models_path(case_dir, sizeof case_dir, "%s/%s", ref_dir, cases[c])) {
@@ -275,16 +281,33 @@ static void models_check(const char *model) {
     }
     models_say(report, "%s: %zu cases, %d failed checks (bound: max_rel <= %.0e)\n", model, ncases, failures,
                MODELS_REL_BOUND);
+done:
     rg_session_free(session);
     rg_plan_free(plan);
     if (report) fclose(report);
+    return failures;
+}
+
+static void models_check(const char *model) {
+    char model_path[MODELS_PATH_MAX], ref_dir[MODELS_PATH_MAX];
+    const char *cache = models_cache_dir();
+    if (!models_path(model_path, sizeof model_path, "%s/%s/model.onnx", cache, model) ||
+        !models_path(ref_dir, sizeof ref_dir, "%s/%s/ref", cache, model)) {
+        cr_assert_fail("%s: cache path too long", model);
+    }
+    FILE *probe = fopen(model_path, "rb");
+    if (!probe) {
+        cr_skip_test("not run: %s is missing: run `bash models/fetch.sh && python3 models/reference.py` "
+                     "(scripts/test.sh does)", model_path);
+    }
+    fclose(probe);
+    char cases[1][64];
+    if (models_list_cases(ref_dir, cases, 1) == 0) {
+        cr_skip_test("not run: no reference cases under %s: run python3 models/reference.py", ref_dir);
+    }
+    size_t ncases = 0;
+    int failures = models_check_at(model, model_path, ref_dir, model, &ncases);
     cr_expect_eq(failures, 0, "%s: %d output checks failed (figures above)", model, failures);
-    return;
-fail:
-    rg_session_free(session);
-    rg_plan_free(plan);
-    if (report) fclose(report);
-    cr_assert_fail("%s: %s", model, err.message);
 }
 
 /* Each model compiles once and runs every case; a case prints one line per
@@ -292,3 +315,166 @@ fail:
 Test(models, paraphrase_minilm_l3, .timeout = 900) { models_check("paraphrase-MiniLM-L3-v2"); }
 
 Test(models, all_minilm_l6_int8, .timeout = 900) { models_check("all-MiniLM-L6-v2-int8"); }
+
+/* ------------------------------------------------------------------------
+ * Exported models: the small random-weight models of tests/data/exported/
+ * (models/export_hf.py, both torch.onnx exporters). models/reference.py
+ * writes their cases under <cache>/exported/<name>/ref/ and an index,
+ * <cache>/exported/manifest.txt, of "model NAME ONNX_PATH" lines; ctest runs
+ * it first as the fixture models_exported_refs. Every model in the index is
+ * tested, so a newly exported model needs no change here.
+ */
+
+#define EXPORTED_MAX_MODELS 64
+#define EXPORTED_POSITIONS 128
+
+typedef struct exported_model {
+    char name[128];
+    char path[MODELS_PATH_MAX];
+} exported_model;
+
+/* Reads the index; returns the number of models, 0 when it is missing. */
+static size_t exported_read_index(exported_model *models, size_t cap) {
+    char index[MODELS_PATH_MAX], line[MODELS_PATH_MAX + 256];
+    if (!models_path(index, sizeof index, "%s/exported/manifest.txt", models_cache_dir())) return 0;
+    FILE *f = fopen(index, "r");
+    if (!f) return 0;
+    size_t n = 0;
+    while (n < cap && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        /* "model NAME PATH": the path is the rest of the line. */
+        char *name = strchr(line, ' ');
+        if (strncmp(line, "model ", 6) != 0 || !name) continue;
+        name++;
+        char *path = strchr(name, ' ');
+        if (!path || (size_t)(path - name) >= sizeof models[n].name) continue;
+        *path++ = '\0';
+        if (strlen(path) >= sizeof models[n].path) continue;
+        strcpy(models[n].name, name);
+        strcpy(models[n].path, path);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static size_t exported_models_or_skip(exported_model *models, size_t cap) {
+    size_t n = exported_read_index(models, cap);
+    if (n == 0) {
+        cr_skip_test("not run: no %s/exported/manifest.txt: run `python3 models/reference.py --exported-only` "
+                     "(ctest's fixture models_exported_refs does)", models_cache_dir());
+    }
+    return n;
+}
+
+Test(exported, all_models, .timeout = 900) {
+    static exported_model models[EXPORTED_MAX_MODELS];
+    size_t n = exported_models_or_skip(models, EXPORTED_MAX_MODELS);
+    int total_failures = 0;
+    size_t total_cases = 0;
+    for (size_t m = 0; m < n; m++) {
+        char ref_dir[MODELS_PATH_MAX], plan_name[256];
+        models_path(ref_dir, sizeof ref_dir, "%s/exported/%s/ref", models_cache_dir(), models[m].name);
+        models_path(plan_name, sizeof plan_name, "exported_%s", models[m].name);
+        size_t ncases = 0;
+        int failures = models_check_at(models[m].name, models[m].path, ref_dir, plan_name, &ncases);
+        cr_expect_eq(failures, 0, "%s: %d checks failed (figures above)", models[m].name, failures);
+        total_failures += failures;
+        total_cases += ncases;
+    }
+    printf("exported models: %zu models, %zu cases, %d failed checks\n", n, total_cases, total_failures);
+}
+
+/* Compiles one exported model and opens a CPU session on it. */
+static void exported_open(const exported_model *model, rg_plan **plan, rg_session **session) {
+    char plan_path[MODELS_PATH_MAX];
+    const char *bin = getenv("RG_BINARY_DIR");
+    cr_assert(models_path(plan_path, sizeof plan_path, "%s/exported_bound_%s.plan", bin && bin[0] ? bin : ".",
+                          model->name));
+    rg_error err = {0};
+    cr_assert_eq(rg_compile_file(model->path, plan_path, NULL, &err), RG_OK, "%s: %s", model->name, err.message);
+    cr_assert_eq(rg_plan_load(plan_path, plan, &err), RG_OK, "%s: %s", model->name, err.message);
+    rg_session_options options = {.device = RG_DEVICE_CPU, .num_threads = 0};
+    rg_status st = rg_session_new(*plan, &options, session, &err);
+    if (st != RG_OK) rg_plan_free(*plan);
+    cr_assert_eq(st, RG_OK, "%s: %s", model->name, err.message);
+}
+
+/* Binds ids and mask of shape [batch, seq] (ids i % 512, mask ones) and
+ * runs; returns the first failing status with its message in *err. */
+static rg_status exported_bind_run(rg_session *session, int64_t batch, int64_t seq, rg_error *err) {
+    int64_t ids[2 * 256], mask[2 * 256];
+    if (batch * seq > 2 * 256) return RG_ERR_INVALID_ARGUMENT;
+    for (int64_t i = 0; i < batch * seq; i++) {
+        ids[i] = (i * 37 + 11) % 512;
+        mask[i] = 1;
+    }
+    int64_t dims[2] = {batch, seq};
+    rg_status st = rg_session_bind_input(session, "ids", RG_DTYPE_I64, 2, dims, ids, err);
+    if (st == RG_OK) st = rg_session_bind_input(session, "mask", RG_DTYPE_I64, 2, dims, mask, err);
+    if (st == RG_OK) st = rg_session_run(session, err);
+    return st;
+}
+
+/* A sequence longer than the position table: the BERT graphs slice their
+ * position ids to the sequence length, so the compiled graph records
+ * "sequence <= 128"; binding or running 129 tokens must fail with
+ * RG_ERR_SHAPE and a message naming the dim, the value and the bound, and the
+ * session must still run a valid request afterwards. */
+Test(exported, sequence_bound_bert, .timeout = 300) {
+    static exported_model models[EXPORTED_MAX_MODELS];
+    size_t n = exported_models_or_skip(models, EXPORTED_MAX_MODELS);
+    size_t checked = 0;
+    for (size_t m = 0; m < n; m++) {
+        if (strncmp(models[m].name, "bert_", 5) != 0) continue;
+        rg_plan *plan = NULL;
+        rg_session *session = NULL;
+        exported_open(&models[m], &plan, &session);
+        rg_error err = {0};
+        rg_status st = exported_bind_run(session, 1, EXPORTED_POSITIONS + 1, &err);
+        printf("exported %s 1x%d: %s: %s\n", models[m].name, EXPORTED_POSITIONS + 1, rg_status_string(st),
+               err.message);
+        cr_expect_eq(st, RG_ERR_SHAPE, "%s: 129 tokens gave %s: %s", models[m].name, rg_status_string(st),
+                     err.message);
+        cr_expect(strstr(err.message, "sequence") != NULL, "%s: message does not name the dim: %s",
+                  models[m].name, err.message);
+        cr_expect(strstr(err.message, "129") != NULL, "%s: message does not give the value: %s", models[m].name,
+                  err.message);
+        cr_expect(strstr(err.message, "at most 128") != NULL, "%s: message does not give the bound: %s",
+                  models[m].name, err.message);
+        /* The bound itself is accepted, and the refusal left nothing behind. */
+        rg_error err2 = {0};
+        st = exported_bind_run(session, 2, EXPORTED_POSITIONS, &err2);
+        cr_expect_eq(st, RG_OK, "%s: 2x128 after the refusal: %s", models[m].name, err2.message);
+        rg_session_free(session);
+        rg_plan_free(plan);
+        checked++;
+    }
+    cr_expect_geq(checked, 2, "the index holds %zu BERT models; want the classic and dynamo ones", checked);
+}
+
+/* RoBERTa and MPNet number positions from 2, so 127 and 128 tokens index
+ * past their 128-row position table (ONNX Runtime refuses them too): ragged
+ * must refuse with a message naming the Gather, not read out of bounds. */
+Test(exported, position_overrun_roberta_mpnet, .timeout = 300) {
+    static exported_model models[EXPORTED_MAX_MODELS];
+    size_t n = exported_models_or_skip(models, EXPORTED_MAX_MODELS);
+    for (size_t m = 0; m < n; m++) {
+        if (strncmp(models[m].name, "roberta_", 8) != 0 && strncmp(models[m].name, "mpnet_", 6) != 0) continue;
+        rg_plan *plan = NULL;
+        rg_session *session = NULL;
+        exported_open(&models[m], &plan, &session);
+        rg_error err = {0};
+        rg_status st = exported_bind_run(session, 1, EXPORTED_POSITIONS, &err);
+        printf("exported %s 1x%d: %s: %s\n", models[m].name, EXPORTED_POSITIONS, rg_status_string(st),
+               err.message);
+        cr_expect_neq(st, RG_OK, "%s: 128 tokens ran, past the position table", models[m].name);
+        cr_expect(strstr(err.message, "Gather") != NULL && strstr(err.message, "out of range") != NULL,
+                  "%s: unclear message: %s", models[m].name, err.message);
+        rg_error err2 = {0};
+        st = exported_bind_run(session, 2, EXPORTED_POSITIONS - 2, &err2);
+        cr_expect_eq(st, RG_OK, "%s: 2x126 after the refusal: %s", models[m].name, err2.message);
+        rg_session_free(session);
+        rg_plan_free(plan);
+    }
+}
