@@ -1,0 +1,548 @@
+/*
+ * cublaslt.c — libcublasLt through dlopen, a cache of chosen algorithms, and
+ * the Linear GEMM (see cublaslt.h).
+ *
+ * The cuBLASLt header gives types and enums only; every function comes from
+ * dlsym into the context. Built without the CUDA headers, the open fails with
+ * the same words as the CUDA runtime's, and the descriptor check, which needs
+ * no GPU, still works.
+ *
+ * Each distinct problem (shape, dtypes, epilogue, batch, pointer alignment)
+ * gets one cache entry holding its matmul descriptor, its three layouts and
+ * the algorithm the heuristic chose; a later call only sets the bias pointer
+ * and launches. The cache is bounded and never evicts (entries of a plan are
+ * reused for the whole session): once full, new problems run the heuristic
+ * on temporary descriptors each call and are counted as `uncached`.
+ */
+#include "cublaslt.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifndef RG_CUDA_LIB_DIR
+#define RG_CUDA_LIB_DIR ""
+#endif
+
+#define DEFAULT_WORKSPACE ((size_t)32 << 20)
+#define DEFAULT_CACHE_CAPACITY 256
+#define MAX_CACHE_CAPACITY ((size_t)1 << 20)
+
+static const char *activation_name(rg_rt_blaslt_activation act) {
+    switch (act) {
+    case RG_RT_BLASLT_ACT_NONE: return "none";
+    case RG_RT_BLASLT_ACT_RELU: return "relu";
+    case RG_RT_BLASLT_ACT_GELU_TANH: return "gelu_tanh";
+    case RG_RT_BLASLT_ACT_GELU_ERF: return "gelu_erf";
+    default: return "?";
+    }
+}
+
+/* "M=128 N=2304 K=768 f16 bias+gelu_tanh batch 1" for messages. */
+static void shape_text(const rg_rt_blaslt_linear_desc *d, char *out, size_t size) {
+    snprintf(out, size, "M=%lld N=%lld K=%lld%s %s %s%s batch %lld", (long long)d->m, (long long)d->n,
+             (long long)d->k, d->w_transposed ? " (W transposed)" : "", rg_dtype_name(d->dtype),
+             d->bias ? "bias+" : "", activation_name(d->activation), (long long)(d->batch > 1 ? d->batch : 1));
+}
+
+bool rg_rt_blaslt_activation_supported(rg_rt_blaslt_activation act) {
+    return act == RG_RT_BLASLT_ACT_NONE || act == RG_RT_BLASLT_ACT_RELU || act == RG_RT_BLASLT_ACT_GELU_TANH;
+}
+
+/* Elements a matrix of the batch spans must fit before the next one starts,
+ * and every byte offset must fit in int64 (cuBLASLt's layout type). */
+static bool batch_fits(int64_t batch, int64_t stride, int64_t elements, size_t elem, bool may_share) {
+    if (batch <= 1) return true;
+    if (stride == 0) return may_share;
+    if (stride < elements) return false;
+    size_t span, bytes;
+    return rg_size_mul((size_t)(batch - 1), (size_t)stride, &span) && rg_size_add(span, (size_t)elements, &span) &&
+           rg_size_mul(span, elem, &bytes) && bytes <= (size_t)INT64_MAX;
+}
+
+rg_status rg_rt_blaslt_linear_check(const rg_rt_blaslt_linear_desc *d, rg_error *err) {
+    char shape[160];
+    shape_text(d, shape, sizeof shape);
+    if (d->dtype != RG_DTYPE_F32 && d->dtype != RG_DTYPE_F16 && d->dtype != RG_DTYPE_BF16)
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "cuBLASLt linear [%s]: dtype %s is not f32, f16 or bf16", shape,
+                            rg_dtype_name(d->dtype));
+    if (d->bias_dtype != RG_DTYPE_UNDEFINED && d->bias_dtype != d->dtype)
+        return rg_error_set(err, RG_ERR_UNSUPPORTED,
+                            "cuBLASLt linear [%s]: bias dtype %s differs from the output's (cuBLASLt wants them equal)",
+                            shape, rg_dtype_name(d->bias_dtype));
+    if ((unsigned)d->activation >= RG_RT_BLASLT_ACT_COUNT)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "cuBLASLt linear [%s]: activation %d is out of range", shape,
+                            (int)d->activation);
+    if (!rg_rt_blaslt_activation_supported(d->activation))
+        return rg_error_set(err, RG_ERR_UNSUPPORTED,
+                            "cuBLASLt linear [%s]: no %s epilogue in cuBLASLt (its GELU is the tanh form); run the bias "
+                            "epilogue and a separate activation kernel",
+                            shape, activation_name(d->activation));
+    if (d->m <= 0 || d->n <= 0 || d->k <= 0 || d->batch < 0)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "cuBLASLt linear [%s]: sizes must be positive", shape);
+    if (!d->x || !d->w || !d->y)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "cuBLASLt linear [%s]: X, W and Y must be device pointers",
+                            shape);
+    size_t elem = rg_dtype_size(d->dtype), xn, wn, yn, bytes;
+    if (!rg_size_mul((size_t)d->m, (size_t)d->k, &xn) || !rg_size_mul((size_t)d->k, (size_t)d->n, &wn) ||
+        !rg_size_mul((size_t)d->m, (size_t)d->n, &yn) || !rg_size_mul(xn, elem, &bytes) ||
+        !rg_size_mul(wn, elem, &bytes) || !rg_size_mul(yn, elem, &bytes) || xn > (size_t)INT64_MAX ||
+        wn > (size_t)INT64_MAX || yn > (size_t)INT64_MAX)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "cuBLASLt linear [%s]: the matrices' sizes overflow", shape);
+    if (d->batch > 1 && (d->stride_x < 0 || d->stride_w < 0 || d->stride_y < 0))
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "cuBLASLt linear [%s]: negative batch stride", shape);
+    if (!batch_fits(d->batch, d->stride_x, (int64_t)xn, elem, true) ||
+        !batch_fits(d->batch, d->stride_w, (int64_t)wn, elem, true) ||
+        !batch_fits(d->batch, d->stride_y, (int64_t)yn, elem, false))
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT,
+                            "cuBLASLt linear [%s]: batch strides (X %lld, W %lld, Y %lld elements) overlap or overflow",
+                            shape, (long long)d->stride_x, (long long)d->stride_w, (long long)d->stride_y);
+    if (d->batch > INT32_MAX)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "cuBLASLt linear [%s]: batch exceeds cuBLASLt's int32 count",
+                            shape);
+    return RG_OK;
+}
+
+#ifndef RG_HAVE_CUDA_HEADERS
+
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+
+rg_status rg_rt_blaslt_open(rg_rt_cuda *cuda, const rg_allocator *alloc, rg_rt_blaslt **out, rg_error *err) {
+    return rg_error_set(err, RG_ERR_DEVICE, "no usable GPU: ragged was built without CUDA headers");
+}
+rg_status rg_rt_blaslt_open_with(rg_rt_cuda *cuda, const rg_allocator *alloc, const rg_rt_blaslt_options *options,
+                                 rg_rt_blaslt **out, rg_error *err) {
+    return rg_error_set(err, RG_ERR_DEVICE, "no usable GPU: ragged was built without CUDA headers");
+}
+/* Nothing below is reachable without a context from rg_rt_blaslt_open. */
+void rg_rt_blaslt_close(rg_rt_blaslt *blaslt) {}
+rg_status rg_rt_blaslt_linear(rg_rt_blaslt *blaslt, const rg_rt_blaslt_linear_desc *d, rg_rt_cuda_stream stream,
+                              rg_error *err) {
+    return rg_error_set(err, RG_ERR_DEVICE, "ragged was built without CUDA headers");
+}
+void rg_rt_blaslt_cache_stats_get(const rg_rt_blaslt *blaslt, rg_rt_blaslt_cache_stats *stats) {
+    memset(stats, 0, sizeof *stats);
+}
+size_t rg_rt_blaslt_version(const rg_rt_blaslt *blaslt) { return 0; }
+
+#else
+
+#include <cublasLt.h>
+#include <dlfcn.h>
+
+typedef struct blaslt_fns {
+    cublasStatus_t (*Create)(cublasLtHandle_t *);
+    cublasStatus_t (*Destroy)(cublasLtHandle_t);
+    size_t (*GetVersion)(void);
+    const char *(*GetStatusName)(cublasStatus_t);
+    const char *(*GetStatusString)(cublasStatus_t);
+    cublasStatus_t (*MatmulDescCreate)(cublasLtMatmulDesc_t *, cublasComputeType_t, cudaDataType_t);
+    cublasStatus_t (*MatmulDescDestroy)(cublasLtMatmulDesc_t);
+    cublasStatus_t (*MatmulDescSetAttribute)(cublasLtMatmulDesc_t, cublasLtMatmulDescAttributes_t, const void *,
+                                             size_t);
+    cublasStatus_t (*MatrixLayoutCreate)(cublasLtMatrixLayout_t *, cudaDataType, uint64_t, uint64_t, int64_t);
+    cublasStatus_t (*MatrixLayoutDestroy)(cublasLtMatrixLayout_t);
+    cublasStatus_t (*MatrixLayoutSetAttribute)(cublasLtMatrixLayout_t, cublasLtMatrixLayoutAttribute_t, const void *,
+                                               size_t);
+    cublasStatus_t (*MatmulPreferenceCreate)(cublasLtMatmulPreference_t *);
+    cublasStatus_t (*MatmulPreferenceDestroy)(cublasLtMatmulPreference_t);
+    cublasStatus_t (*MatmulPreferenceSetAttribute)(cublasLtMatmulPreference_t, cublasLtMatmulPreferenceAttributes_t,
+                                                   const void *, size_t);
+    cublasStatus_t (*MatmulAlgoGetHeuristic)(cublasLtHandle_t, cublasLtMatmulDesc_t, cublasLtMatrixLayout_t,
+                                             cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
+                                             cublasLtMatmulPreference_t, int, cublasLtMatmulHeuristicResult_t[],
+                                             int *);
+    cublasStatus_t (*Matmul)(cublasLtHandle_t, cublasLtMatmulDesc_t, const void *, const void *,
+                             cublasLtMatrixLayout_t, const void *, cublasLtMatrixLayout_t, const void *, const void *,
+                             cublasLtMatrixLayout_t, void *, cublasLtMatrixLayout_t, const cublasLtMatmulAlgo_t *,
+                             void *, size_t, cudaStream_t);
+} blaslt_fns;
+
+/* Everything that decides the algorithm. Built with memset so padding bytes
+ * compare equal. */
+typedef struct blaslt_key {
+    int64_t m, n, k, batch, stride_x, stride_w, stride_y;
+    int32_t dtype, activation;
+    uint8_t has_bias, w_transposed, tf32, used;
+    uint16_t align_x, align_w, align_y, align_bias;
+} blaslt_key;
+
+/* A problem ready to run: descriptors with everything but the pointers set,
+ * and the algorithm chosen for them. */
+typedef struct blaslt_plan {
+    blaslt_key key;
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t a, b, d;
+    cublasLtMatmulAlgo_t algo;
+} blaslt_plan;
+
+struct rg_rt_blaslt {
+    const rg_allocator *alloc;
+    rg_rt_cuda *cuda;
+    void *library;
+    blaslt_fns fn;
+    cublasLtHandle_t handle;
+    void *workspace;
+    size_t workspace_bytes;
+    size_t version;
+    blaslt_plan *slots; /* open addressing, linear probing; slot_count a power of two */
+    size_t slot_count, capacity, entries;
+    uint64_t hits, misses, uncached;
+};
+
+/* "what [shape]: CUBLAS_STATUS_X (cuBLASLt's sentence)" as RG_ERR_DEVICE. */
+static rg_status lt_fail(const rg_rt_blaslt *b, cublasStatus_t s, rg_error *err, const char *fmt, ...)
+    RG_PRINTF(4, 5);
+static rg_status lt_fail(const rg_rt_blaslt *b, cublasStatus_t s, rg_error *err, const char *fmt, ...) {
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    const char *name = b->fn.GetStatusName ? b->fn.GetStatusName(s) : NULL;
+    const char *text = b->fn.GetStatusString ? b->fn.GetStatusString(s) : NULL;
+    return rg_error_set(err, RG_ERR_DEVICE, "%s: %s (%s)", what, name ? name : "unknown cuBLAS status",
+                        text ? text : "?");
+}
+
+static void *open_library(char *why, size_t why_size) {
+    void *lib = dlopen("libcublasLt.so.13", RTLD_NOW | RTLD_LOCAL);
+    if (lib) return lib;
+    const char *e = dlerror();
+    snprintf(why, why_size, "%s", e ? e : "libcublasLt.so.13");
+    if (RG_CUDA_LIB_DIR[0]) {
+        lib = dlopen(RG_CUDA_LIB_DIR "/libcublasLt.so.13", RTLD_NOW | RTLD_LOCAL);
+        if (lib) return lib;
+    }
+    return dlopen("libcublasLt.so", RTLD_NOW | RTLD_LOCAL);
+}
+
+static rg_status resolve_all(rg_rt_blaslt *b, rg_error *err) {
+    blaslt_fns *f = &b->fn;
+    const struct {
+        const char *symbol;
+        void **slot;
+    } table[] = {
+        {"cublasLtCreate", (void **)&f->Create},
+        {"cublasLtDestroy", (void **)&f->Destroy},
+        {"cublasLtGetVersion", (void **)&f->GetVersion},
+        {"cublasLtGetStatusName", (void **)&f->GetStatusName},
+        {"cublasLtGetStatusString", (void **)&f->GetStatusString},
+        {"cublasLtMatmulDescCreate", (void **)&f->MatmulDescCreate},
+        {"cublasLtMatmulDescDestroy", (void **)&f->MatmulDescDestroy},
+        {"cublasLtMatmulDescSetAttribute", (void **)&f->MatmulDescSetAttribute},
+        {"cublasLtMatrixLayoutCreate", (void **)&f->MatrixLayoutCreate},
+        {"cublasLtMatrixLayoutDestroy", (void **)&f->MatrixLayoutDestroy},
+        {"cublasLtMatrixLayoutSetAttribute", (void **)&f->MatrixLayoutSetAttribute},
+        {"cublasLtMatmulPreferenceCreate", (void **)&f->MatmulPreferenceCreate},
+        {"cublasLtMatmulPreferenceDestroy", (void **)&f->MatmulPreferenceDestroy},
+        {"cublasLtMatmulPreferenceSetAttribute", (void **)&f->MatmulPreferenceSetAttribute},
+        {"cublasLtMatmulAlgoGetHeuristic", (void **)&f->MatmulAlgoGetHeuristic},
+        {"cublasLtMatmul", (void **)&f->Matmul},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        *table[i].slot = dlsym(b->library, table[i].symbol);
+        if (!*table[i].slot)
+            return rg_error_set(err, RG_ERR_DEVICE, "cuBLASLt library lacks %s", table[i].symbol);
+    }
+    return RG_OK;
+}
+
+static void release(rg_rt_blaslt *b) {
+    if (b->slots) {
+        for (size_t i = 0; i < b->slot_count; i++) {
+            blaslt_plan *p = &b->slots[i];
+            if (!p->key.used) continue;
+            b->fn.MatrixLayoutDestroy(p->a);
+            b->fn.MatrixLayoutDestroy(p->b);
+            b->fn.MatrixLayoutDestroy(p->d);
+            b->fn.MatmulDescDestroy(p->op);
+        }
+        rg_mem_free(b->alloc, b->slots, b->slot_count * sizeof *b->slots);
+    }
+    rg_rt_cuda_free(b->cuda, b->workspace);
+    if (b->handle) b->fn.Destroy(b->handle);
+    if (b->library) dlclose(b->library);
+    rg_mem_free(b->alloc, b, sizeof *b);
+}
+
+rg_status rg_rt_blaslt_open_with(rg_rt_cuda *cuda, const rg_allocator *alloc, const rg_rt_blaslt_options *options,
+                                 rg_rt_blaslt **out, rg_error *err) {
+    if (!alloc) alloc = rg_allocator_default();
+    size_t workspace = options && options->workspace_bytes ? options->workspace_bytes : DEFAULT_WORKSPACE;
+    size_t capacity = options && options->cache_capacity ? options->cache_capacity : DEFAULT_CACHE_CAPACITY;
+    if (capacity > MAX_CACHE_CAPACITY)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "cuBLASLt cache capacity %zu exceeds %zu", capacity,
+                            MAX_CACHE_CAPACITY);
+    char why[256];
+    void *lib = open_library(why, sizeof why);
+    if (!lib) return rg_error_set(err, RG_ERR_DEVICE, "cuBLASLt not found: %s", why);
+    rg_rt_blaslt *b = rg_mem_calloc(alloc, 1, sizeof *b);
+    if (!b) {
+        dlclose(lib);
+        return rg_error_set(err, RG_ERR_NOMEM, "out of memory opening cuBLASLt");
+    }
+    b->alloc = alloc;
+    b->cuda = cuda;
+    b->library = lib;
+    b->capacity = capacity;
+    b->slot_count = 2;
+    while (b->slot_count < 2 * capacity) b->slot_count *= 2; /* load factor <= 1/2 */
+    rg_status st = resolve_all(b, err);
+    if (st != RG_OK) goto fail;
+    b->version = b->fn.GetVersion();
+    if (b->version / 10000 != CUBLAS_VER_MAJOR) {
+        st = rg_error_set(err, RG_ERR_DEVICE, "cuBLASLt is version %zu but ragged was built for cuBLAS %d.x",
+                          b->version, CUBLAS_VER_MAJOR);
+        goto fail;
+    }
+    b->slots = rg_mem_calloc(alloc, b->slot_count, sizeof *b->slots);
+    if (!b->slots) {
+        st = rg_error_set(err, RG_ERR_NOMEM, "out of memory for the cuBLASLt algorithm cache (%zu slots)",
+                          b->slot_count);
+        goto fail;
+    }
+    cublasStatus_t s = b->fn.Create(&b->handle);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        b->handle = NULL;
+        st = lt_fail(b, s, err, "cublasLtCreate");
+        goto fail;
+    }
+    st = rg_rt_cuda_malloc(cuda, workspace, &b->workspace, err);
+    if (st != RG_OK) {
+        rg_error_prefix(err, st, "cuBLASLt workspace");
+        goto fail;
+    }
+    b->workspace_bytes = workspace;
+    *out = b;
+    return RG_OK;
+fail:
+    release(b);
+    return st;
+}
+
+rg_status rg_rt_blaslt_open(rg_rt_cuda *cuda, const rg_allocator *alloc, rg_rt_blaslt **out, rg_error *err) {
+    return rg_rt_blaslt_open_with(cuda, alloc, NULL, out, err);
+}
+
+void rg_rt_blaslt_close(rg_rt_blaslt *blaslt) {
+    if (blaslt) release(blaslt);
+}
+
+void rg_rt_blaslt_cache_stats_get(const rg_rt_blaslt *blaslt, rg_rt_blaslt_cache_stats *stats) {
+    rg_rt_blaslt_cache_stats s = {blaslt->hits, blaslt->misses, blaslt->uncached, blaslt->entries, blaslt->capacity};
+    *stats = s;
+}
+
+size_t rg_rt_blaslt_version(const rg_rt_blaslt *blaslt) { return blaslt->version; }
+
+/* The largest power of two up to 256 dividing the address (and, for a
+ * batch, every matrix's address). cuBLASLt's heuristic assumes 256-byte
+ * aligned pointers unless told otherwise, and picks vectorised kernels that
+ * would fault on less. */
+static uint16_t alignment_of(const void *p, int64_t stride, size_t elem, int64_t batch) {
+    uint64_t v = (uint64_t)(uintptr_t)p;
+    if (batch > 1) v |= (uint64_t)stride * elem;
+    uint16_t a = 1;
+    while (a < 256 && (v & (uint64_t)(2 * a - 1)) == 0) a = (uint16_t)(2 * a);
+    return a;
+}
+
+static void make_key(const rg_rt_blaslt_linear_desc *d, blaslt_key *key) {
+    memset(key, 0, sizeof *key);
+    size_t elem = rg_dtype_size(d->dtype);
+    int64_t batch = d->batch > 1 ? d->batch : 1;
+    key->m = d->m, key->n = d->n, key->k = d->k, key->batch = batch;
+    if (batch > 1) key->stride_x = d->stride_x, key->stride_w = d->stride_w, key->stride_y = d->stride_y;
+    key->dtype = (int32_t)d->dtype;
+    key->activation = (int32_t)d->activation;
+    key->has_bias = d->bias != NULL;
+    key->w_transposed = d->w_transposed;
+    key->tf32 = d->dtype == RG_DTYPE_F32 && d->allow_tf32;
+    key->used = 1;
+    key->align_x = alignment_of(d->x, d->stride_x, elem, batch);
+    key->align_w = alignment_of(d->w, d->stride_w, elem, batch);
+    key->align_y = alignment_of(d->y, d->stride_y, elem, batch);
+    key->align_bias = d->bias ? alignment_of(d->bias, 0, elem, 1) : 0;
+}
+
+static size_t key_hash(const blaslt_key *key) {
+    const unsigned char *p = (const unsigned char *)key;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < sizeof *key; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* The slot holding `key`, or the empty slot where it would go. */
+static blaslt_plan *cache_slot(rg_rt_blaslt *b, const blaslt_key *key) {
+    size_t mask = b->slot_count - 1;
+    for (size_t i = key_hash(key) & mask;; i = (i + 1) & mask) {
+        blaslt_plan *p = &b->slots[i];
+        if (!p->key.used || memcmp(&p->key, key, sizeof *key) == 0) return p;
+    }
+}
+
+static cudaDataType_t cuda_type(rg_dtype dtype) {
+    return dtype == RG_DTYPE_F16 ? CUDA_R_16F : dtype == RG_DTYPE_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+static cublasLtEpilogue_t epilogue_of(const blaslt_key *key) {
+    switch ((rg_rt_blaslt_activation)key->activation) {
+    case RG_RT_BLASLT_ACT_RELU: return key->has_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+    case RG_RT_BLASLT_ACT_GELU_TANH: return key->has_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+    default: return key->has_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    }
+}
+
+static void plan_destroy(rg_rt_blaslt *b, blaslt_plan *p) {
+    if (p->a) b->fn.MatrixLayoutDestroy(p->a);
+    if (p->b) b->fn.MatrixLayoutDestroy(p->b);
+    if (p->d) b->fn.MatrixLayoutDestroy(p->d);
+    if (p->op) b->fn.MatmulDescDestroy(p->op);
+    p->a = p->b = p->d = NULL;
+    p->op = NULL;
+}
+
+#define LT_TRY(call, what)                                                                 \
+    do {                                                                                   \
+        cublasStatus_t rg_lt_s_ = (call);                                                  \
+        if (rg_lt_s_ != CUBLAS_STATUS_SUCCESS) {                                           \
+            st = lt_fail(b, rg_lt_s_, err, "%s [%s]", what, shape);                        \
+            goto fail;                                                                     \
+        }                                                                                  \
+    } while (0)
+
+/* One column-major layout rows x cols (ld = rows), batched when key says so. */
+static cublasStatus_t layout_new(rg_rt_blaslt *b, cublasLtMatrixLayout_t *out, cudaDataType_t type, int64_t rows,
+                                 int64_t cols, int32_t batch, int64_t stride) {
+    cublasStatus_t s = b->fn.MatrixLayoutCreate(out, type, (uint64_t)rows, (uint64_t)cols, rows);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        *out = NULL;
+        return s;
+    }
+    if (batch <= 1) return CUBLAS_STATUS_SUCCESS;
+    s = b->fn.MatrixLayoutSetAttribute(*out, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = b->fn.MatrixLayoutSetAttribute(*out, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride);
+    return s;
+}
+
+/* Builds the descriptors of `key` into `p` and asks the heuristic for the
+ * fastest algorithm that fits the workspace and the alignments. Row-major
+ * Y = X op(W) is computed as column-major Y^T = op(W)^T X^T (see the header):
+ *   A = W^T: W [K, N] row-major is column-major N x K (ld N), no transpose;
+ *            W [N, K] row-major is column-major K x N (ld K), transposed;
+ *   B = X^T: column-major K x M (ld K); D = Y^T: column-major N x M (ld N). */
+static rg_status plan_build(rg_rt_blaslt *b, const blaslt_key *key, const void *bias, const char *shape,
+                            blaslt_plan *p, rg_error *err) {
+    rg_status st = RG_OK;
+    cublasLtMatmulPreference_t pref = NULL;
+    memset(p, 0, sizeof *p);
+    p->key = *key;
+    cudaDataType_t type = cuda_type((rg_dtype)key->dtype);
+    cublasComputeType_t compute = key->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    int32_t batch = (int32_t)key->batch;
+
+    LT_TRY(b->fn.MatmulDescCreate(&p->op, compute, CUDA_R_32F), "cublasLtMatmulDescCreate");
+    cublasOperation_t op_a = key->w_transposed ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = CUBLAS_OP_N;
+    LT_TRY(b->fn.MatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a),
+           "cublasLtMatmulDescSetAttribute(TRANSA)");
+    LT_TRY(b->fn.MatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b),
+           "cublasLtMatmulDescSetAttribute(TRANSB)");
+    cublasLtEpilogue_t epilogue = epilogue_of(key);
+    LT_TRY(b->fn.MatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue),
+           "cublasLtMatmulDescSetAttribute(EPILOGUE)");
+    if (key->has_bias) {
+        int32_t bias_type = (int32_t)type;
+        LT_TRY(b->fn.MatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type),
+               "cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE)");
+        LT_TRY(b->fn.MatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias),
+               "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
+    }
+    if (key->w_transposed)
+        LT_TRY(layout_new(b, &p->a, type, key->k, key->n, batch, key->stride_w), "cublasLtMatrixLayoutCreate(W)");
+    else
+        LT_TRY(layout_new(b, &p->a, type, key->n, key->k, batch, key->stride_w), "cublasLtMatrixLayoutCreate(W)");
+    LT_TRY(layout_new(b, &p->b, type, key->k, key->m, batch, key->stride_x), "cublasLtMatrixLayoutCreate(X)");
+    LT_TRY(layout_new(b, &p->d, type, key->n, key->m, batch, key->stride_y), "cublasLtMatrixLayoutCreate(Y)");
+
+    LT_TRY(b->fn.MatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
+    uint64_t workspace = b->workspace_bytes;
+    LT_TRY(b->fn.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
+                                              sizeof workspace),
+           "cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)");
+    uint32_t align_a = key->align_w, align_b = key->align_x, align_d = key->align_y;
+    LT_TRY(b->fn.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a,
+                                              sizeof align_a),
+           "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_A_BYTES)");
+    LT_TRY(b->fn.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b,
+                                              sizeof align_b),
+           "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_B_BYTES)");
+    LT_TRY(b->fn.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_d,
+                                              sizeof align_d),
+           "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_C_BYTES)");
+    LT_TRY(b->fn.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_d,
+                                              sizeof align_d),
+           "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_D_BYTES)");
+
+    cublasLtMatmulHeuristicResult_t result;
+    memset(&result, 0, sizeof result);
+    int found = 0;
+    /* C is D (beta = 0), so D's layout serves as C's. */
+    LT_TRY(b->fn.MatmulAlgoGetHeuristic(b->handle, p->op, p->a, p->b, p->d, p->d, pref, 1, &result, &found),
+           "cublasLtMatmulAlgoGetHeuristic");
+    if (found < 1 || result.state != CUBLAS_STATUS_SUCCESS) {
+        st = lt_fail(b, found < 1 ? CUBLAS_STATUS_NOT_SUPPORTED : result.state, err,
+                     "cublasLtMatmulAlgoGetHeuristic [%s]: no algorithm (alignments X %u, W %u, Y %u bytes, "
+                     "workspace %zu)",
+                     shape, key->align_x, key->align_w, key->align_y, b->workspace_bytes);
+        goto fail;
+    }
+    p->algo = result.algo;
+    b->fn.MatmulPreferenceDestroy(pref);
+    return RG_OK;
+fail:
+    if (pref) b->fn.MatmulPreferenceDestroy(pref);
+    plan_destroy(b, p);
+    memset(p, 0, sizeof *p); /* the slot stays empty */
+    return st;
+}
+
+rg_status rg_rt_blaslt_linear(rg_rt_blaslt *b, const rg_rt_blaslt_linear_desc *d, rg_rt_cuda_stream stream,
+                              rg_error *err) {
+    RG_TRY(rg_rt_blaslt_linear_check(d, err));
+    char shape[160];
+    shape_text(d, shape, sizeof shape);
+    blaslt_key key;
+    make_key(d, &key);
+    blaslt_plan *slot = cache_slot(b, &key), temporary;
+    blaslt_plan *p = slot;
+    bool owned = false;
+    rg_status st = RG_OK;
+    if (slot->key.used) {
+        b->hits++;
+        if (key.has_bias)
+            LT_TRY(b->fn.MatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &d->bias, sizeof d->bias),
+                   "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
+    } else {
+        b->misses++;
+        bool full = b->entries >= b->capacity;
+        p = full ? &temporary : slot;
+        RG_TRY(plan_build(b, &key, d->bias, shape, p, err));
+        if (full) {
+            b->uncached++;
+            owned = true;
+        } else {
+            b->entries++;
+        }
+    }
+    const float one = 1.0f, zero = 0.0f;
+    LT_TRY(b->fn.Matmul(b->handle, p->op, &one, d->w, p->a, d->x, p->b, &zero, d->y, p->d, d->y, p->d, &p->algo,
+                        b->workspace, b->workspace_bytes, (cudaStream_t)stream),
+           "cublasLtMatmul");
+fail:
+    if (owned) plan_destroy(b, p);
+    return st;
+}
+
+#endif
