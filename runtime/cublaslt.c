@@ -38,11 +38,13 @@ static const char *activation_name(rg_rt_blaslt_activation act) {
     }
 }
 
-/* "M=128 N=2304 K=768 f16 bias+gelu_tanh batch 1" for messages. */
+/* "M=128 N=2304 K=768 float16 bias+gelu_tanh batch 1" for messages. */
 static void shape_text(const rg_rt_blaslt_linear_desc *d, char *out, size_t size) {
-    snprintf(out, size, "M=%lld N=%lld K=%lld%s %s %s%s batch %lld", (long long)d->m, (long long)d->n,
-             (long long)d->k, d->w_transposed ? " (W transposed)" : "", rg_dtype_name(d->dtype),
-             d->bias ? "bias+" : "", activation_name(d->activation), (long long)(d->batch > 1 ? d->batch : 1));
+    bool plain = d->activation == RG_RT_BLASLT_ACT_NONE;
+    snprintf(out, size, "M=%lld N=%lld K=%lld%s %s %s%s%s batch %lld", (long long)d->m, (long long)d->n,
+             (long long)d->k, d->w_transposed ? " (W transposed)" : "", rg_dtype_name(d->dtype), d->bias ? "bias" : "",
+             d->bias && !plain ? "+" : "", d->bias && plain ? "" : activation_name(d->activation),
+             (long long)(d->batch > 1 ? d->batch : 1));
 }
 
 bool rg_rt_blaslt_activation_supported(rg_rt_blaslt_activation act) {

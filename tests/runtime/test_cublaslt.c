@@ -39,6 +39,7 @@ Test(blaslt, check_refuses_bad_descriptors) {
     d.dtype = RG_DTYPE_I32;
     cr_assert_eq(rg_rt_blaslt_linear_check(&d, &err), RG_ERR_UNSUPPORTED);
     cr_assert(strstr(err.message, "M=8 N=16 K=4") != NULL, "names the shape: %s", err.message);
+    cr_assert(strstr(err.message, "int32 none batch 1") != NULL, "%s", err.message);
 
     d = valid_desc();
     d.activation = RG_RT_BLASLT_ACT_GELU_ERF;
