@@ -46,6 +46,7 @@ typedef struct rg_pass_options {
     const char *stop_after;         /* pass name: run no pass after it (NULL: run all) */
     const rg_pass_evaluator *eval;  /* NULL: no evaluation of constant nodes */
     size_t fold_max_bytes;          /* largest folded output; 0: RG_PASS_FOLD_MAX_BYTES */
+    rg_dtype dtype;                 /* precision pass: the compile dtype (UNDEFINED/F32: no change) */
 } rg_pass_options;
 
 #define RG_PASS_FOLD_MAX_BYTES ((size_t)1 << 22)
@@ -142,5 +143,12 @@ rg_status rg_pass_fuse_attention(rg_pass_ctx *cx);
  * it (Softmax, LayerNormalization, ReduceMean/Sum/Max over the last axis),
  * -> one Fused node per chain. Runs last. */
 rg_status rg_pass_fuse_reduce(rg_pass_ctx *cx);
+
+/* ---- precision (precision.c; not in the default pipeline: the compiler
+ * runs it after the pipeline when a dtype is requested) ---- */
+
+/* Float32 constants, activations and Casts -> opt->dtype (F16 or BF16);
+ * float32 graph inputs are cast in, float32 graph outputs cast back out. */
+rg_status rg_pass_precision(rg_pass_ctx *cx);
 
 #endif
