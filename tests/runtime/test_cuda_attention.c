@@ -199,9 +199,11 @@ static void check_case(gpu *g, rg_rt_cuda_attention *attention, const rg_cg_atte
     if (v->dtype == RG_DTYPE_F32) {
         double rel = max_ref > 0 ? max_err / max_ref : max_err;
         cr_assert_leq(rel, 1e-4, "%s, %s: max error %g of max value %g", name, c->what, max_err, max_ref);
+        cr_log_info("%s, %s: max error / max value %.2e", name, c->what, rel);
     } else {
         double rel = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
         cr_assert_leq(rel, 1e-2, "%s, %s: relative Frobenius error %g", name, c->what, rel);
+        cr_log_info("%s, %s: relative Frobenius error %.2e", name, c->what, rel);
     }
     rg_rt_cuda_free(g->cuda, qkv_dev);
     rg_rt_cuda_free(g->cuda, cu_dev);
