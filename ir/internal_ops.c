@@ -28,7 +28,17 @@
  *   causal: INT 0/1, default 0: j > i is masked out.
  *   mask_kind: STRING "none" (default: no mask input) or "additive": input 1
  *   is added to the scores and must broadcast to [B, H, S, S] (the usual
- *   [B, 1, 1, S] from a padding mask).
+ *   [B, 1, 1, S] from a padding mask), or "key_padding": input 1 is the
+ *   model's [B, S] attention mask (bool, int32, int64 or float) and key j of
+ *   sequence b is masked out, for every head and query, where mask[b, j] == 0
+ *   (passes/fuse_mask.c puts it there in place of the exporters' mask
+ *   arithmetic).
+ *   empty_rows: STRING, with key_padding or causal: what a query row whose
+ *   every key is masked gets, so that the result is the one the exporter's
+ *   graph computed. "zeros" (default): zeros, as a -inf mask followed by the
+ *   NaN guard gives; "uniform": the mean of V over all S keys, as an additive
+ *   mask of float32's lowest value gives (every score then rounds to that
+ *   value, so the softmax is flat).
  */
 #include <string.h>
 
@@ -75,6 +85,25 @@ static rg_status infer_linear(rg_graph *g, rg_node *node, rg_error *err) {
     return rg_value_set_shape(g, node->outputs[0], x->dtype, x->rank, dims, err);
 }
 
+/* A key_padding mask is [B, S] of the qkv's B and S, bool or numeric. */
+static rg_status check_key_padding(const rg_value *qkv, const rg_value *mask, rg_error *err) {
+    rg_dtype t = mask->dtype;
+    if (t != RG_DTYPE_BOOL && t != RG_DTYPE_I64 && t != RG_DTYPE_I32 && t != RG_DTYPE_F32 && t != RG_DTYPE_F16 &&
+        t != RG_DTYPE_BF16)
+        return rg_error_set(err, RG_ERR_INVALID_MODEL, "key_padding mask '%s' has dtype %s; expected bool, int or float",
+                            mask->name ? mask->name : "", rg_dtype_name(t));
+    if (mask->rank != 2)
+        return rg_error_set(err, RG_ERR_SHAPE, "key_padding mask '%s' has rank %d; expected [B, S]",
+                            mask->name ? mask->name : "", mask->rank);
+    for (int i = 0; i < 2; i++) {
+        int64_t a, b;
+        if (rg_dim_is_const(&mask->dims[i], &a) && rg_dim_is_const(&qkv->dims[i], &b) && a != b)
+            return rg_error_set(err, RG_ERR_SHAPE, "key_padding mask '%s' has dim %d = %lld; qkv has %lld",
+                                mask->name ? mask->name : "", i, (long long)a, (long long)b);
+    }
+    return RG_OK;
+}
+
 static rg_status infer_attention(rg_graph *g, rg_node *node, rg_error *err) {
     RG_TRY(need_rank(node, 0, 3, err));
     const rg_value *qkv = node->inputs[0];
@@ -88,11 +117,17 @@ static rg_status infer_attention(rg_graph *g, rg_node *node, rg_error *err) {
     const char *mask_kind;
     RG_TRY(rg_node_attr_string(node, "mask_kind", "none", &mask_kind, err));
     bool has_mask = node->ninputs > 1 && node->inputs[1];
-    if (strcmp(mask_kind, "none") && strcmp(mask_kind, "additive"))
+    bool key_padding = strcmp(mask_kind, "key_padding") == 0;
+    if (strcmp(mask_kind, "none") && strcmp(mask_kind, "additive") && !key_padding)
         return rg_error_set(err, RG_ERR_INVALID_MODEL, "unknown mask_kind '%s'", mask_kind);
-    if (has_mask != (strcmp(mask_kind, "additive") == 0))
+    if (has_mask != (strcmp(mask_kind, "none") != 0))
         return rg_error_set(err, RG_ERR_INVALID_MODEL, "mask_kind '%s' with%s a mask input", mask_kind,
                             has_mask ? "" : "out");
+    const char *empty_rows;
+    RG_TRY(rg_node_attr_string(node, "empty_rows", "zeros", &empty_rows, err));
+    if (strcmp(empty_rows, "zeros") && strcmp(empty_rows, "uniform"))
+        return rg_error_set(err, RG_ERR_INVALID_MODEL, "unknown empty_rows '%s'", empty_rows);
+    if (key_padding) RG_TRY(check_key_padding(qkv, node->inputs[1], err));
     int64_t width;
     if (rg_dim_is_const(&qkv->dims[2], &width) && width != 3 * heads * head_size)
         return rg_error_set(err, RG_ERR_SHAPE, "qkv's last dim is %lld; expected 3 * %lld * %lld", (long long)width,

@@ -22,6 +22,8 @@ static const rg_pass pipeline[] = {
     {"fuse_linear", "MatMul by a constant weight (+ bias) -> Linear, Gelu/Relu as its epilogue", rg_pass_fuse_linear},
     {"fuse_attention", "Q/K/V projections, scores, mask, Softmax and context -> QKV Linear + Attention",
      rg_pass_fuse_attention},
+    {"fuse_mask", "attention masks built from the [B, S] mask (and causality) -> key_padding/causal Attention",
+     rg_pass_fuse_mask},
     {"fuse_reduce", "remaining elementwise chains and the row reductions next to them -> Fused programs",
      rg_pass_fuse_reduce},
 };

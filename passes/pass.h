@@ -137,6 +137,13 @@ rg_status rg_pass_fuse_linear(rg_pass_ctx *cx);
 /* BERT-style self-attention -> one QKV Linear + one Attention node. */
 rg_status rg_pass_fuse_attention(rg_pass_ctx *cx);
 
+/* ---- mask canonicalisation (fuse_mask.c) ---- */
+
+/* An Attention whose additive mask is provably the model's [B, S] padding
+ * mask (and/or causality) spelled out by the exporter reads that [B, S] mask
+ * directly (mask_kind "key_padding", causal=1); the mask arithmetic dies. */
+rg_status rg_pass_fuse_mask(rg_pass_ctx *cx);
+
 /* ---- reduction fusion (fuse_reduce.c; the program in ir/fused.h) ---- */
 
 /* Every remaining chain of elementwise ops, with the row reductions next to

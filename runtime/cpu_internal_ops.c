@@ -256,8 +256,10 @@ typedef struct attention_params {
     size_t batch, seq, heads, head_size;
     float scale;
     bool causal;
-    const float *mask;                 /* NULL: none */
+    const float *mask;                 /* additive mask; NULL: none */
     int64_t mask_strides[4];           /* element strides over [B, H, S, S], 0 where broadcast */
+    const uint8_t *keep;               /* key_padding: keep[b * S + j] != 0 where key j counts; NULL: none */
+    bool empty_uniform;                /* empty_rows "uniform": a row with no key left averages V */
 } attention_params;
 
 /* One (batch, head) pair: scores row by row, softmax, weighted sum of V. */
@@ -276,13 +278,18 @@ static void attend_head(const attention_params *p, const float *qkv, float *y, s
                 s += p->mask[(int64_t)b * p->mask_strides[0] + (int64_t)h * p->mask_strides[1] +
                              (int64_t)i * p->mask_strides[2] + (int64_t)j * p->mask_strides[3]];
             if (p->causal && j > i) s = -INFINITY;
+            if (p->keep && !p->keep[b * S + j]) s = -INFINITY;
             scores[j] = s;
             if (s > max) max = s;
         }
         float total = 0.0f;
         for (size_t j = 0; j < S; j++) {
-            /* a row masked out entirely gives zeros, not NaN */
-            scores[j] = max == -INFINITY ? 0.0f : expf(scores[j] - max);
+            /* A row masked out entirely gives zeros, not NaN, as the NaN
+             * guard of the exporters' -inf masks does; with empty_rows
+             * "uniform" it gives the flat softmax that a float32-lowest
+             * additive mask gives (every score rounds to that one value). */
+            if (max == -INFINITY) scores[j] = p->empty_uniform ? 1.0f : 0.0f;
+            else scores[j] = expf(scores[j] - max);
             total += scores[j];
         }
         float *out = y + (b * S + i) * p->heads * D + h * D;
@@ -309,12 +316,45 @@ static rg_status attention_mask(const rg_tensor *mask, attention_params *p, rg_e
     return RG_OK;
 }
 
+/* The keys that count under a key_padding mask [B, S]: mask[b, j] != 0. */
+static rg_status key_padding_keep(rg_cpu_ctx *ctx, const rg_tensor *mask, const attention_params *p, uint8_t **out,
+                                  rg_error *err) {
+    if (mask->rank != 2 || mask->dims[0] != (int64_t)p->batch || mask->dims[1] != (int64_t)p->seq) {
+        char a[RG_CPU_SHAPE_TEXT_MAX];
+        return rg_error_set(err, RG_ERR_SHAPE, "key_padding mask has shape %s; expected [%zu, %zu]",
+                            rg_cpu_shape_text(mask->rank, mask->dims, a, sizeof a), p->batch, p->seq);
+    }
+    size_t n = rg_tensor_numel(mask);
+    uint8_t *keep = rg_mem_calloc(ctx->alloc, n ? n : 1, 1);
+    if (!keep) return rg_error_set(err, RG_ERR_NOMEM, "out of memory for the key_padding mask");
+    for (size_t i = 0; i < n; i++) {
+        switch (mask->dtype) {
+        case RG_DTYPE_BOOL: keep[i] = ((const uint8_t *)mask->data)[i] != 0; break;
+        case RG_DTYPE_I64: keep[i] = ((const int64_t *)mask->data)[i] != 0; break;
+        case RG_DTYPE_I32: keep[i] = ((const int32_t *)mask->data)[i] != 0; break;
+        case RG_DTYPE_F32: keep[i] = ((const float *)mask->data)[i] != 0.0f; break;
+        case RG_DTYPE_F16: keep[i] = rg_f16_to_f32(((const uint16_t *)mask->data)[i]) != 0.0f; break;
+        case RG_DTYPE_BF16: keep[i] = rg_bf16_to_f32(((const uint16_t *)mask->data)[i]) != 0.0f; break;
+        default:
+            rg_mem_free(ctx->alloc, keep, n ? n : 1);
+            return rg_error_set(err, RG_ERR_INVALID_MODEL, "key_padding mask has dtype %s",
+                                rg_dtype_name(mask->dtype));
+        }
+    }
+    *out = keep;
+    return RG_OK;
+}
+
 static rg_status k_attention(rg_cpu_ctx *ctx, const rg_node *node, const rg_tensor *const *inputs,
                              rg_tensor *outputs, rg_error *err) {
     const rg_tensor *qkv = inputs[0], *mask = input_at(node, inputs, 1);
     if (!qkv) return rg_error_set(err, RG_ERR_INVALID_MODEL, "input 0 (qkv) is required");
     RG_TRY(check_float(qkv, 0, RG_DTYPE_UNDEFINED, err));
-    if (mask) RG_TRY(check_float(mask, 1, qkv->dtype, err));
+    const char *mask_kind, *empty_rows;
+    RG_TRY(rg_node_attr_string(node, "mask_kind", "none", &mask_kind, err));
+    RG_TRY(rg_node_attr_string(node, "empty_rows", "zeros", &empty_rows, err));
+    bool key_padding = strcmp(mask_kind, "key_padding") == 0;
+    if (mask && !key_padding) RG_TRY(check_float(mask, 1, qkv->dtype, err));
     int64_t heads, head_size, causal;
     float scale;
     RG_TRY(rg_node_attr_int(node, "num_heads", 0, &heads, err));
@@ -330,17 +370,21 @@ static rg_status k_attention(rg_cpu_ctx *ctx, const rg_node *node, const rg_tens
                             rg_cpu_shape_text(qkv->rank, qkv->dims, s, sizeof s), (long long)(3 * heads * head_size));
     }
     attention_params p = {.batch = (size_t)qkv->dims[0], .seq = (size_t)qkv->dims[1], .heads = (size_t)heads,
-                          .head_size = (size_t)head_size, .scale = scale, .causal = causal != 0};
-    if (mask) RG_TRY(attention_mask(mask, &p, err));
+                          .head_size = (size_t)head_size, .scale = scale, .causal = causal != 0,
+                          .empty_uniform = strcmp(empty_rows, "uniform") == 0};
+    if (mask && !key_padding) RG_TRY(attention_mask(mask, &p, err));
     int64_t dims[3] = {qkv->dims[0], qkv->dims[1], heads * head_size};
     RG_TRY(rg_cpu_alloc_output(ctx, &outputs[0], qkv->dtype, 3, dims, err));
     size_t out_n = rg_tensor_numel(&outputs[0]);
     rg_status st = RG_OK;
     f32_view vq = {0}, vm = {0};
     float *y = NULL, *scores = NULL;
+    uint8_t *keep = NULL;
+    if (mask && key_padding && (st = key_padding_keep(ctx, mask, &p, &keep, err))) goto done;
+    p.keep = keep;
     if ((st = f32_load(ctx, qkv, &vq, err))) goto done;
-    if (mask && (st = f32_load(ctx, mask, &vm, err))) goto done;
-    p.mask = mask ? vm.data : NULL;
+    if (mask && !key_padding && (st = f32_load(ctx, mask, &vm, err))) goto done;
+    p.mask = mask && !key_padding ? vm.data : NULL;
     scores = rg_mem_calloc(ctx->alloc, p.seq ? p.seq : 1, sizeof(float));
     y = f32_target(ctx, &outputs[0], err);
     if (!scores || !y) {
@@ -354,6 +398,7 @@ done:
     if (y && st == RG_OK) f32_store(ctx, &outputs[0], y);
     else if (y && outputs[0].dtype != RG_DTYPE_F32) rg_mem_free(ctx->alloc, y, (out_n ? out_n : 1) * sizeof(float));
     f32_release(ctx, &vq), f32_release(ctx, &vm);
+    if (keep) rg_mem_free(ctx->alloc, keep, p.batch * p.seq > 0 ? p.batch * p.seq : 1);
     return st;
 }
 
