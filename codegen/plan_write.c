@@ -16,7 +16,7 @@
 
 #include "ir/serialize.h"
 
-#define MAX_SECTIONS 5
+#define MAX_SECTIONS 6
 
 typedef struct planned_section {
     uint32_t kind, flags;
@@ -31,6 +31,7 @@ typedef struct plan_layout {
     size_t table_end;
     size_t total;
     uint8_t header[RG_PLAN_HEADER_SIZE];
+    rg_ir_bytes kernels; /* the encoded KERNELS section, when there are kernels */
 } plan_layout;
 
 /* Where emitted bytes go: false on failure (the sink records why). */
@@ -158,9 +159,17 @@ static rg_status plan_layout_make(const rg_graph *g, const rg_cg_plan_options *o
     add_section(l, RG_PLAN_SECTION_IO, required, l->enc.io.data, l->enc.io.size);
     if (opt && opt->options_text)
         add_section(l, RG_PLAN_SECTION_OPTIONS, 0, opt->options_text, strlen(opt->options_text));
+    rg_status st = RG_OK;
+    if (opt && opt->nkernels) {
+        /* KERNELS is not REQUIRED: a build without it still runs the plan on the CPU */
+        l->kernels.alloc = alloc ? alloc : rg_allocator_default();
+        st = rg_ir_encode_kernels(opt->kernels, opt->nkernels, &l->kernels, err);
+        if (st == RG_OK) add_section(l, RG_PLAN_SECTION_KERNELS, 0, l->kernels.data, l->kernels.size);
+    }
     add_section(l, RG_PLAN_SECTION_CONSTANTS, required, NULL, l->enc.constants_size);
-    rg_status st = place_sections(l, err);
+    if (st == RG_OK) st = place_sections(l, err);
     if (st != RG_OK) {
+        rg_ir_bytes_free(&l->kernels);
         rg_ir_encoded_graph_deinit(&l->enc);
         return st;
     }
@@ -188,6 +197,7 @@ rg_status rg_cg_write_plan_memory(const rg_graph *g, const rg_cg_plan_options *o
     RG_TRY(plan_layout_make(g, opt, alloc, &l, err));
     uint8_t *buf = rg_mem_alloc(alloc, l.total);
     if (!buf) {
+        rg_ir_bytes_free(&l.kernels);
         rg_ir_encoded_graph_deinit(&l.enc);
         return rg_error_set(err, RG_ERR_NOMEM, "out of memory for a %zu-byte plan", l.total);
     }
@@ -195,6 +205,7 @@ rg_status rg_cg_write_plan_memory(const rg_graph *g, const rg_cg_plan_options *o
     memory_sink m = {buf + RG_PLAN_HEADER_SIZE};
     emit_body(&l, memory_sink_put, &m);
     RG_ASSERT((size_t)(m.at - buf) == l.total);
+    rg_ir_bytes_free(&l.kernels);
     rg_ir_encoded_graph_deinit(&l.enc);
     *data = buf;
     *size = l.total;
@@ -264,6 +275,7 @@ rg_status rg_cg_write_plan(const rg_graph *g, const rg_cg_plan_options *opt, con
     rg_status st = plan_layout_make(g, opt, alloc, &l, err);
     if (st == RG_OK) {
         st = write_file(&l, tmp, path, err);
+        rg_ir_bytes_free(&l.kernels);
         rg_ir_encoded_graph_deinit(&l.enc);
     }
     rg_mem_free(alloc, tmp, tmp_size);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "ir/graph.h"
+#include "ir/serialize.h"
 #include "ragged.h"
 
 typedef struct rg_cg_plan_options {
@@ -21,6 +22,8 @@ typedef struct rg_cg_plan_options {
     rg_dtype dtype;           /* the compile dtype; RG_DTYPE_UNDEFINED: the model's own */
     uint64_t model_hash;      /* rg_ir_hash_bytes() of the source .onnx bytes, or 0 */
     const char *options_text; /* compile options as text, stored verbatim; NULL: no OPTIONS section */
+    const rg_ir_kernel *kernels; /* compiled CUDA modules (KERNELS section); none: no section */
+    size_t nkernels;
 } rg_cg_plan_options;
 
 /* Writes `g` as a plan to `path` (via `path`.tmp and rename, so a reader never

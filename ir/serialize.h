@@ -55,7 +55,7 @@ typedef enum rg_plan_section_kind {
     RG_PLAN_SECTION_IO = 3,
     RG_PLAN_SECTION_CONSTANTS = 4,
     RG_PLAN_SECTION_OPTIONS = 5,
-    RG_PLAN_SECTION_KERNELS = 6,   /* reserved: generated kernels */
+    RG_PLAN_SECTION_KERNELS = 6,   /* generated kernels: CUDA source and cubin (serialize_kernels.c) */
     RG_PLAN_SECTION_LIFETIMES = 7, /* reserved: memory plan */
 } rg_plan_section_kind;
 
@@ -145,5 +145,36 @@ typedef struct rg_ir_graph_sections {
  * nothing is left allocated. */
 rg_status rg_ir_decode_graph(const rg_ir_graph_sections *s, const rg_allocator *alloc, const char *label,
                              rg_graph **out, rg_error *err);
+
+/* ---- KERNELS section (serialize_kernels.c; docs/plan-format.md) ---- */
+
+/* One compiled CUDA module: its name (the kernels' common prefix), what made
+ * it ("fused", "attention", "elementwise"), the arch its cubin is for, the
+ * graph nodes (indices in execution order) it serves, its CUDA source and
+ * its cubin. Decoded strings are NUL-terminated; the cubin is 16-byte
+ * aligned. */
+typedef struct rg_ir_kernel {
+    const char *name;
+    const char *kind;
+    const char *arch;
+    const uint32_t *nodes;
+    uint32_t nnodes;
+    const char *source;
+    size_t source_size;
+    const void *cubin;
+    size_t cubin_size;
+} rg_ir_kernel;
+
+/* Appends the KERNELS section for `n` modules to `out` (an empty buffer
+ * whose alloc is set). RG_ERR_NOMEM on failure. */
+rg_status rg_ir_encode_kernels(const rg_ir_kernel *kernels, size_t n, rg_ir_bytes *out, rg_error *err);
+/* Frees an rg_ir_bytes buffer (the encoder's). */
+void rg_ir_bytes_free(rg_ir_bytes *b);
+
+/* Decodes a KERNELS section into the arena (everything copied). Node
+ * indices must be < nnodes. `label` names the file in errors; bad bytes are
+ * RG_ERR_CORRUPT_PLAN. */
+rg_status rg_ir_decode_kernels(const uint8_t *data, size_t size, uint32_t nnodes, rg_arena *arena,
+                               const char *label, rg_ir_kernel **out, size_t *count, rg_error *err);
 
 #endif

@@ -27,7 +27,7 @@ typedef struct section_entry {
 
 /* The sections this build knows, found in the table. */
 typedef struct known_sections {
-    const section_entry *strings, *graph, *io, *constants, *options;
+    const section_entry *strings, *graph, *io, *constants, *options, *kernels;
 } known_sections;
 
 static rg_status corrupt(rg_error *err, const char *label, const char *what) {
@@ -114,6 +114,7 @@ static rg_status sort_sections(const section_entry *e, known_sections *known, co
     case RG_PLAN_SECTION_IO: return file_section(e, &known->io, label, err);
     case RG_PLAN_SECTION_CONSTANTS: return file_section(e, &known->constants, label, err);
     case RG_PLAN_SECTION_OPTIONS: return file_section(e, &known->options, label, err);
+    case RG_PLAN_SECTION_KERNELS: return file_section(e, &known->kernels, label, err);
     default:
         if (e->flags & RG_PLAN_SECTION_FLAG_REQUIRED)
             return rg_error_set(err, RG_ERR_CORRUPT_PLAN,
@@ -207,6 +208,21 @@ static rg_status build_plan(const uint8_t *data, size_t size, const rg_allocator
     if (!plan || !options) {
         rg_graph_free(g);
         return rg_error_set(err, RG_ERR_NOMEM, "%s: out of memory while loading the plan", label);
+    }
+    if (known->kernels) {
+        rg_ir_kernel *kernels = NULL;
+        size_t nkernels = 0;
+        rg_status st = rg_ir_decode_kernels(data + known->kernels->offset, (size_t)known->kernels->size, g->nnodes,
+                                            &g->arena, label, &kernels, &nkernels, err);
+        if (st != RG_OK) {
+            rg_graph_free(g);
+            return st;
+        }
+        plan->kernels = kernels;
+        plan->nkernels = nkernels;
+    } else {
+        plan->kernels = NULL;
+        plan->nkernels = 0;
     }
     plan->graph = g;
     memcpy(plan->target, target, sizeof target);

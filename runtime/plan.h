@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "ir/graph.h"
+#include "ir/serialize.h"
 #include "ragged.h"
 
 struct rg_plan {
@@ -26,6 +27,8 @@ struct rg_plan {
     uint32_t version;         /* format version of the file */
     size_t file_size;
     bool mapped;              /* constants point into a read-only file mapping */
+    const rg_ir_kernel *kernels; /* the KERNELS section (in the graph's arena); none for CPU plans */
+    size_t nkernels;
 };
 
 /* Loads a plan from `size` bytes at `data` (untrusted, any alignment). The
