@@ -80,9 +80,10 @@ size_t rg_dtype_size(rg_dtype dtype);
 /* ---------------------------------------------------------------- compile */
 
 typedef struct rg_compile_options {
-    const char *target; /* "cpu" (default when NULL) */
-    rg_dtype dtype;     /* RG_DTYPE_UNDEFINED keeps the model's dtypes */
+    const char *target; /* "cpu" (default when NULL), or a CUDA arch: "sm_80", "sm_89", "sm_90" */
+    rg_dtype dtype;     /* RG_DTYPE_UNDEFINED keeps the model's dtypes; F16/BF16 run the precision pass */
     int no_optimize;    /* nonzero: write the imported graph without running the passes */
+    int tf32;           /* nonzero: float32 GEMMs on the GPU may use TF32 tensor cores */
 } rg_compile_options;
 
 /* Imports `onnx_path`, checks it, runs the optimisation passes (cleanup,

@@ -8,7 +8,7 @@
 #include "cli.h"
 #include "driver.h"
 
-enum { OPT_HELP, OPT_OUTPUT, OPT_TARGET, OPT_DTYPE, OPT_NO_OPTIMIZE };
+enum { OPT_HELP, OPT_OUTPUT, OPT_TARGET, OPT_DTYPE, OPT_NO_OPTIMIZE, OPT_TF32 };
 
 static const rg_cli_option compile_options[] = {
     {"help", 'h', false, OPT_HELP},
@@ -16,20 +16,25 @@ static const rg_cli_option compile_options[] = {
     {"target", 0, true, OPT_TARGET},
     {"dtype", 0, true, OPT_DTYPE},
     {"no-optimize", 0, false, OPT_NO_OPTIMIZE},
+    {"tf32", 0, false, OPT_TF32},
     {NULL, 0, false, 0},
 };
 
 static void print_help(void) {
-    printf("usage: ragged compile MODEL.onnx -o PLAN [--target cpu] [--dtype fp32|fp16|bf16]\n"
+    printf("usage: ragged compile MODEL.onnx -o PLAN [--target cpu|sm_80|sm_89|sm_90] [--dtype fp32|fp16|bf16]\n"
+           "                      [--tf32]\n"
            "\n"
            "Imports an ONNX model, infers shapes, checks the graph and writes a plan file.\n"
            "\n"
            "options:\n"
            "  -o, --output PLAN   the plan file to write (required)\n"
-           "  --target T          what the plan is for: cpu (default). CUDA targets (sm_XX) need\n"
-           "                      the CUDA backend, which is not written yet.\n"
-           "  --dtype D           convert the model to fp32, fp16 or bf16. Not available yet (it\n"
-           "                      needs the precision pass); without it the model's dtypes are kept.\n"
+           "  --target T          what the plan is for: cpu (default), or a GPU arch (sm_80, sm_86,\n"
+           "                      sm_89, sm_90, sm_90a): every CUDA kernel is compiled by NVRTC\n"
+           "                      into the plan, which still runs on the CPU where there is no GPU\n"
+           "  --dtype D           compute in fp32, fp16 or bf16 (weights and activations; GEMM\n"
+           "                      accumulation, LayerNorm statistics and softmax stay fp32; outputs\n"
+           "                      are returned as fp32); default: the model's own dtypes\n"
+           "  --tf32              fp32 GEMMs on the GPU may use TF32 tensor cores (inexact)\n"
            "  --no-optimize       write the imported graph without running the passes\n"
            "  -h, --help          this text\n"
            "\n"
@@ -68,7 +73,7 @@ static const char *human_bytes(uint64_t bytes, char *buf, size_t cap) {
 
 int rg_cmd_compile(int argc, char **argv) {
     const char *model = NULL, *output = NULL;
-    rg_compile_options options = {NULL, RG_DTYPE_UNDEFINED, 0};
+    rg_compile_options options = {NULL, RG_DTYPE_UNDEFINED, 0, 0};
     rg_cli_args args;
     rg_cli_args_init(&args, argc, argv, "compile");
     int id;
@@ -86,6 +91,7 @@ int rg_cmd_compile(int argc, char **argv) {
         case OPT_OUTPUT: output = value; break;
         case OPT_TARGET: options.target = value; break;
         case OPT_NO_OPTIMIZE: options.no_optimize = 1; break;
+        case OPT_TF32: options.tf32 = 1; break;
         case OPT_DTYPE:
             if (!parse_dtype(value, &options.dtype))
                 return rg_cli_usage_error("compile", "unknown dtype '%s' (fp32, fp16 or bf16)", value);
@@ -104,5 +110,8 @@ int rg_cmd_compile(int argc, char **argv) {
            stats.nodes_imported, stats.nodes,
            human_bytes(stats.constant_bytes, constants, sizeof constants),
            human_bytes(stats.plan_bytes, plan, sizeof plan), stats.seconds);
+    if (stats.kernel_modules)
+        printf("  %zu CUDA modules for %s, %.2f s in NVRTC\n", stats.kernel_modules, options.target,
+               stats.nvrtc_seconds);
     return RG_EXIT_OK;
 }

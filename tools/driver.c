@@ -1,10 +1,9 @@
 /*
  * driver.c — rg_compile_file(): the compile pipeline from an ONNX file to a
- * plan file. Today: import, shape inference, verification, plan writing with
- * the model's hash and the options recorded. The passes (cleanup, fold,
- * fusion, packing, precision) and the CUDA backend slot in between
- * verification and writing as they are written; until then a target other
- * than the CPU, or a dtype conversion, is refused rather than ignored.
+ * plan file: import, shape inference, verification, the optimisation passes,
+ * the precision pass when a dtype is asked for, and for a CUDA target every
+ * kernel compiled by NVRTC into the plan's KERNELS section; then the plan is
+ * written with the model's hash and the options recorded.
  */
 #include "driver.h"
 
@@ -14,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "codegen/cuda_plan.h"
 #include "codegen/plan_write.h"
 #include "evaluator.h"
 #include "frontend/onnx.h"
@@ -58,22 +58,17 @@ done:
 
 static rg_status check_options(const rg_compile_options *options, rg_error *err) {
     const char *target = options && options->target ? options->target : "cpu";
-    if (strcmp(target, "cpu") != 0) {
-        if (strncmp(target, "sm_", 3) == 0)
-            return rg_error_set(err, RG_ERR_UNSUPPORTED,
-                                "target '%s' needs the CUDA backend, which is not written yet; use --target cpu",
-                                target);
-        return rg_error_set(err, RG_ERR_UNSUPPORTED, "unknown target '%s' (known: cpu; sm_XX once the CUDA backend exists)",
+    if (strcmp(target, "cpu") != 0 && !rg_cg_cuda_target_known(target))
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "unknown target '%s' (cpu, sm_80, sm_86, sm_89, sm_90, sm_90a)",
                             target);
-    }
     if (options && options->dtype != RG_DTYPE_UNDEFINED) {
-        if (!rg_dtype_is_valid(options->dtype))
-            return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "compile dtype %d is not a valid rg_dtype",
-                                (int)options->dtype);
-        return rg_error_set(err, RG_ERR_UNSUPPORTED,
-                            "converting a model to %s needs the precision pass, which is not written yet; "
-                            "compile without a dtype to keep the model's own",
-                            rg_dtype_name(options->dtype));
+        rg_dtype d = options->dtype;
+        if (d != RG_DTYPE_F32 && d != RG_DTYPE_F16 && d != RG_DTYPE_BF16)
+            return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "compile dtype %d is not float32, float16 or bfloat16",
+                                (int)d);
+        if (d != RG_DTYPE_F32 && options->no_optimize)
+            return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "--dtype %s needs the passes; drop --no-optimize",
+                                rg_dtype_name(d));
     }
     return RG_OK;
 }
@@ -93,6 +88,7 @@ rg_status rg_driver_compile(const char *onnx_path, const char *plan_path, const 
     double start = now_seconds();
     rg_status st;
     rg_graph *g = NULL;
+    rg_cg_cuda_kernels *kernels = NULL;
     uint64_t model_hash = 0;
     if ((st = hash_file(onnx_path, &model_hash, err)) != RG_OK) goto fail;
     if ((st = rg_onnx_import_file(onnx_path, NULL, &g, err)) != RG_OK) goto fail;
@@ -109,15 +105,36 @@ rg_status rg_driver_compile(const char *onnx_path, const char *plan_path, const 
             goto fail;
         }
     }
+    rg_dtype dtype = options ? options->dtype : RG_DTYPE_UNDEFINED;
+    if (dtype == RG_DTYPE_F16 || dtype == RG_DTYPE_BF16) {
+        static const rg_pass precision = {"precision", "compute in the compile dtype", rg_pass_precision};
+        const rg_pass *list[1] = {&precision};
+        rg_pass_options pass_options = {.dtype = dtype};
+        if ((st = rg_pass_run_list(g, list, 1, &pass_options, NULL, err)) != RG_OK) {
+            rg_error_prefix(err, st, "%s", onnx_path);
+            goto fail;
+        }
+    }
+    const char *target = options && options->target ? options->target : "cpu";
+    if (strcmp(target, "cpu") != 0 &&
+        (st = rg_cg_cuda_compile_graph(g, target, NULL, &kernels, err)) != RG_OK) {
+        rg_error_prefix(err, st, "%s for %s", onnx_path, target);
+        goto fail;
+    }
 
-    char options_text[96];
-    snprintf(options_text, sizeof options_text, "target=cpu dtype=model optimize=%d",
-             !(options && options->no_optimize));
+    char options_text[160];
+    snprintf(options_text, sizeof options_text, "target=%s dtype=%s optimize=%d tf32=%d", target,
+             dtype == RG_DTYPE_UNDEFINED ? "model" : rg_dtype_name(dtype), !(options && options->no_optimize),
+             options && options->tf32 ? 1 : 0);
     rg_cg_plan_options plan_options = {0};
-    plan_options.target = "cpu";
-    plan_options.dtype = RG_DTYPE_UNDEFINED;
+    plan_options.target = target;
+    plan_options.dtype = dtype;
     plan_options.model_hash = model_hash;
     plan_options.options_text = options_text;
+    if (kernels) {
+        plan_options.kernels = kernels->kernels;
+        plan_options.nkernels = kernels->nkernels;
+    }
     if ((st = rg_cg_write_plan(g, &plan_options, plan_path, err)) != RG_OK) goto fail;
 
     if (stats) {
@@ -129,11 +146,15 @@ rg_status rg_driver_compile(const char *onnx_path, const char *plan_path, const 
         s.constant_bytes = constant_bytes(g);
         s.plan_bytes = stat(plan_path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
         s.seconds = now_seconds() - start;
+        s.kernel_modules = kernels ? kernels->nkernels : 0;
+        s.nvrtc_seconds = kernels ? kernels->nvrtc_seconds : 0;
         *stats = s;
     }
+    rg_cg_cuda_kernels_free(kernels);
     rg_graph_free(g);
     return RG_OK;
 fail:
+    rg_cg_cuda_kernels_free(kernels);
     rg_graph_free(g);
     return st;
 }

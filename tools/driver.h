@@ -19,6 +19,8 @@ typedef struct rg_compile_stats {
     uint64_t constant_bytes; /* payload bytes of constant values */
     uint64_t plan_bytes;   /* size of the written plan file */
     double seconds;        /* wall time of the whole pipeline */
+    size_t kernel_modules; /* CUDA modules compiled (0 for the CPU target) */
+    double nvrtc_seconds;  /* of `seconds`, the time spent in NVRTC */
 } rg_compile_stats;
 
 /* rg_compile_file() with statistics; `stats` may be NULL and is written only

@@ -1,0 +1,205 @@
+/*
+ * cuda_plan.c — collecting and compiling a graph's CUDA kernels into the
+ * modules of a plan's KERNELS section (see cuda_plan.h).
+ */
+#include "cuda_plan.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "codegen/cuda_fused.h"
+#include "codegen/emit.h"
+#include "codegen/kernels.h"
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+bool rg_cg_cuda_target_known(const char *t) {
+    return t && (!strcmp(t, "sm_80") || !strcmp(t, "sm_86") || !strcmp(t, "sm_89") || !strcmp(t, "sm_90") ||
+                 !strcmp(t, "sm_90a"));
+}
+
+rg_status rg_cg_attention_variant_of(const rg_node *node, rg_cg_attention_variant *out, rg_error *err) {
+    int64_t heads, head_size, causal;
+    RG_TRY(rg_node_attr_int(node, "num_heads", 0, &heads, err));
+    RG_TRY(rg_node_attr_int(node, "head_size", 0, &head_size, err));
+    RG_TRY(rg_node_attr_int(node, "causal", 0, &causal, err));
+    rg_cg_attention_variant v = {node->inputs[0]->dtype, (int)head_size, causal != 0};
+    RG_TRY(rg_cg_attention_check(&v, err));
+    *out = v;
+    return RG_OK;
+}
+
+void rg_cg_cuda_kernels_free(rg_cg_cuda_kernels *k) {
+    if (!k) return;
+    for (size_t i = 0; i < k->nkernels; i++) rg_mem_free(k->alloc, (void *)k->kernels[i].cubin, k->kernels[i].cubin_size);
+    rg_mem_free(k->alloc, k->kernels, k->cap * sizeof *k->kernels);
+    rg_arena_deinit(&k->arena);
+    rg_mem_free(k->alloc, k, sizeof *k);
+}
+
+static rg_status nomem(rg_error *err) { return rg_error_set(err, RG_ERR_NOMEM, "out of memory compiling kernels"); }
+
+/* A new module, or NULL when out of memory. */
+static rg_ir_kernel *add_module(rg_cg_cuda_kernels *k, const char *name, const char *kind, const char *arch,
+                                const char *source, uint32_t max_nodes) {
+    if (k->nkernels == k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 16;
+        rg_ir_kernel *p = rg_mem_realloc(k->alloc, k->kernels, k->cap * sizeof *p, cap * sizeof *p);
+        if (!p) return NULL;
+        k->kernels = p;
+        k->cap = cap;
+    }
+    rg_ir_kernel *m = &k->kernels[k->nkernels];
+    memset(m, 0, sizeof *m);
+    m->name = rg_arena_strdup(&k->arena, name);
+    m->kind = rg_arena_strdup(&k->arena, kind);
+    m->arch = rg_arena_strdup(&k->arena, arch);
+    m->source = rg_arena_strdup(&k->arena, source);
+    m->source_size = strlen(source);
+    m->nodes = rg_arena_array(&k->arena, max_nodes ? max_nodes : 1, sizeof(uint32_t));
+    if (!m->name || !m->kind || !m->arch || !m->source || !m->nodes) return NULL;
+    k->nkernels++;
+    return m;
+}
+
+static void add_node(rg_ir_kernel *m, uint32_t index) { ((uint32_t *)m->nodes)[m->nnodes++] = index; }
+
+static rg_status compile_module(rg_cg_cuda_kernels *k, rg_cg_nvrtc *nvrtc, rg_ir_kernel *m, const rg_graph *g,
+                                const char *const *defines, size_t ndefines, rg_error *err) {
+    void *cubin = NULL;
+    size_t size = 0;
+    rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = defines, .extra_count = ndefines};
+    double start = now_seconds();
+    rg_status st = rg_cg_nvrtc_compile(nvrtc, m->source, m->name, m->arch, &options, &cubin, &size, err);
+    k->nvrtc_seconds += now_seconds() - start;
+    if (st != RG_OK) {
+        if (m->nnodes) {
+            char label[160];
+            rg_error_prefix(err, st, "node %s%s", rg_node_label(g->nodes[m->nodes[0]], label, sizeof label),
+                            m->nnodes > 1 ? " and others like it" : "");
+        }
+        return st;
+    }
+    m->cubin = cubin;
+    m->cubin_size = size;
+    return RG_OK;
+}
+
+/* The emitted source without its first line, which names the node: nodes
+ * whose kernels differ only there share one module. */
+static const char *after_first_line(const char *text) {
+    const char *nl = strchr(text, '\n');
+    return nl ? nl + 1 : text;
+}
+
+static rg_status add_fused(rg_cg_cuda_kernels *k, const rg_graph *g, uint32_t index, const char *arch,
+                           rg_error *err) {
+    const rg_node *node = g->nodes[index];
+    rg_cg_emit emit;
+    rg_cg_emit_init(&emit, k->alloc);
+    rg_cg_fused_kernel info;
+    rg_status st = rg_cg_fused_emit(node, RG_CG_PLAN_FUSED_NAME, RG_DTYPE_UNDEFINED, 0, &emit, &info, err);
+    if (st == RG_OK) st = rg_cg_emit_status(&emit, err);
+    if (st != RG_OK) {
+        char label[160];
+        rg_error_prefix(err, st, "node %s", rg_node_label(node, label, sizeof label));
+        rg_cg_emit_deinit(&emit);
+        return st;
+    }
+    const char *text = rg_cg_emit_text(&emit);
+    /* same source as an earlier module: share it */
+    for (size_t i = 0; i < k->nkernels; i++) {
+        rg_ir_kernel *m = &k->kernels[i];
+        if (!strcmp(m->kind, "fused") && !strcmp(after_first_line(m->source), after_first_line(text))) {
+            add_node(m, index);
+            rg_cg_emit_deinit(&emit);
+            return RG_OK;
+        }
+    }
+    char name[64];
+    snprintf(name, sizeof name, "rg_fused_module_%zu", k->nkernels);
+    rg_ir_kernel *m = add_module(k, name, "fused", arch, text, g->nnodes);
+    rg_cg_emit_deinit(&emit);
+    if (!m) return nomem(err);
+    add_node(m, index);
+    return RG_OK;
+}
+
+static rg_status add_attention(rg_cg_cuda_kernels *k, const rg_graph *g, uint32_t index, const char *arch,
+                               rg_error *err) {
+    const rg_node *node = g->nodes[index];
+    rg_cg_attention_variant v;
+    rg_status st = rg_cg_attention_variant_of(node, &v, err);
+    if (st != RG_OK) {
+        char label[160];
+        return rg_error_prefix(err, st, "node %s", rg_node_label(node, label, sizeof label));
+    }
+    char name[64];
+    rg_cg_attention_kernel_name(&v, name, sizeof name);
+    for (size_t i = 0; i < k->nkernels; i++)
+        if (!strcmp(k->kernels[i].name, name)) {
+            add_node(&k->kernels[i], index);
+            return RG_OK;
+        }
+    rg_ir_kernel *m = add_module(k, name, "attention", arch, rg_cg_kernel_template("attention.cu"), g->nnodes);
+    if (!m) return nomem(err);
+    add_node(m, index);
+    return RG_OK;
+}
+
+static rg_status compile_all(rg_cg_cuda_kernels *k, const rg_graph *g, const char *arch, rg_cg_nvrtc *nvrtc,
+                             rg_error *err) {
+    for (uint32_t i = 0; i < g->nnodes; i++) {
+        const rg_node *node = g->nodes[i];
+        if (node->op == RG_OP_FUSED || node->op == RG_OP_LAYER_NORM) RG_TRY(add_fused(k, g, i, arch, err));
+        else if (node->op == RG_OP_ATTENTION) RG_TRY(add_attention(k, g, i, arch, err));
+    }
+    const char *ew = rg_cg_kernel_template("elementwise.cu");
+    RG_ASSERT(ew != NULL);
+    if (!add_module(k, RG_CG_PLAN_ELEMENTWISE_MODULE, "elementwise", arch, ew, 0)) return nomem(err);
+    for (size_t i = 0; i < k->nkernels; i++) {
+        rg_ir_kernel *m = &k->kernels[i];
+        if (!strcmp(m->kind, "attention")) {
+            rg_cg_attention_variant v;
+            RG_TRY(rg_cg_attention_variant_of(g->nodes[m->nodes[0]], &v, err));
+            char storage[512];
+            const char *defines[4];
+            rg_cg_attention_defines(&v, storage, sizeof storage, defines);
+            RG_TRY(compile_module(k, nvrtc, m, g, defines, 4, err));
+        } else {
+            RG_TRY(compile_module(k, nvrtc, m, g, NULL, 0, err));
+        }
+    }
+    return RG_OK;
+}
+
+rg_status rg_cg_cuda_compile_graph(const rg_graph *g, const char *arch, const rg_allocator *alloc,
+                                   rg_cg_cuda_kernels **out, rg_error *err) {
+    if (!rg_cg_cuda_target_known(arch))
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "unknown CUDA target '%s' (sm_80, sm_86, sm_89, sm_90, sm_90a)",
+                            arch ? arch : "(null)");
+    if (!alloc) alloc = rg_allocator_default();
+    rg_cg_nvrtc *nvrtc = NULL;
+    RG_TRY(rg_cg_nvrtc_open(alloc, &nvrtc, err));
+    rg_status st;
+    rg_cg_cuda_kernels *k = rg_mem_calloc(alloc, 1, sizeof *k);
+    if (!k) {
+        st = nomem(err);
+        goto fail;
+    }
+    k->alloc = alloc;
+    rg_arena_init(&k->arena, alloc);
+    if ((st = compile_all(k, g, arch, nvrtc, err)) != RG_OK) goto fail;
+    rg_cg_nvrtc_close(nvrtc);
+    *out = k;
+    return RG_OK;
+fail:
+    rg_cg_cuda_kernels_free(k);
+    rg_cg_nvrtc_close(nvrtc);
+    return st;
+}

@@ -1,0 +1,52 @@
+/*
+ * cuda_plan.h — compiling every CUDA kernel a graph needs, for one arch, at
+ * `ragged compile --target sm_XX` time (the plan's KERNELS section).
+ *
+ * Modules, each one NVRTC compile:
+ * - "fused": one per distinct generated source of the graph's Fused and
+ *   LayerNorm nodes (codegen/cuda_fused.h), emitted with the kernel name
+ *   RG_CG_PLAN_FUSED_NAME; nodes with the same source (every layer of a
+ *   transformer) share one module, so a 12-layer model compiles a handful;
+ * - "attention": one per attention variant (dtype, head size, causal) the
+ *   graph's Attention nodes need (codegen/kernels/attention.cu);
+ * - "elementwise": codegen/kernels/elementwise.cu (row gathers, casts,
+ *   erf GELU), once.
+ * The executor (runtime/cuda_exec.c) finds a node's module by its index.
+ * A compile error names the nodes and carries NVRTC's log.
+ */
+#ifndef RG_CG_CUDA_PLAN_H
+#define RG_CG_CUDA_PLAN_H
+
+#include <stdbool.h>
+
+#include "codegen/kernels.h"
+#include "codegen/nvrtc.h"
+#include "ir/graph.h"
+#include "ir/serialize.h"
+
+#define RG_CG_PLAN_FUSED_NAME "rg_fused"
+#define RG_CG_PLAN_ELEMENTWISE_MODULE "rg_elementwise"
+
+typedef struct rg_cg_cuda_kernels {
+    rg_arena arena;          /* names, node lists, sources */
+    const rg_allocator *alloc;
+    rg_ir_kernel *kernels;   /* cubins from alloc (freed with the set) */
+    size_t nkernels, cap;
+    double nvrtc_seconds;    /* time spent in NVRTC */
+} rg_cg_cuda_kernels;
+
+/* Whether `target` names a CUDA arch ragged compiles for ("sm_80", "sm_89",
+ * "sm_90", "sm_90a"). */
+bool rg_cg_cuda_target_known(const char *target);
+
+/* Compiles every kernel of `g` (nodes in execution order) for `arch`.
+ * On failure *out is untouched. */
+rg_status rg_cg_cuda_compile_graph(const rg_graph *g, const char *arch, const rg_allocator *alloc,
+                                   rg_cg_cuda_kernels **out, rg_error *err);
+void rg_cg_cuda_kernels_free(rg_cg_cuda_kernels *k);
+
+/* The attention variant an Attention node needs (its dtype, head size and
+ * causal flag). */
+rg_status rg_cg_attention_variant_of(const rg_node *node, rg_cg_attention_variant *out, rg_error *err);
+
+#endif
