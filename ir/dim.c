@@ -32,10 +32,15 @@ bool rg_dim_is_const(const rg_dim *d, int64_t *value) {
     return true;
 }
 
+/* Field by field: a term has padding bytes after its symbols, and struct
+ * copies need not preserve them, so memcmp of terms would be wrong. */
 bool rg_dim_equal(const rg_dim *a, const rg_dim *b) {
     if (a->unknown || b->unknown) return false;
     if (a->constant != b->constant || a->nterms != b->nterms) return false;
-    return memcmp(a->term, b->term, sizeof a->term[0] * a->nterms) == 0;
+    for (int i = 0; i < a->nterms; i++)
+        if (a->term[i].coef != b->term[i].coef || memcmp(a->term[i].sym, b->term[i].sym, sizeof a->term[i].sym))
+            return false;
+    return true;
 }
 
 static int term_key_cmp(const rg_dim_term *x, const rg_dim_term *y) {
