@@ -1,0 +1,110 @@
+// ragged: Fused node 'bias_gelu' -> kernels rg_bias_gelu_vec, rg_bias_gelu_scalar
+// row length 3072, float32 in memory, f32 math; 96 threads per row, 2 rows per block, 4-element vectors
+// program:
+//   %0 = load in0 row
+//   %1 = load in1 row
+//   %2 = add %0, %1
+//   %3 = gelu %2
+//   store out0 %3 row
+
+namespace rg_kernel {
+
+typedef float rg_t;
+constexpr int N = 3072;   // row length
+constexpr int T = 96;   // threads per row
+constexpr int RPB = 2; // rows per block
+constexpr int W = 3;   // warps per row
+constexpr int LANES = T < 32 ? T : 32;
+static_assert(T * RPB <= 1024 && LANES <= 32 && (T <= 32 ? 32 % T == 0 : T == 32 * W), "layout");
+
+// The kernel parameter, byte for byte rg_cg_fused_params (codegen/cuda_fused.h).
+struct rg_params {
+    const void *inputs[16];
+    void *outputs[8];
+    long long rows;
+    long long dims[7];
+    long long strides[16][7];
+    int ndims;
+    int reserved;
+};
+
+__device__ __forceinline__ float rg_float(rg_t v) { return v; }
+__device__ __forceinline__ rg_t rg_round(float v) { return v; }
+// NaN-propagating max/min, as the CPU interpreter.
+__device__ __forceinline__ float rg_max(float a, float b) { return a != a || b != b ? a + b : a > b ? a : b; }
+__device__ __forceinline__ float rg_min(float a, float b) { return a != a || b != b ? a + b : a < b ? a : b; }
+__device__ __forceinline__ float rg_sign(float x) { return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x; }
+__device__ __forceinline__ float rg_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+__device__ __forceinline__ float rg_gelu_tanh(float x) {
+    return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+}
+
+// V consecutive elements, one access of V * sizeof(rg_t) bytes.
+template <int V> struct __align__(sizeof(rg_t) * V) rg_vec { rg_t v[V]; };
+
+// Chunk k of thread t covers elements (k * T + t) * V ... + V - 1 of the row.
+template <int V> __device__ __forceinline__ bool rg_valid(int i, int t) {
+    return N % (T * V) == 0 || ((i / V) * T + t) * V < N;
+}
+
+template <int V, int E> __device__ __forceinline__ void rg_load_row(const rg_t *src, bool active, int t, float (&dst)[E]) {
+#pragma unroll
+    for (int k = 0; k < E / V; k++) {
+        const int c = (k * T + t) * V;
+        if (active && rg_valid<V>(k * V, t)) {
+            const rg_vec<V> r = *reinterpret_cast<const rg_vec<V> *>(src + c);
+#pragma unroll
+            for (int j = 0; j < V; j++) dst[k * V + j] = rg_float(r.v[j]);
+        } else {
+#pragma unroll
+            for (int j = 0; j < V; j++) dst[k * V + j] = 0.0f;
+        }
+    }
+}
+
+template <int V, int E> __device__ __forceinline__ void rg_store_row(rg_t *dst, bool active, int t, const float (&src)[E]) {
+#pragma unroll
+    for (int k = 0; k < E / V; k++) {
+        const int c = (k * T + t) * V;
+        if (active && rg_valid<V>(k * V, t)) {
+            rg_vec<V> r;
+#pragma unroll
+            for (int j = 0; j < V; j++) r.v[j] = rg_round(src[k * V + j]);
+            *reinterpret_cast<rg_vec<V> *>(dst + c) = r;
+        }
+    }
+}
+
+// Element offset of row `row` of input `in` (see the ABI in cuda_fused.h).
+__device__ __forceinline__ long long rg_offset(const rg_params &p, int in, long long row) {
+    if (p.ndims == 1) return row * p.strides[in][0];
+    long long off = 0, rest = row;
+    for (int d = p.ndims - 1; d > 0; d--) {
+        off += (rest % p.dims[d]) * p.strides[in][d];
+        rest /= p.dims[d];
+    }
+    return off + rest * p.strides[in][0];
+}
+
+#define RG_ROW(i) _Pragma("unroll") for (int i = 0; i < E; i++)
+
+template <int V> __device__ __forceinline__ void rg_body(const rg_params &p) {
+    constexpr int E = (N + T * V - 1) / (T * V) * V; // elements per thread
+    const int t = threadIdx.x % T, slot = threadIdx.x / T;
+    const long long row = (long long)blockIdx.x * RPB + slot;
+    // no early return: every lane takes part in the shuffles and barriers
+    const bool active = row < p.rows;
+    const long long off0 = rg_offset(p, 0, row);
+    const long long off1 = rg_offset(p, 1, row);
+    // level 0
+    float r0[E]; rg_load_row<V>(static_cast<const rg_t *>(p.inputs[0]) + off0, active, t, r0);
+    float r1[E]; rg_load_row<V>(static_cast<const rg_t *>(p.inputs[1]) + off1, active, t, r1);
+    float r2[E]; RG_ROW(i) r2[i] = r0[i] + r1[i];
+    float r3[E]; RG_ROW(i) r3[i] = rg_gelu(r2[i]);
+    if (p.outputs[0]) rg_store_row<V>(static_cast<rg_t *>(p.outputs[0]) + row * N, active, t, r3);
+}
+
+} // namespace rg_kernel
+
+extern "C" __global__ void __launch_bounds__(rg_kernel::T * rg_kernel::RPB) rg_bias_gelu_vec(const __grid_constant__ rg_kernel::rg_params p) { rg_kernel::rg_body<4>(p); }
+extern "C" __global__ void __launch_bounds__(rg_kernel::T * rg_kernel::RPB) rg_bias_gelu_scalar(const __grid_constant__ rg_kernel::rg_params p) { rg_kernel::rg_body<1>(p); }
