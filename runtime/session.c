@@ -7,12 +7,16 @@
  * checked against one input alone (name, dtype, rank, fixed dims) so that a
  * mistake is reported where it is made; what needs all inputs together (the
  * values of symbolic dims) is checked by the executor when the session runs.
- * There is only the CPU executor so far: RG_DEVICE_AUTO means the CPU, and
- * RG_DEVICE_CUDA is refused until a CUDA executor exists.
+ * RG_DEVICE_AUTO picks the CUDA executor for a plan compiled for a GPU when
+ * this machine has a usable one of that arch; otherwise the CPU executor,
+ * saying why on one line of stderr (docs/cuda.md) when the plan was meant for
+ * a GPU. RG_DEVICE_CUDA makes that reason an error instead.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "cpu.h"
+#include "cuda_exec.h"
 #include "plan.h"
 
 struct rg_session {
@@ -20,6 +24,8 @@ struct rg_session {
     const rg_graph *graph;
     const rg_allocator *alloc;
     rg_cpu_exec *exec;
+    rg_cuda_exec *cuda_exec; /* instead of exec when running on the GPU */
+    char fallback_reason[RG_ERROR_MESSAGE_MAX]; /* why AUTO chose the CPU; "" when it did not */
     rg_tensor *inputs; /* one per graph input, g->inputs order; data borrowed */
     bool *bound;
     size_t ninputs;
@@ -90,9 +96,8 @@ rg_status rg_session_new(const rg_plan *plan, const rg_session_options *options,
     if (options) opts = *options;
     switch (opts.device) {
     case RG_DEVICE_AUTO:
-    case RG_DEVICE_CPU: break;
-    case RG_DEVICE_CUDA:
-        return rg_error_set(err, RG_ERR_UNSUPPORTED, "no CUDA executor in this build; use RG_DEVICE_CPU or RG_DEVICE_AUTO");
+    case RG_DEVICE_CPU:
+    case RG_DEVICE_CUDA: break;
     default: return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "unknown device %d", (int)opts.device);
     }
     if (opts.num_threads < 0)
@@ -116,7 +121,20 @@ rg_status rg_session_new(const rg_plan *plan, const rg_session_options *options,
             goto fail;
         }
     }
-    if ((st = rg_cpu_exec_new(g, alloc, opts.num_threads, &s->exec, err)) != RG_OK) goto fail;
+    bool gpu_plan = plan->nkernels > 0;
+    if (opts.device == RG_DEVICE_CUDA || (opts.device == RG_DEVICE_AUTO && gpu_plan)) {
+        rg_error why = {0};
+        st = rg_cuda_exec_new(plan, alloc, &s->cuda_exec, &why);
+        if (st != RG_OK && opts.device == RG_DEVICE_CUDA) {
+            if (err) *err = why;
+            goto fail;
+        }
+        if (st != RG_OK) {
+            snprintf(s->fallback_reason, sizeof s->fallback_reason, "%s", why.message);
+            fprintf(stderr, "ragged: %s; running on the CPU\n", why.message);
+        }
+    }
+    if (!s->cuda_exec && (st = rg_cpu_exec_new(g, alloc, opts.num_threads, &s->exec, err)) != RG_OK) goto fail;
     *out = s;
     return RG_OK;
 fail:
@@ -127,6 +145,7 @@ fail:
 void rg_session_free(rg_session *s) {
     if (!s) return;
     rg_cpu_exec_free(s->exec);
+    rg_cuda_exec_free(s->cuda_exec);
     rg_mem_free(s->alloc, s->inputs, s->ninputs * sizeof *s->inputs);
     rg_mem_free(s->alloc, s->bound, s->ninputs * sizeof *s->bound);
     rg_mem_free(s->alloc, s, sizeof *s);
@@ -212,7 +231,8 @@ rg_status rg_session_run(rg_session *s, rg_error *err) {
         if (!s->bound[i])
             return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "input '%s' is not bound", s->graph->inputs[i]->name);
     s->have_outputs = false;
-    RG_TRY(rg_cpu_exec_run(s->exec, s->inputs, s->ninputs, err));
+    if (s->cuda_exec) RG_TRY(rg_cuda_exec_run(s->cuda_exec, s->inputs, s->ninputs, err));
+    else RG_TRY(rg_cpu_exec_run(s->exec, s->inputs, s->ninputs, err));
     s->have_outputs = true;
     return RG_OK;
 }
@@ -228,7 +248,9 @@ rg_status rg_session_output(const rg_session *s, const char *name, rg_tensor_vie
         return rg_error_set(err, RG_ERR_NOT_FOUND, "the plan has no output '%s' (outputs: %s)", name,
                             list_names(g->outputs, g->noutputs, names, sizeof names));
     }
-    const rg_tensor *t = s->have_outputs ? rg_cpu_exec_output(s->exec, index) : NULL;
+    const rg_tensor *t = !s->have_outputs ? NULL
+                         : s->cuda_exec  ? rg_cuda_exec_output(s->cuda_exec, index)
+                                         : rg_cpu_exec_output(s->exec, index);
     if (!t)
         return rg_error_set(err, RG_ERR_INVALID_ARGUMENT,
                             "output '%s' is not available: the session has not run successfully yet", name);
@@ -243,3 +265,11 @@ rg_status rg_session_output(const rg_session *s, const char *name, rg_tensor_vie
     *out = view;
     return RG_OK;
 }
+
+rg_device rg_session_device(const rg_session *s) { return s && s->cuda_exec ? RG_DEVICE_CUDA : RG_DEVICE_CPU; }
+
+const char *rg_session_fallback_reason(const rg_session *s) {
+    return s && s->fallback_reason[0] ? s->fallback_reason : NULL;
+}
+
+rg_cuda_exec *rg_session_cuda_exec(rg_session *s) { return s ? s->cuda_exec : NULL; }

@@ -49,8 +49,8 @@ static void print_help(void) {
            "  --dim SYMBOL=N              the value of a symbolic dim (e.g. batch_size=2) for every\n"
            "                              generated input\n"
            "  --seed N                    seed of the generated values (default 0)\n"
-           "  --device D                  cpu, cuda or auto (default auto: the GPU when usable; this\n"
-           "                              build has only the CPU executor)\n"
+           "  --device D                  cpu, cuda or auto (default auto: the GPU when the plan has\n"
+           "                              kernels for it and one is usable, else the CPU, saying why)\n"
            "  --threads N                 CPU executor threads (default: chosen by the executor)\n"
            "  -h, --help                  this text\n"
            "\n"
@@ -539,7 +539,8 @@ static rg_status run(const run_request *req, rg_error *err) {
     double start = rg_cli_now();
     if ((st = rg_session_run(rs.session, err)) != RG_OK) goto done;
     double elapsed = rg_cli_now() - start;
-    printf("ran %s on the cpu in %.3f ms\n", req->plan_path, elapsed * 1e3);
+    printf("ran %s on the %s in %.3f ms\n", req->plan_path,
+           rg_session_device(rs.session) == RG_DEVICE_CUDA ? "gpu" : "cpu", elapsed * 1e3);
     st = report_outputs(req, &rs, err);
 done:
     run_state_deinit(&rs);

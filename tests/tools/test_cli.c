@@ -299,7 +299,7 @@ Test(cli, failures_exit_1_with_one_line) {
     ragged(&r, "run", plan, NULL);
     expect_failure(&r, "--dim");
     ragged(&r, "run", plan, "--device", "cuda", "--dim", "batch_size=1", "--dim", "sequence_length=1", NULL);
-    expect_failure(&r, "no CUDA executor");
+    expect_failure(&r, "GPU");
     ragged(&r, "run", plan, "--shape", "nope=1x2", NULL);
     expect_failure(&r, "'nope'");
     ragged(&r, "run", plan, "--output", "nope=x.npy", NULL);

@@ -1,0 +1,880 @@
+/*
+ * cuda_exec.c — the CUDA executor (see cuda_exec.h).
+ *
+ * Every value is placed once, when the executor is made: on the host (graph
+ * inputs, constants, outputs of the integer shape arithmetic the passes left,
+ * computed by the CPU kernels each run) or on the device (outputs of device
+ * nodes). A device node's inputs all need a device address: constants are
+ * uploaded once; host values it reads are copied into the arena each run.
+ * A node that reads a device value but has no CUDA implementation is refused
+ * here, naming it, so a session falls back to the CPU before running.
+ */
+#include "cuda_exec.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "codegen/cuda_fused.h"
+#include "codegen/cuda_plan.h"
+#include "codegen/kernels.h"
+#include "cpu_internal.h"
+#include "ir/fused.h"
+#include "memplan.h"
+#include "runtime/cublaslt.h"
+#include "runtime/cuda_attention.h"
+#include "runtime/cuda_fused.h"
+
+#define SHAPE_CACHE 16
+#define MAX_SYMBOLS 64
+#define ARENA_ALIGN 256
+
+typedef enum node_kind {
+    NODE_HOST = 0, /* CPU kernel on host values */
+    NODE_LINEAR,
+    NODE_ATTENTION,
+    NODE_FUSED, /* Fused and LayerNorm */
+    NODE_GATHER,
+    NODE_CAST,
+} node_kind;
+
+typedef struct exec_node {
+    node_kind kind;
+    rg_cg_fused_kernel fused;
+    rg_rt_cuda_kernel vec, scalar, kernel;
+    rg_rt_cuda_attention *attention; /* borrowed from the module table */
+    rg_cg_attention_variant variant;
+    float scale;
+    int heads;
+    rg_rt_blaslt_activation activation;
+    bool gelu_erf;
+} exec_node;
+
+typedef struct shape_entry {
+    bool used;
+    int64_t syms[MAX_SYMBOLS];
+    size_t *offsets; /* per value id; SIZE_MAX: no arena slot */
+    size_t aux_offset; /* cu_seqlens and seqlens_k */
+    size_t arena_bytes, lower_bound;
+    rg_rt_cuda_graph graph;
+    bool graph_failed;
+    uint64_t last_use;
+} shape_entry;
+
+typedef struct module_state {
+    rg_rt_cuda_library library;
+    rg_rt_cuda_attention *attention;
+} module_state;
+
+struct rg_cuda_exec {
+    const rg_plan *plan;
+    const rg_graph *g;
+    const rg_allocator *alloc;
+    rg_rt_cuda *cuda;
+    rg_rt_blaslt *blaslt;
+    rg_rt_cuda_stream stream;
+    rg_rt_cuda_device_info info;
+    char arch[16];
+    bool tf32;
+    module_state *modules;
+    size_t nmodules;
+    rg_rt_cuda_library elementwise;
+    exec_node *nodes;
+    bool *on_device;   /* per value: produced by a device node */
+    bool *upload;      /* per value: a host value some device node reads */
+    uint32_t *last_use; /* per value: last reading step (nnodes: an output) */
+    void **const_dev;  /* per value: device copy of a constant, or NULL */
+    void *weights;
+    size_t weights_bytes;
+    const rg_value *mask;     /* the key-padding mask all Attention nodes read, or NULL */
+    int64_t sym_values[MAX_SYMBOLS];
+    rg_tensor *shapes;        /* per value: concrete shape this run; data: host or device pointer */
+    bool *host_owned;         /* per value: shapes[i].data allocated by a CPU kernel */
+    void *arena;
+    size_t arena_cap;
+    shape_entry cache[SHAPE_CACHE];
+    uint64_t clock;
+    shape_entry *current;
+    int32_t *aux_host;        /* cu_seqlens [B+1], seqlens_k [B] */
+    size_t aux_cap;
+    rg_tensor *outputs;
+    size_t *output_caps;
+    bool have_outputs;
+    bool last_replayed;
+};
+
+static rg_cpu_ctx cpu_ctx(const rg_cuda_exec *e) { return (rg_cpu_ctx){e->alloc, 1}; }
+
+static const char *label(const rg_node *n, char *buf, size_t cap) { return rg_node_label(n, buf, cap); }
+
+/* ------------------------------------------------------------ placement */
+
+static bool is_float(rg_dtype d) { return d == RG_DTYPE_F32 || d == RG_DTYPE_F16 || d == RG_DTYPE_BF16; }
+
+static bool value_on_device(const rg_cuda_exec *e, const rg_value *v) { return v && e->on_device[v->id]; }
+
+static node_kind classify(const rg_cuda_exec *e, const rg_node *n) {
+    switch (n->op) {
+    case RG_OP_LINEAR: return NODE_LINEAR;
+    case RG_OP_ATTENTION: return NODE_ATTENTION;
+    case RG_OP_FUSED:
+    case RG_OP_LAYER_NORM: return NODE_FUSED;
+    case RG_OP_GATHER:
+        if (n->inputs[0]->constant && is_float(n->inputs[0]->dtype) && n->inputs[0]->rank >= 1)
+            return NODE_GATHER;
+        return NODE_HOST;
+    case RG_OP_CAST:
+        if (value_on_device(e, n->inputs[0]) && is_float(n->inputs[0]->dtype) && is_float(n->outputs[0]->dtype))
+            return NODE_CAST;
+        return NODE_HOST;
+    default: return NODE_HOST;
+    }
+}
+
+static rg_status place_nodes(rg_cuda_exec *e, rg_error *err) {
+    const rg_graph *g = e->g;
+    for (uint32_t i = 0; i < g->nnodes; i++) {
+        const rg_node *n = g->nodes[i];
+        exec_node *x = &e->nodes[i];
+        x->kind = classify(e, n);
+        if (x->kind == NODE_HOST) {
+            /* a host node may read device values only for their shape */
+            for (uint32_t k = 0; k < n->ninputs; k++)
+                if (value_on_device(e, n->inputs[k]) && n->op != RG_OP_SHAPE) {
+                    char l[160];
+                    return rg_error_set(err, RG_ERR_UNSUPPORTED,
+                                        "node %s: the CUDA executor has no kernel for %s on device data",
+                                        label(n, l, sizeof l), rg_op_name(n->op));
+                }
+            continue;
+        }
+        for (uint32_t k = 0; k < n->noutputs; k++)
+            if (n->outputs[k]) e->on_device[n->outputs[k]->id] = true;
+        for (uint32_t k = 0; k < n->ninputs; k++) {
+            const rg_value *v = n->inputs[k];
+            if (!v || v->constant || e->on_device[v->id]) continue;
+            if (n->op == RG_OP_ATTENTION && k == 1) continue; /* the mask becomes lengths */
+            e->upload[v->id] = true;
+        }
+    }
+    for (uint32_t i = 0; i < g->nvalues; i++) e->last_use[i] = 0;
+    for (uint32_t i = 0; i < g->nnodes; i++)
+        for (uint32_t k = 0; k < g->nodes[i]->ninputs; k++)
+            if (g->nodes[i]->inputs[k]) e->last_use[g->nodes[i]->inputs[k]->id] = i;
+    for (uint32_t i = 0; i < g->noutputs; i++) e->last_use[g->outputs[i]->id] = g->nnodes;
+    return RG_OK;
+}
+
+/* ------------------------------------------------------------ constants */
+
+static rg_status upload_constants(rg_cuda_exec *e, rg_error *err) {
+    const rg_graph *g = e->g;
+    size_t total = 0;
+    size_t *offset = rg_mem_calloc(e->alloc, g->nvalues ? g->nvalues : 1, sizeof *offset);
+    if (!offset) return rg_error_set(err, RG_ERR_NOMEM, "out of memory placing constants");
+    bool *needed = rg_mem_calloc(e->alloc, g->nvalues ? g->nvalues : 1, sizeof *needed);
+    if (!needed) {
+        rg_mem_free(e->alloc, offset, (g->nvalues ? g->nvalues : 1) * sizeof *offset);
+        return rg_error_set(err, RG_ERR_NOMEM, "out of memory placing constants");
+    }
+    for (uint32_t i = 0; i < g->nnodes; i++) {
+        if (e->nodes[i].kind == NODE_HOST) continue;
+        for (uint32_t k = 0; k < g->nodes[i]->ninputs; k++) {
+            const rg_value *v = g->nodes[i]->inputs[k];
+            if (v && v->constant && !needed[v->id]) {
+                needed[v->id] = true;
+                offset[v->id] = total;
+                total += (v->constant->nbytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+            }
+        }
+    }
+    rg_status st = RG_OK;
+    if (total) st = rg_rt_cuda_malloc(e->cuda, total, &e->weights, err);
+    for (uint32_t i = 0; st == RG_OK && i < g->nvalues; i++) {
+        if (!needed[i]) continue;
+        const rg_tensor *t = g->values[i]->constant;
+        e->const_dev[i] = (char *)e->weights + offset[i];
+        if (t->nbytes) st = rg_rt_cuda_copy_to_device(e->cuda, e->const_dev[i], t->data, t->nbytes, NULL, err);
+    }
+    if (st == RG_OK) e->weights_bytes = total;
+    rg_mem_free(e->alloc, offset, (g->nvalues ? g->nvalues : 1) * sizeof *offset);
+    rg_mem_free(e->alloc, needed, (g->nvalues ? g->nvalues : 1) * sizeof *needed);
+    return st;
+}
+
+/* --------------------------------------------------------------- kernels */
+
+static const rg_ir_kernel *module_of(const rg_plan *plan, uint32_t node, size_t *index) {
+    for (size_t m = 0; m < plan->nkernels; m++)
+        for (uint32_t k = 0; k < plan->kernels[m].nnodes; k++)
+            if (plan->kernels[m].nodes[k] == node) {
+                *index = m;
+                return &plan->kernels[m];
+            }
+    return NULL;
+}
+
+static rg_status module_library(rg_cuda_exec *e, size_t m, rg_rt_cuda_library *out, rg_error *err) {
+    if (!e->modules[m].library) {
+        const rg_ir_kernel *k = &e->plan->kernels[m];
+        RG_TRY(rg_rt_cuda_library_load(e->cuda, k->cubin, k->cubin_size, k->name, &e->modules[m].library, err));
+    }
+    *out = e->modules[m].library;
+    return RG_OK;
+}
+
+static rg_status prepare_fused(rg_cuda_exec *e, uint32_t i, size_t m, rg_error *err) {
+    exec_node *x = &e->nodes[i];
+    rg_cg_emit emit;
+    rg_cg_emit_init(&emit, e->alloc);
+    /* the emitter also describes the kernel's launch shape: re-emit (cheap) rather than store it */
+    rg_status st = rg_cg_fused_emit(e->g->nodes[i], RG_CG_PLAN_FUSED_NAME, RG_DTYPE_UNDEFINED, 0, &emit, &x->fused,
+                                    err);
+    rg_cg_emit_deinit(&emit);
+    RG_TRY(st);
+    rg_rt_cuda_library lib;
+    RG_TRY(module_library(e, m, &lib, err));
+    if (x->fused.vec_name[0]) RG_TRY(rg_rt_cuda_kernel_get(e->cuda, lib, x->fused.vec_name, &x->vec, err));
+    return rg_rt_cuda_kernel_get(e->cuda, lib, x->fused.scalar_name, &x->scalar, err);
+}
+
+static rg_status prepare_attention(rg_cuda_exec *e, uint32_t i, size_t m, rg_error *err) {
+    const rg_node *n = e->g->nodes[i];
+    exec_node *x = &e->nodes[i];
+    RG_TRY(rg_cg_attention_variant_of(n, &x->variant, err));
+    int64_t heads;
+    RG_TRY(rg_node_attr_int(n, "num_heads", 0, &heads, err));
+    x->heads = (int)heads;
+    RG_TRY(rg_node_attr_float(n, "scale", 1.0f / sqrtf((float)x->variant.head_dim), &x->scale, err));
+    const char *mask_kind;
+    RG_TRY(rg_node_attr_string(n, "mask_kind", "none", &mask_kind, err));
+    if (strcmp(mask_kind, "none") && strcmp(mask_kind, "key_padding"))
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "mask_kind '%s' has no CUDA kernel (key_padding or none only)",
+                            mask_kind);
+    if (!strcmp(mask_kind, "key_padding")) {
+        const rg_value *mask = n->inputs[1];
+        if (e->mask && e->mask != mask)
+            return rg_error_set(err, RG_ERR_UNSUPPORTED, "Attention nodes read different masks ('%s' and '%s')",
+                                e->mask->name, mask->name);
+        if (e->on_device[mask->id])
+            return rg_error_set(err, RG_ERR_UNSUPPORTED, "the mask '%s' is computed on the device", mask->name);
+        e->mask = mask;
+    }
+    if (!e->modules[m].attention) {
+        const rg_ir_kernel *k = &e->plan->kernels[m];
+        RG_TRY(rg_rt_cuda_attention_load(e->cuda, k->cubin, k->cubin_size, &x->variant, e->alloc,
+                                         &e->modules[m].attention, err));
+    }
+    x->attention = e->modules[m].attention;
+    return RG_OK;
+}
+
+static rg_status prepare_linear(rg_cuda_exec *e, uint32_t i, rg_error *err) {
+    const rg_node *n = e->g->nodes[i];
+    exec_node *x = &e->nodes[i];
+    if (!n->inputs[1]->constant || n->inputs[1]->rank != 2 || (n->ninputs > 2 && n->inputs[2] && !n->inputs[2]->constant))
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "Linear with a weight that is not a constant [K, N] matrix");
+    const char *act;
+    RG_TRY(rg_node_attr_string(n, "activation", "none", &act, err));
+    x->activation = RG_RT_BLASLT_ACT_NONE;
+    if (!strcmp(act, "relu")) x->activation = RG_RT_BLASLT_ACT_RELU;
+    else if (!strcmp(act, "gelu_tanh")) x->activation = RG_RT_BLASLT_ACT_GELU_TANH;
+    else if (!strcmp(act, "gelu")) x->gelu_erf = true; /* bias epilogue, then the erf GELU kernel */
+    else if (strcmp(act, "none")) return rg_error_set(err, RG_ERR_UNSUPPORTED, "Linear activation '%s'", act);
+    if (x->gelu_erf) {
+        const char *name = n->outputs[0]->dtype == RG_DTYPE_F32   ? "rg_gelu_erf_f32"
+                           : n->outputs[0]->dtype == RG_DTYPE_F16 ? "rg_gelu_erf_f16"
+                                                                  : "rg_gelu_erf_bf16";
+        RG_TRY(rg_rt_cuda_kernel_get(e->cuda, e->elementwise, name, &x->kernel, err));
+    }
+    return RG_OK;
+}
+
+static const char *dtype_short(rg_dtype d) {
+    return d == RG_DTYPE_F32 ? "f32" : d == RG_DTYPE_F16 ? "f16" : "bf16";
+}
+
+static rg_status prepare_nodes(rg_cuda_exec *e, rg_error *err) {
+    const rg_graph *g = e->g;
+    for (uint32_t i = 0; i < g->nnodes; i++) {
+        exec_node *x = &e->nodes[i];
+        const rg_node *n = g->nodes[i];
+        size_t m = 0;
+        rg_status st = RG_OK;
+        switch (x->kind) {
+        case NODE_HOST:
+            if (!rg_cpu_kernel_for(n->op))
+                st = rg_error_set(err, RG_ERR_UNSUPPORTED, "no CPU kernel for %s", rg_op_name(n->op));
+            break;
+        case NODE_LINEAR: st = prepare_linear(e, i, err); break;
+        case NODE_FUSED:
+        case NODE_ATTENTION:
+            if (!module_of(e->plan, i, &m)) {
+                st = rg_error_set(err, RG_ERR_UNSUPPORTED, "the plan has no kernel for this node");
+                break;
+            }
+            st = x->kind == NODE_FUSED ? prepare_fused(e, i, m, err) : prepare_attention(e, i, m, err);
+            break;
+        case NODE_GATHER: {
+            int64_t axis;
+            st = rg_node_attr_int(n, "axis", 0, &axis, err);
+            if (st == RG_OK && axis != 0) st = rg_error_set(err, RG_ERR_UNSUPPORTED, "Gather on axis %lld", (long long)axis);
+            if (st == RG_OK && n->inputs[1]->dtype != RG_DTYPE_I64)
+                st = rg_error_set(err, RG_ERR_UNSUPPORTED, "Gather with %s indices", rg_dtype_name(n->inputs[1]->dtype));
+            break;
+        }
+        case NODE_CAST: {
+            rg_dtype from = n->inputs[0]->dtype, to = n->outputs[0]->dtype;
+            if (from != to) {
+                char name[48];
+                snprintf(name, sizeof name, "rg_cast_%s_%s", dtype_short(from), dtype_short(to));
+                st = rg_rt_cuda_kernel_get(e->cuda, e->elementwise, name, &x->kernel, err);
+            }
+            break;
+        }
+        }
+        if (st != RG_OK) {
+            char l[160];
+            return rg_error_prefix(err, st, "node %s", label(n, l, sizeof l));
+        }
+    }
+    return RG_OK;
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+static rg_status check_arch(rg_cuda_exec *e, rg_error *err) {
+    RG_TRY(rg_rt_cuda_device_info_get(e->cuda, 0, &e->info, err));
+    rg_rt_cuda_arch_name(&e->info, e->arch, sizeof e->arch);
+    const char *target = e->plan->target;
+    if (!e->plan->nkernels || strncmp(target, "sm_", 3) != 0)
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "the plan was compiled for '%s', not for a GPU (compile with "
+                            "--target %s)", target, e->arch);
+    /* sm_90a code runs only on sm_90; plain sm_XX cubins need the same major.minor */
+    if (strncmp(target, e->arch, strlen(e->arch)) != 0 || (target[strlen(e->arch)] && strcmp(target + strlen(e->arch), "a")))
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "the plan's kernels are for %s; this GPU (%s) is %s", target,
+                            e->info.name, e->arch);
+    for (size_t m = 0; m < e->plan->nkernels; m++)
+        if (!strcmp(e->plan->kernels[m].kind, "elementwise")) {
+            RG_TRY(module_library(e, m, &e->elementwise, err));
+            return RG_OK;
+        }
+    return rg_error_set(err, RG_ERR_CORRUPT_PLAN, "the plan has no elementwise kernel module");
+}
+
+#define ARRAY(ptr, count) ((ptr) = rg_mem_calloc(alloc, (count) ? (count) : 1, sizeof *(ptr)))
+
+rg_status rg_cuda_exec_new(const rg_plan *plan, const rg_allocator *alloc, rg_cuda_exec **out, rg_error *err) {
+    if (!plan || !plan->graph || !out)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "rg_cuda_exec_new needs a plan and an out pointer");
+    if (!alloc) alloc = rg_allocator_default();
+    const rg_graph *g = plan->graph;
+    if (g->nsymbols > MAX_SYMBOLS)
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "the graph has %u symbolic dims; at most %d", g->nsymbols - 1,
+                            MAX_SYMBOLS - 1);
+    rg_status st;
+    rg_cuda_exec *e = rg_mem_calloc(alloc, 1, sizeof *e);
+    if (!e) return rg_error_set(err, RG_ERR_NOMEM, "out of memory for the CUDA executor");
+    e->plan = plan;
+    e->g = g;
+    e->alloc = alloc;
+    e->tf32 = plan->options_text && strstr(plan->options_text, "tf32=1");
+    if (!ARRAY(e->modules, plan->nkernels) || !ARRAY(e->nodes, g->nnodes) || !ARRAY(e->on_device, g->nvalues) ||
+        !ARRAY(e->upload, g->nvalues) || !ARRAY(e->last_use, g->nvalues) || !ARRAY(e->const_dev, g->nvalues) ||
+        !ARRAY(e->shapes, g->nvalues) || !ARRAY(e->host_owned, g->nvalues) || !ARRAY(e->outputs, g->noutputs) ||
+        !ARRAY(e->output_caps, g->noutputs)) {
+        st = rg_error_set(err, RG_ERR_NOMEM, "out of memory for the CUDA executor");
+        goto fail;
+    }
+    e->nmodules = plan->nkernels;
+    if ((st = rg_rt_cuda_open(alloc, &e->cuda, err)) != RG_OK) goto fail;
+    if ((st = rg_rt_cuda_set_device(e->cuda, 0, err)) != RG_OK) goto fail;
+    if ((st = check_arch(e, err)) != RG_OK) goto fail;
+    if ((st = place_nodes(e, err)) != RG_OK) goto fail;
+    if ((st = rg_rt_blaslt_open(e->cuda, alloc, &e->blaslt, err)) != RG_OK) goto fail;
+    if ((st = prepare_nodes(e, err)) != RG_OK) goto fail;
+    if ((st = upload_constants(e, err)) != RG_OK) goto fail;
+    if ((st = rg_rt_cuda_stream_new(e->cuda, &e->stream, err)) != RG_OK) goto fail;
+    *out = e;
+    return RG_OK;
+fail:
+    rg_cuda_exec_free(e);
+    return st;
+}
+
+static void free_host_values(rg_cuda_exec *e) {
+    rg_cpu_ctx ctx = cpu_ctx(e);
+    for (uint32_t i = 0; i < e->g->nvalues; i++) {
+        if (e->host_owned[i]) rg_cpu_free_tensor(&ctx, &e->shapes[i]);
+        e->host_owned[i] = false;
+    }
+}
+
+static void drop_graphs(rg_cuda_exec *e) {
+    for (int c = 0; c < SHAPE_CACHE; c++) {
+        if (e->cache[c].graph) rg_rt_cuda_graph_free(e->cuda, e->cache[c].graph);
+        e->cache[c].graph = NULL;
+        e->cache[c].graph_failed = false;
+    }
+}
+
+#define FREE_ARRAY(ptr, count) rg_mem_free(alloc, (ptr), ((count) ? (count) : 1) * sizeof *(ptr))
+
+void rg_cuda_exec_free(rg_cuda_exec *e) {
+    if (!e) return;
+    const rg_allocator *alloc = e->alloc;
+    const rg_graph *g = e->g;
+    if (e->cuda) {
+        if (e->stream) rg_rt_cuda_stream_sync(e->cuda, e->stream, NULL);
+        drop_graphs(e);
+        for (size_t m = 0; e->modules && m < e->nmodules; m++) {
+            rg_rt_cuda_attention_free(e->modules[m].attention);
+            if (e->modules[m].library) rg_rt_cuda_library_free(e->cuda, e->modules[m].library);
+        }
+        rg_rt_blaslt_close(e->blaslt);
+        rg_rt_cuda_free(e->cuda, e->weights);
+        rg_rt_cuda_free(e->cuda, e->arena);
+        if (e->stream) rg_rt_cuda_stream_free(e->cuda, e->stream);
+    }
+    for (int c = 0; c < SHAPE_CACHE; c++) FREE_ARRAY(e->cache[c].offsets, e->cache[c].offsets ? g->nvalues : 0);
+    if (e->host_owned && e->shapes) free_host_values(e);
+    for (uint32_t i = 0; e->outputs && i < g->noutputs; i++) rg_mem_free(alloc, e->outputs[i].data, e->output_caps[i]);
+    rg_mem_free(alloc, e->aux_host, e->aux_cap * sizeof *e->aux_host);
+    FREE_ARRAY(e->modules, e->nmodules);
+    FREE_ARRAY(e->nodes, g->nnodes);
+    FREE_ARRAY(e->on_device, g->nvalues);
+    FREE_ARRAY(e->upload, g->nvalues);
+    FREE_ARRAY(e->last_use, g->nvalues);
+    FREE_ARRAY(e->const_dev, g->nvalues);
+    FREE_ARRAY(e->shapes, g->nvalues);
+    FREE_ARRAY(e->host_owned, g->nvalues);
+    FREE_ARRAY(e->outputs, g->noutputs);
+    FREE_ARRAY(e->output_caps, g->noutputs);
+    rg_rt_cuda_close(e->cuda);
+    rg_mem_free(alloc, e, sizeof *e);
+}
+
+/* ------------------------------------------------------------------ run */
+
+static rg_status bind_inputs(rg_cuda_exec *e, const rg_tensor *inputs, size_t ninputs, rg_error *err) {
+    const rg_graph *g = e->g;
+    if (ninputs != g->ninputs)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "%zu inputs given; the plan has %u", ninputs, g->ninputs);
+    for (uint32_t s = 0; s < MAX_SYMBOLS; s++) e->sym_values[s] = -1;
+    for (uint32_t i = 0; i < g->ninputs; i++) {
+        const rg_value *v = g->inputs[i];
+        const rg_tensor *t = &inputs[i];
+        if (t->dtype != v->dtype || t->rank != v->rank)
+            return rg_error_set(err, RG_ERR_SHAPE, "input '%s' expects %s of rank %d", v->name, rg_dtype_name(v->dtype),
+                                v->rank);
+        for (int d = 0; d < v->rank; d++) {
+            const rg_dim *dim = &v->dims[d];
+            int64_t fixed;
+            if (rg_dim_is_const(dim, &fixed)) {
+                if (fixed != t->dims[d])
+                    return rg_error_set(err, RG_ERR_SHAPE, "input '%s' expects dim %d to be %lld, got %lld", v->name,
+                                        d, (long long)fixed, (long long)t->dims[d]);
+            } else if (!dim->unknown && dim->nterms == 1 && dim->constant == 0 && dim->term[0].coef == 1 &&
+                       dim->term[0].sym[1] == 0) {
+                uint16_t s = dim->term[0].sym[0];
+                if (e->sym_values[s] >= 0 && e->sym_values[s] != t->dims[d])
+                    return rg_error_set(err, RG_ERR_SHAPE, "input '%s' dim %d is %lld, but '%s' is %lld", v->name, d,
+                                        (long long)t->dims[d], g->symbols[s], (long long)e->sym_values[s]);
+                e->sym_values[s] = t->dims[d];
+            }
+        }
+        size_t bytes;
+        if (!rg_shape_numel(t->rank, t->dims, &bytes) || !rg_size_mul(bytes, rg_dtype_size(t->dtype), &bytes) ||
+            bytes > t->nbytes || (bytes && !t->data))
+            return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "input '%s': too little data for its shape", v->name);
+        e->shapes[v->id] = *t;
+    }
+    for (uint32_t b = 0; b < g->nbounds; b++) {
+        uint16_t s = g->bounds[b].sym;
+        if (e->sym_values[s] > g->bounds[b].max)
+            return rg_error_set(err, RG_ERR_SHAPE, "'%s' is %lld; the model takes at most %lld", g->symbols[s],
+                                (long long)e->sym_values[s], (long long)g->bounds[b].max);
+    }
+    return RG_OK;
+}
+
+/* Concrete shapes of the device values, from their symbolic dims. */
+static rg_status size_device_values(rg_cuda_exec *e, rg_error *err) {
+    const rg_graph *g = e->g;
+    for (uint32_t i = 0; i < g->nvalues; i++) {
+        const rg_value *v = g->values[i];
+        if (!e->on_device[i]) continue;
+        int64_t dims[RG_MAX_RANK];
+        for (int d = 0; d < v->rank; d++)
+            if (!rg_dim_eval(&v->dims[d], e->sym_values, g->nsymbols, &dims[d]) || dims[d] < 0)
+                return rg_error_set(err, RG_ERR_SHAPE, "value '%s': dim %d cannot be sized for these inputs", v->name,
+                                    d);
+        rg_tensor t = {0};
+        RG_TRY(rg_tensor_set_shape(&t, v->dtype, v->rank, dims, err));
+        e->shapes[i] = t;
+    }
+    return RG_OK;
+}
+
+static rg_status run_host_nodes(rg_cuda_exec *e, rg_error *err) {
+    const rg_graph *g = e->g;
+    rg_cpu_ctx ctx = cpu_ctx(e);
+    for (uint32_t i = 0; i < g->nnodes; i++) {
+        if (e->nodes[i].kind != NODE_HOST) continue;
+        const rg_node *n = g->nodes[i];
+        const rg_tensor *ins[16];
+        rg_tensor outs[8];
+        if (n->ninputs > 16 || n->noutputs > 8) return rg_error_set(err, RG_ERR_UNSUPPORTED, "too many inputs");
+        for (uint32_t k = 0; k < n->ninputs; k++) {
+            const rg_value *v = n->inputs[k];
+            ins[k] = !v ? NULL : v->constant ? v->constant : &e->shapes[v->id];
+        }
+        memset(outs, 0, sizeof outs);
+        rg_status st = rg_cpu_kernel_for(n->op)(&ctx, n, ins, outs, err);
+        for (uint32_t k = 0; k < n->noutputs; k++) {
+            if (!n->outputs[k]) {
+                if (outs[k].data) rg_cpu_free_tensor(&ctx, &outs[k]);
+                continue;
+            }
+            e->shapes[n->outputs[k]->id] = outs[k];
+            e->host_owned[n->outputs[k]->id] = outs[k].data != NULL;
+        }
+        if (st != RG_OK) {
+            char l[160];
+            return rg_error_prefix(err, st, "node %s", label(n, l, sizeof l));
+        }
+    }
+    return RG_OK;
+}
+
+/* The memory plan of this shape (cached). */
+static rg_status plan_shape(rg_cuda_exec *e, shape_entry **out, rg_error *err) {
+    const rg_graph *g = e->g;
+    shape_entry *free_slot = NULL, *oldest = &e->cache[0];
+    for (int c = 0; c < SHAPE_CACHE; c++) {
+        shape_entry *s = &e->cache[c];
+        if (s->used && !memcmp(s->syms, e->sym_values, sizeof s->syms)) {
+            s->last_use = ++e->clock;
+            *out = s;
+            return RG_OK;
+        }
+        if (!s->used && !free_slot) free_slot = s;
+        if (s->last_use < oldest->last_use) oldest = s;
+    }
+    shape_entry *s = free_slot ? free_slot : oldest;
+    if (s->graph) rg_rt_cuda_graph_free(e->cuda, s->graph);
+    s->graph = NULL;
+    s->graph_failed = false;
+    s->used = false;
+    const rg_allocator *alloc = e->alloc;
+    if (!s->offsets && !ARRAY(s->offsets, g->nvalues)) return rg_error_set(err, RG_ERR_NOMEM, "out of memory");
+    rg_rt_memplan_tensor *t = rg_mem_calloc(alloc, g->nvalues + 1, sizeof *t);
+    uint32_t *which = rg_mem_calloc(alloc, g->nvalues + 1, sizeof *which);
+    rg_status st = RG_OK;
+    if (!t || !which) {
+        st = rg_error_set(err, RG_ERR_NOMEM, "out of memory planning memory");
+        goto done;
+    }
+    size_t n = 0;
+    for (uint32_t i = 0; i < g->nvalues; i++) {
+        s->offsets[i] = SIZE_MAX;
+        if (!e->on_device[i] && !e->upload[i]) continue;
+        uint32_t first = e->on_device[i] ? g->values[i]->producer->id : 0;
+        uint32_t last = e->last_use[i] > first ? e->last_use[i] : first;
+        t[n] = (rg_rt_memplan_tensor){e->shapes[i].nbytes, first, last, 0};
+        which[n++] = i;
+    }
+    int64_t batch = 1;
+    if (e->mask) batch = e->shapes[e->mask->id].dims[0];
+    size_t aux_bytes = (size_t)(2 * batch + 1) * sizeof(int32_t);
+    t[n] = (rg_rt_memplan_tensor){aux_bytes, 0, g->nnodes, 0};
+    rg_rt_memplan_result r;
+    if ((st = rg_rt_memplan_solve(t, n + 1, ARENA_ALIGN, alloc, &r, err)) != RG_OK) goto done;
+    for (size_t k = 0; k < n; k++) s->offsets[which[k]] = t[k].offset;
+    s->aux_offset = t[n].offset;
+    s->arena_bytes = r.arena_bytes;
+    s->lower_bound = r.lower_bound;
+    memcpy(s->syms, e->sym_values, sizeof s->syms);
+    s->used = true;
+    s->last_use = ++e->clock;
+    *out = s;
+done:
+    rg_mem_free(alloc, t, (g->nvalues + 1) * sizeof *t);
+    rg_mem_free(alloc, which, (g->nvalues + 1) * sizeof *which);
+    return st;
+}
+
+static rg_status ensure_arena(rg_cuda_exec *e, size_t bytes, rg_error *err) {
+    if (bytes <= e->arena_cap) return RG_OK;
+    /* every captured graph holds pointers into the old arena */
+    RG_TRY(rg_rt_cuda_stream_sync(e->cuda, e->stream, err));
+    drop_graphs(e);
+    rg_rt_cuda_free(e->cuda, e->arena);
+    e->arena = NULL;
+    e->arena_cap = 0;
+    size_t cap = bytes + bytes / 4; /* grow in steps, not per shape */
+    RG_TRY(rg_rt_cuda_malloc(e->cuda, cap, &e->arena, err));
+    e->arena_cap = cap;
+    return RG_OK;
+}
+
+static void *device_ptr(rg_cuda_exec *e, const rg_value *v) {
+    if (!v) return NULL;
+    if (v->constant) return e->const_dev[v->id];
+    size_t off = e->current->offsets[v->id];
+    return off == SIZE_MAX ? NULL : (char *)e->arena + off;
+}
+
+/* A device view of a value: its concrete shape and device address. */
+static rg_tensor device_tensor(rg_cuda_exec *e, const rg_value *v) {
+    rg_tensor t = v->constant ? *v->constant : e->shapes[v->id];
+    t.data = device_ptr(e, v);
+    return t;
+}
+
+/* Lengths for the attention kernel from the [B, S] mask: sequence b's keys
+ * are its first len[b] tokens, so the mask must be right padding. */
+static rg_status upload_aux(rg_cuda_exec *e, rg_error *err) {
+    int64_t batch = 1, seq = 0;
+    const rg_tensor *m = e->mask ? &e->shapes[e->mask->id] : NULL;
+    if (m) {
+        if (m->rank != 2) return rg_error_set(err, RG_ERR_SHAPE, "mask '%s' is not [B, S]", e->mask->name);
+        batch = m->dims[0];
+        seq = m->dims[1];
+    }
+    size_t need = (size_t)(2 * batch + 1);
+    if (need > e->aux_cap) {
+        int32_t *p = rg_mem_realloc(e->alloc, e->aux_host, e->aux_cap * sizeof *p, need * sizeof *p);
+        if (!p) return rg_error_set(err, RG_ERR_NOMEM, "out of memory for attention lengths");
+        e->aux_host = p;
+        e->aux_cap = need;
+    }
+    int32_t *cu = e->aux_host, *lens = e->aux_host + batch + 1;
+    for (int64_t b = 0; b <= batch; b++) cu[b] = (int32_t)(b * seq);
+    for (int64_t b = 0; m && b < batch; b++) {
+        int64_t len = 0;
+        for (int64_t j = 0; j < seq; j++) {
+            double x = rg_load_as_double(m->dtype, m->data, (size_t)(b * seq + j));
+            if (x != 0 && len != j)
+                return rg_error_set(err, RG_ERR_UNSUPPORTED, "mask '%s': sequence %lld is not right-padded (the CUDA "
+                                    "attention kernel takes lengths)", e->mask->name, (long long)b);
+            if (x != 0) len = j + 1;
+        }
+        lens[b] = (int32_t)len;
+    }
+    return rg_rt_cuda_copy_to_device(e->cuda, (char *)e->arena + e->current->aux_offset, e->aux_host,
+                                     need * sizeof(int32_t), e->stream, err);
+}
+
+static unsigned grid_for(int64_t total, unsigned threads) {
+    int64_t blocks = (total + threads - 1) / threads;
+    if (blocks < 1) blocks = 1;
+    if (blocks > 65535) blocks = 65535;
+    return (unsigned)blocks;
+}
+
+static rg_status launch_flat(rg_cuda_exec *e, rg_rt_cuda_kernel kernel, void **args, int64_t total, rg_error *err) {
+    unsigned grid[3] = {grid_for(total, 256), 1, 1}, block[3] = {256, 1, 1};
+    return rg_rt_cuda_launch(e->cuda, kernel, grid, block, args, 0, e->stream, err);
+}
+
+static rg_status run_linear(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_error *err) {
+    rg_tensor in = device_tensor(e, n->inputs[0]);
+    const rg_tensor *w = n->inputs[1]->constant;
+    rg_rt_blaslt_linear_desc d = {0};
+    d.k = w->dims[0];
+    d.n = w->dims[1];
+    d.m = d.k ? (int64_t)(rg_tensor_numel(&in) / (size_t)d.k) : 0;
+    d.dtype = n->outputs[0]->dtype;
+    d.activation = x->activation;
+    d.allow_tf32 = e->tf32;
+    d.batch = 1;
+    d.x = in.data;
+    d.w = device_ptr(e, n->inputs[1]);
+    d.bias = n->ninputs > 2 ? device_ptr(e, n->inputs[2]) : NULL;
+    d.y = device_ptr(e, n->outputs[0]);
+    if (d.m == 0) return RG_OK;
+    RG_TRY(rg_rt_blaslt_linear(e->blaslt, &d, e->stream, err));
+    if (!x->gelu_erf) return RG_OK;
+    int64_t total = d.m * d.n;
+    void *args[2] = {&d.y, &total};
+    return launch_flat(e, x->kernel, args, total, err);
+}
+
+static rg_status run_attention(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_error *err) {
+    rg_tensor qkv = device_tensor(e, n->inputs[0]);
+    int64_t hd = (int64_t)x->heads * x->variant.head_dim;
+    size_t esize = rg_dtype_size(qkv.dtype);
+    int64_t batch = qkv.dims[0], seq = qkv.dims[1];
+    if (batch == 0 || seq == 0) return RG_OK;
+    int32_t *aux = (int32_t *)((char *)e->arena + e->current->aux_offset);
+    rg_rt_attention_args a = {0};
+    a.q = qkv.data;
+    a.k = (const char *)qkv.data + (size_t)hd * esize;
+    a.v = (const char *)qkv.data + 2 * (size_t)hd * esize;
+    a.q_stride = a.k_stride = a.v_stride = 3 * hd;
+    a.out = device_ptr(e, n->outputs[0]);
+    a.cu_seqlens = aux;
+    a.seqlens_k = e->mask && n->ninputs > 1 && n->inputs[1] ? aux + batch + 1 : NULL;
+    a.batch = (int)batch;
+    a.heads = x->heads;
+    a.max_seqlen = (int)seq;
+    a.scale = x->scale;
+    return rg_rt_cuda_attention_launch(x->attention, &a, e->stream, err);
+}
+
+static rg_status run_fused(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_error *err) {
+    rg_tensor ins[RG_CG_FUSED_MAX_INPUTS];
+    const rg_tensor *inp[RG_CG_FUSED_MAX_INPUTS];
+    void *outs[RG_CG_FUSED_MAX_OUTPUTS];
+    for (uint32_t k = 0; k < n->ninputs && k < RG_CG_FUSED_MAX_INPUTS; k++) {
+        inp[k] = NULL;
+        if (!n->inputs[k] || x->fused.input_kind[k] == RG_CG_FUSED_IN_UNUSED) continue;
+        ins[k] = device_tensor(e, n->inputs[k]);
+        inp[k] = &ins[k];
+    }
+    for (uint32_t k = 0; k < n->noutputs && k < RG_CG_FUSED_MAX_OUTPUTS; k++) outs[k] = device_ptr(e, n->outputs[k]);
+    return rg_rt_fused_launch(e->cuda, &x->fused, x->vec, x->scalar, inp, outs, e->stream, err);
+}
+
+static rg_status run_gather(rg_cuda_exec *e, const rg_node *n, rg_error *err) {
+    const rg_tensor *table = n->inputs[0]->constant;
+    rg_tensor idx = device_tensor(e, n->inputs[1]);
+    int64_t count = (int64_t)rg_tensor_numel(&idx), rows = table->dims[0];
+    if (count == 0) return RG_OK;
+    size_t row_bytes = rows ? table->nbytes / (size_t)rows : 0;
+    const char *name = row_bytes % 16 == 0 ? "rg_gather_rows_w16" : row_bytes % 4 == 0 ? "rg_gather_rows_w4"
+                                                                                      : "rg_gather_rows_w2";
+    int64_t words = (int64_t)(row_bytes / (row_bytes % 16 == 0 ? 16 : row_bytes % 4 == 0 ? 4 : 2));
+    rg_rt_cuda_kernel k;
+    RG_TRY(rg_rt_cuda_kernel_get(e->cuda, e->elementwise, name, &k, err));
+    void *out = device_ptr(e, n->outputs[0]);
+    const void *tab = device_ptr(e, n->inputs[0]);
+    void *args[6] = {&out, (void *)&tab, &idx.data, &count, &rows, &words};
+    return launch_flat(e, k, args, count * words, err);
+}
+
+static rg_status run_cast(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_error *err) {
+    rg_tensor in = device_tensor(e, n->inputs[0]);
+    void *out = device_ptr(e, n->outputs[0]);
+    int64_t total = (int64_t)rg_tensor_numel(&in);
+    if (total == 0) return RG_OK;
+    if (!x->kernel) return rg_rt_cuda_copy_on_device(e->cuda, out, in.data, in.nbytes, e->stream, err);
+    void *args[3] = {&out, &in.data, &total};
+    return launch_flat(e, x->kernel, args, total, err);
+}
+
+/* Issues every device node on the stream, in order. */
+static rg_status launch_all(rg_cuda_exec *e, rg_error *err) {
+    const rg_graph *g = e->g;
+    for (uint32_t i = 0; i < g->nnodes; i++) {
+        exec_node *x = &e->nodes[i];
+        const rg_node *n = g->nodes[i];
+        rg_status st = RG_OK;
+        switch (x->kind) {
+        case NODE_HOST: break;
+        case NODE_LINEAR: st = run_linear(e, n, x, err); break;
+        case NODE_ATTENTION: st = run_attention(e, n, x, err); break;
+        case NODE_FUSED: st = run_fused(e, n, x, err); break;
+        case NODE_GATHER: st = run_gather(e, n, err); break;
+        case NODE_CAST: st = run_cast(e, n, x, err); break;
+        }
+        if (st != RG_OK) {
+            char l[160];
+            return rg_error_prefix(err, st, "node %s", label(n, l, sizeof l));
+        }
+    }
+    return RG_OK;
+}
+
+static rg_status upload_inputs(rg_cuda_exec *e, rg_error *err) {
+    for (uint32_t i = 0; i < e->g->nvalues; i++) {
+        if (!e->upload[i] || !e->shapes[i].nbytes) continue;
+        RG_TRY(rg_rt_cuda_copy_to_device(e->cuda, device_ptr(e, e->g->values[i]), e->shapes[i].data,
+                                         e->shapes[i].nbytes, e->stream, err));
+    }
+    return upload_aux(e, err);
+}
+
+static rg_status download_outputs(rg_cuda_exec *e, rg_error *err) {
+    const rg_graph *g = e->g;
+    for (uint32_t i = 0; i < g->noutputs; i++) {
+        const rg_value *v = g->outputs[i];
+        const rg_tensor *src = v->constant ? v->constant : &e->shapes[v->id];
+        rg_tensor *dst = &e->outputs[i];
+        if (src->nbytes > e->output_caps[i]) {
+            void *p = rg_mem_realloc(e->alloc, dst->data, e->output_caps[i], src->nbytes);
+            if (!p) return rg_error_set(err, RG_ERR_NOMEM, "out of memory for output '%s'", v->name);
+            dst->data = p;
+            e->output_caps[i] = src->nbytes;
+        }
+        void *data = dst->data;
+        *dst = *src;
+        dst->data = data;
+        if (!src->nbytes) continue;
+        if (e->on_device[v->id])
+            RG_TRY(rg_rt_cuda_copy_to_host(e->cuda, data, device_ptr(e, v), src->nbytes, e->stream, err));
+        else memcpy(data, src->data, src->nbytes);
+    }
+    return rg_rt_cuda_stream_sync(e->cuda, e->stream, err);
+}
+
+rg_status rg_cuda_exec_run(rg_cuda_exec *e, const rg_tensor *inputs, size_t ninputs, rg_error *err) {
+    if (!e) return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "rg_cuda_exec_run needs an executor");
+    e->have_outputs = false;
+    free_host_values(e);
+    RG_TRY(bind_inputs(e, inputs, ninputs, err));
+    RG_TRY(run_host_nodes(e, err));
+    RG_TRY(size_device_values(e, err));
+    shape_entry *s;
+    RG_TRY(plan_shape(e, &s, err));
+    RG_TRY(ensure_arena(e, s->arena_bytes, err));
+    e->current = s;
+    RG_TRY(upload_inputs(e, err));
+    e->last_replayed = false;
+    if (s->graph) {
+        RG_TRY(rg_rt_cuda_graph_launch(e->cuda, s->graph, e->stream, err));
+        e->last_replayed = true;
+    } else {
+        /* first run of this shape: eagerly (cuBLASLt picks and caches its algorithms outside a capture), then capture */
+        RG_TRY(launch_all(e, err));
+        if (!s->graph_failed) {
+            rg_error ignored = {0};
+            rg_status st = rg_rt_cuda_capture_begin(e->cuda, e->stream, &ignored);
+            if (st == RG_OK) {
+                st = launch_all(e, &ignored);
+                rg_rt_cuda_graph graph = NULL;
+                rg_status end = rg_rt_cuda_capture_end(e->cuda, e->stream, &graph, &ignored);
+                if (st == RG_OK && end == RG_OK) s->graph = graph;
+                else if (end == RG_OK) rg_rt_cuda_graph_free(e->cuda, graph);
+            }
+            s->graph_failed = s->graph == NULL;
+        }
+    }
+    RG_TRY(download_outputs(e, err));
+    e->have_outputs = true;
+    return RG_OK;
+}
+
+const rg_tensor *rg_cuda_exec_output(const rg_cuda_exec *e, size_t index) {
+    if (!e || !e->have_outputs || index >= e->g->noutputs) return NULL;
+    return &e->outputs[index];
+}
+
+void rg_cuda_exec_stats_get(const rg_cuda_exec *e, rg_cuda_exec_stats *out) {
+    rg_cuda_exec_stats s;
+    memset(&s, 0, sizeof s);
+    s.weights_bytes = e->weights_bytes;
+    if (e->current) {
+        s.arena_bytes = e->current->arena_bytes;
+        s.arena_lower_bound = e->current->lower_bound;
+    }
+    s.arena_capacity = e->arena_cap;
+    for (int c = 0; c < SHAPE_CACHE; c++) s.shapes_cached += e->cache[c].used;
+    s.last_run_replayed = e->last_replayed;
+    snprintf(s.device_name, sizeof s.device_name, "%s", e->info.name);
+    snprintf(s.arch, sizeof s.arch, "%s", e->arch);
+    *out = s;
+}
+
+rg_rt_cuda *rg_cuda_exec_cuda(rg_cuda_exec *e) { return e->cuda; }
+rg_rt_cuda_stream rg_cuda_exec_stream(rg_cuda_exec *e) { return e->stream; }

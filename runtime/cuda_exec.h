@@ -1,0 +1,68 @@
+/*
+ * cuda_exec.h — the CUDA executor: runs a plan compiled for a GPU target.
+ *
+ * Created once per session: opens the CUDA runtime (failing with the
+ * one-line "no usable GPU: ..." reason where there is none), checks that the
+ * plan's kernels are for this GPU's arch, uploads the constants that device
+ * nodes read once (in the plan's dtype), loads the plan's modules, opens
+ * cuBLASLt and makes the session's stream.
+ *
+ * Per run (inputs are host memory, as the public API is): the small integer
+ * shape arithmetic that is left in the graph runs on the CPU kernels; per
+ * concrete shape (the values of the graph's symbols) the intermediates get a
+ * memory plan (runtime/memplan.h) in one device arena, and the launch
+ * sequence of every device node (cuBLASLt GEMMs, fused attention, generated
+ * batch reductions, gathers, casts) is captured as a CUDA graph the first
+ * time the shape is seen and replayed after; host values that device nodes
+ * read (token ids, position indices, attention lengths) are copied in before
+ * the replay and the outputs copied back after.
+ */
+#ifndef RG_RT_CUDA_EXEC_H
+#define RG_RT_CUDA_EXEC_H
+
+#include <stdbool.h>
+
+#include "ir/graph.h"
+#include "plan.h"
+#include "runtime/cuda_api.h"
+
+typedef struct rg_cuda_exec rg_cuda_exec;
+
+/* Opens the GPU and prepares the plan for it. Errors: RG_ERR_DEVICE "no
+ * usable GPU: ..." (no driver, no device), RG_ERR_UNSUPPORTED when the plan
+ * has no kernels for this GPU (a CPU plan, another arch) or a node has no
+ * CUDA implementation (naming it). `alloc` NULL: the default. */
+rg_status rg_cuda_exec_new(const rg_plan *plan, const rg_allocator *alloc, rg_cuda_exec **out, rg_error *err);
+void rg_cuda_exec_free(rg_cuda_exec *exec);
+
+/* Runs with one host tensor per graph input (g->inputs order, borrowed).
+ * Returns when the outputs are in host memory. */
+rg_status rg_cuda_exec_run(rg_cuda_exec *exec, const rg_tensor *inputs, size_t ninputs, rg_error *err);
+
+/* Output `index` of the last successful run (host memory owned by the
+ * executor); NULL before. */
+const rg_tensor *rg_cuda_exec_output(const rg_cuda_exec *exec, size_t index);
+
+typedef struct rg_cuda_exec_stats {
+    size_t weights_bytes;      /* constants on the device */
+    size_t arena_bytes;        /* the last run's memory plan */
+    size_t arena_lower_bound;  /* its lower bound (max live bytes) */
+    size_t arena_capacity;     /* the arena's allocation */
+    size_t shapes_cached;      /* memory plans / CUDA graphs held */
+    bool last_run_replayed;    /* the last run replayed a captured graph */
+    char device_name[256];
+    char arch[16];
+} rg_cuda_exec_stats;
+
+void rg_cuda_exec_stats_get(const rg_cuda_exec *exec, rg_cuda_exec_stats *out);
+
+/* For timing: the executor's CUDA context and stream. */
+rg_rt_cuda *rg_cuda_exec_cuda(rg_cuda_exec *exec);
+rg_rt_cuda_stream rg_cuda_exec_stream(rg_cuda_exec *exec);
+
+/* The CUDA executor behind a session, or NULL when it runs on the CPU (for
+ * `ragged bench`). */
+struct rg_session;
+rg_cuda_exec *rg_session_cuda_exec(struct rg_session *session);
+
+#endif
