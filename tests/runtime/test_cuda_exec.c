@@ -1,0 +1,220 @@
+/*
+ * test_cuda_exec.c — whole models on the CUDA executor against the CPU
+ * executor, and the GPU plan path on machines without a GPU.
+ *
+ * Here (no GPU): `--target sm_90` compiles an exported BERT (NVRTC works
+ * without a GPU), the plan loads with its kernels, and a session in AUTO
+ * runs it on the CPU with the same outputs as a CPU plan; RG_DEVICE_CUDA is
+ * RG_ERR_DEVICE. On a GPU: the exported BERT variants (and MiniLM from the
+ * model cache when present) are compiled for the device's arch in fp32, fp16
+ * and bf16 and run on both executors: fp32 max relative error <= 1e-4,
+ * fp16/bf16 Frobenius-relative <= 1e-2 on the last hidden state. GPU cases
+ * skip with the one-line no-GPU reason.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ragged.h"
+#include "runtime/cuda_api.h"
+
+static const char *source_dir(void) {
+#ifdef RG_TEST_SOURCE_DIR
+    return RG_TEST_SOURCE_DIR;
+#else
+    const char *d = getenv("RG_SOURCE_DIR");
+    return d ? d : ".";
+#endif
+}
+
+/* The device's arch ("sm_90"), or false with the reason. */
+static bool gpu_arch(char *arch, size_t cap, char *why, size_t why_cap) {
+    rg_rt_cuda *cuda = NULL;
+    rg_error err = {0};
+    if (rg_rt_cuda_open(NULL, &cuda, &err) != RG_OK) {
+        snprintf(why, why_cap, "%s", err.message);
+        return false;
+    }
+    rg_rt_cuda_device_info info;
+    bool ok = rg_rt_cuda_device_info_get(cuda, 0, &info, &err) == RG_OK;
+    if (ok) rg_rt_cuda_arch_name(&info, arch, cap);
+    else snprintf(why, why_cap, "%s", err.message);
+    rg_rt_cuda_close(cuda);
+    return ok;
+}
+
+typedef struct outputs {
+    size_t n;
+    float *data[4];
+    size_t count[4];
+} outputs;
+
+static void outputs_free(outputs *o) {
+    for (size_t i = 0; i < o->n; i++) free(o->data[i]);
+    o->n = 0;
+}
+
+/* Runs `plan` on `device` with ids/mask of batch x seq (the last sequence
+ * right-padded by `pad`); float32 outputs copied out. */
+static rg_status run_plan(const char *plan_path, rg_device device, int64_t batch, int64_t seq, int64_t pad,
+                          outputs *out, rg_device *used, rg_error *err) {
+    rg_plan *plan = NULL;
+    rg_status st = rg_plan_load(plan_path, &plan, err);
+    if (st != RG_OK) return st;
+    rg_session *s = NULL;
+    rg_session_options opt = {device, 1};
+    int64_t *ids = malloc(sizeof(int64_t) * (size_t)(batch * seq)), *mask = malloc(sizeof(int64_t) * (size_t)(batch * seq));
+    uint64_t state = 99;
+    for (int64_t i = 0; i < batch * seq; i++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        ids[i] = (int64_t)((state >> 33) % 500);
+        mask[i] = (i / seq == batch - 1 && i % seq >= seq - pad) ? 0 : 1;
+    }
+    if ((st = rg_session_new(plan, &opt, &s, err)) != RG_OK) goto done;
+    *used = rg_session_device(s);
+    int64_t dims[2] = {batch, seq};
+    for (size_t i = 0; i < rg_plan_input_count(plan); i++) {
+        rg_io_info info;
+        rg_plan_input_info(plan, i, &info, NULL);
+        const int64_t *data = strstr(info.name, "mask") ? mask : ids;
+        if (strstr(info.name, "type")) data = mask; /* token types 0/1 */
+        if ((st = rg_session_bind_input(s, info.name, RG_DTYPE_I64, 2, dims, data, err)) != RG_OK) goto done;
+    }
+    /* twice: the second run replays the captured graph */
+    if ((st = rg_session_run(s, err)) != RG_OK || (st = rg_session_run(s, err)) != RG_OK) goto done;
+    out->n = 0;
+    for (size_t i = 0; i < rg_plan_output_count(plan) && i < 4; i++) {
+        rg_io_info info;
+        rg_plan_output_info(plan, i, &info, NULL);
+        rg_tensor_view v;
+        if ((st = rg_session_output(s, info.name, &v, err)) != RG_OK) goto done;
+        cr_assert_eq(v.dtype, RG_DTYPE_F32, "output '%s' is %s", info.name, rg_dtype_name(v.dtype));
+        out->count[i] = v.nbytes / 4;
+        out->data[i] = malloc(v.nbytes ? v.nbytes : 1);
+        memcpy(out->data[i], v.data, v.nbytes);
+        out->n++;
+    }
+done:
+    free(ids);
+    free(mask);
+    rg_session_free(s);
+    rg_plan_free(plan);
+    return st;
+}
+
+static void compare(const outputs *got, const outputs *want, double *max_rel, double *frob_rel) {
+    cr_assert_eq(got->n, want->n);
+    *max_rel = 0;
+    *frob_rel = 0;
+    for (size_t i = 0; i < got->n; i++) {
+        cr_assert_eq(got->count[i], want->count[i]);
+        double num = 0, den = 0, diff = 0, scale = 0;
+        for (size_t k = 0; k < got->count[i]; k++) {
+            double a = got->data[i][k], b = want->data[i][k];
+            cr_assert(!isnan(a), "NaN at output %zu element %zu", i, k);
+            num += (a - b) * (a - b);
+            den += b * b;
+            if (fabs(a - b) > diff) diff = fabs(a - b);
+            if (fabs(b) > scale) scale = fabs(b);
+        }
+        double m = scale > 0 ? diff / scale : diff, f = den > 0 ? sqrt(num / den) : sqrt(num);
+        if (m > *max_rel) *max_rel = m;
+        if (f > *frob_rel) *frob_rel = f;
+    }
+}
+
+static void compile_or_fail(const char *model, const char *plan, const char *target, rg_dtype dtype) {
+    rg_compile_options opt = {target, dtype, 0, 0};
+    rg_error err = {0};
+    cr_assert_eq(rg_compile_file(model, plan, &opt, &err), RG_OK, "%s for %s: %s", model, target, err.message);
+}
+
+Test(cuda_exec, gpu_plan_compiles_and_falls_back_here, .timeout = 120) {
+    char model[1024], arch[16], why[RG_ERROR_MESSAGE_MAX];
+    snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", source_dir());
+    if (gpu_arch(arch, sizeof arch, why, sizeof why)) cr_skip_test("a GPU is present: the GPU tests below cover this");
+    rg_compile_options probe = {"sm_90", RG_DTYPE_F16, 0, 0};
+    rg_error err = {0};
+    char gpu_plan[] = "/tmp/rg_cuda_exec_XXXXXX", cpu_plan[] = "/tmp/rg_cuda_exec_cpu_XXXXXX";
+    int fd1 = mkstemp(gpu_plan), fd2 = mkstemp(cpu_plan);
+    cr_assert(fd1 >= 0 && fd2 >= 0);
+    close(fd1);
+    close(fd2);
+    rg_status st = rg_compile_file(model, gpu_plan, &probe, &err);
+    if (st == RG_ERR_DEVICE) cr_skip_test("%s", err.message); /* no NVRTC here */
+    cr_assert_eq(st, RG_OK, "%s", err.message);
+    rg_plan *plan = NULL;
+    cr_assert_eq(rg_plan_load(gpu_plan, &plan, &err), RG_OK, "%s", err.message);
+    rg_session *s = NULL;
+    rg_session_options cuda = {RG_DEVICE_CUDA, 1};
+    cr_assert_eq(rg_session_new(plan, &cuda, &s, &err), RG_ERR_DEVICE, "%s", err.message);
+    cr_assert(strstr(err.message, "no usable GPU"), "%s", err.message);
+    rg_plan_free(plan);
+    compile_or_fail(model, cpu_plan, "cpu", RG_DTYPE_F16);
+    outputs a, b;
+    rg_device used;
+    cr_assert_eq(run_plan(gpu_plan, RG_DEVICE_AUTO, 2, 16, 5, &a, &used, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(used, RG_DEVICE_CPU);
+    cr_assert_eq(run_plan(cpu_plan, RG_DEVICE_CPU, 2, 16, 5, &b, &used, &err), RG_OK, "%s", err.message);
+    double m, f;
+    compare(&a, &b, &m, &f);
+    cr_assert_eq(m, 0, "the sm_90 plan on the CPU differs from the CPU plan: %g", m);
+    outputs_free(&a);
+    outputs_free(&b);
+    unlink(gpu_plan);
+    unlink(cpu_plan);
+}
+
+static void gpu_model(const char *model) {
+    char arch[16], why[RG_ERROR_MESSAGE_MAX];
+    if (!gpu_arch(arch, sizeof arch, why, sizeof why)) cr_skip_test("%s", why);
+    if (access(model, R_OK) != 0) cr_skip_test("%s is missing", model);
+    static const rg_dtype dtypes[3] = {RG_DTYPE_F32, RG_DTYPE_F16, RG_DTYPE_BF16};
+    static const int64_t shapes[4][3] = {{1, 16, 0}, {2, 32, 7}, {4, 128, 40}, {1, 1, 0}};
+    for (int d = 0; d < 3; d++) {
+        char gpu_plan[] = "/tmp/rg_cuda_gpu_XXXXXX", cpu_plan[] = "/tmp/rg_cuda_cpu_XXXXXX";
+        int fd1 = mkstemp(gpu_plan), fd2 = mkstemp(cpu_plan);
+        close(fd1);
+        close(fd2);
+        compile_or_fail(model, gpu_plan, arch, dtypes[d]);
+        compile_or_fail(model, cpu_plan, "cpu", dtypes[d]);
+        for (int c = 0; c < 4; c++) {
+            outputs got, want;
+            rg_device used;
+            rg_error err = {0};
+            rg_status st = run_plan(gpu_plan, RG_DEVICE_CUDA, shapes[c][0], shapes[c][1], shapes[c][2], &got, &used, &err);
+            if (st == RG_ERR_SHAPE) continue; /* beyond the model's position table */
+            cr_assert_eq(st, RG_OK, "%s %s: %s", model, rg_dtype_name(dtypes[d]), err.message);
+            cr_assert_eq(run_plan(cpu_plan, RG_DEVICE_CPU, shapes[c][0], shapes[c][1], shapes[c][2], &want, &used, &err),
+                         RG_OK, "%s", err.message);
+            double m, f;
+            compare(&got, &want, &m, &f);
+            printf("%s %s %lldx%lld pad %lld: max rel %.3g, Frobenius rel %.3g\n", strrchr(model, '/') + 1,
+                   rg_dtype_name(dtypes[d]), (long long)shapes[c][0], (long long)shapes[c][1], (long long)shapes[c][2],
+                   m, f);
+            fflush(stdout);
+            if (dtypes[d] == RG_DTYPE_F32) cr_expect(m <= 1e-4, "%s fp32: max relative error %g", model, m);
+            else cr_expect(f <= 1e-2, "%s %s: Frobenius relative error %g", model, rg_dtype_name(dtypes[d]), f);
+            outputs_free(&got);
+            outputs_free(&want);
+        }
+        unlink(gpu_plan);
+        unlink(cpu_plan);
+    }
+}
+
+#define GPU_MODEL(test, file)                                                                                    \
+    Test(cuda_exec, test, .timeout = 600) {                                                                    \
+        char path[1024];                                                                                       \
+        snprintf(path, sizeof path, "%s/%s", source_dir(), file);                                              \
+        gpu_model(path);                                                                                       \
+    }
+
+GPU_MODEL(bert_L2_classic_o17, "tests/data/exported/bert_L2_classic_o17.onnx")
+GPU_MODEL(bert_L2_dynamo_o18, "tests/data/exported/bert_L2_dynamo_o18.onnx")
+GPU_MODEL(bert_L4_dynamo_o20, "tests/data/exported/bert_L4_dynamo_o20.onnx")
+GPU_MODEL(bert_L12_classic_o17, "tests/data/exported/bert_L12_classic_o17.onnx")
+GPU_MODEL(minilm_L3, "models/cache/paraphrase-MiniLM-L3-v2/model.onnx")
