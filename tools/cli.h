@@ -71,5 +71,6 @@ double rg_cli_now(void);
 int rg_cmd_compile(int argc, char **argv);
 int rg_cmd_run(int argc, char **argv);
 int rg_cmd_dump(int argc, char **argv);
+int rg_cmd_bench(int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@ static const command commands[] = {
     {"compile", rg_cmd_compile, "compile an ONNX model into a plan file"},
     {"run", rg_cmd_run, "run a plan on .npy inputs or generated ones"},
     {"dump", rg_cmd_dump, "print a model's or plan's graph as text, or its statistics"},
+    {"bench", rg_cmd_bench, "time whole runs of a plan per batch shape"},
 };
 
 static void print_usage(FILE *out) {

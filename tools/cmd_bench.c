@@ -1,0 +1,246 @@
+/*
+ * cmd_bench.c — `ragged bench PLAN --shapes 1x128,8x128 [--iters N]
+ * [--warmup N] [--device cpu|cuda|auto] [--json]`: latency of whole runs per
+ * batch shape.
+ *
+ * Per shape: inputs are generated (token ids below 100, masks of ones, token
+ * types of zeros), the session runs `warmup` times (on the GPU the first run
+ * of a shape plans its memory and captures its CUDA graph), then `iters`
+ * timed runs: CUDA events on the session's stream around each run on the
+ * GPU, the monotonic clock on the CPU. A run includes copying the inputs in
+ * and the outputs out, as the public API does. Reported: median, p10 and
+ * p90 in milliseconds, and on the GPU the device memory held (weights, the
+ * arena's allocation) and the shape's arena bytes against its lower bound.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "ragged.h"
+#include "runtime/cuda_exec.h"
+
+enum { OPT_HELP, OPT_SHAPES, OPT_ITERS, OPT_WARMUP, OPT_DEVICE, OPT_JSON };
+
+static const rg_cli_option bench_options[] = {
+    {"help", 'h', false, OPT_HELP},     {"shapes", 0, true, OPT_SHAPES}, {"iters", 0, true, OPT_ITERS},
+    {"warmup", 0, true, OPT_WARMUP},    {"device", 0, true, OPT_DEVICE}, {"json", 0, false, OPT_JSON},
+    {NULL, 0, false, 0},
+};
+
+static void print_help(void) {
+    printf("usage: ragged bench PLAN --shapes BxS[,BxS...] [--iters N] [--warmup N] [--device cpu|cuda|auto]\n"
+           "                    [--json]\n"
+           "\n"
+           "Times whole runs of a plan on generated inputs, per batch x sequence-length shape.\n"
+           "\n"
+           "options:\n"
+           "  --shapes LIST   e.g. 1x128,8x128 (required)\n"
+           "  --iters N       timed runs per shape (default 100)\n"
+           "  --warmup N      untimed runs first (default 10)\n"
+           "  --device D      cpu, cuda or auto (default auto)\n"
+           "  --json          one JSON object on stdout instead of the table\n"
+           "  -h, --help      this text\n");
+}
+
+#define MAX_SHAPES 32
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+typedef struct shape_result {
+    int64_t batch, seq;
+    double median, p10, p90;
+    size_t arena, lower_bound, arena_capacity, weights;
+} shape_result;
+
+static rg_status bind_generated(rg_session *s, const rg_plan *plan, int64_t batch, int64_t seq, int64_t *ids,
+                                int64_t *ones, int64_t *zeros, rg_error *err) {
+    int64_t dims[2] = {batch, seq};
+    for (size_t i = 0; i < rg_plan_input_count(plan); i++) {
+        rg_io_info info;
+        RG_TRY(rg_plan_input_info(plan, i, &info, err));
+        if (info.dtype != RG_DTYPE_I64 || info.rank != 2)
+            return rg_error_set(err, RG_ERR_UNSUPPORTED, "bench generates int64 [B, S] inputs; '%s' is %s of rank %d",
+                                info.name, rg_dtype_name(info.dtype), info.rank);
+        const int64_t *data = strstr(info.name, "mask") ? ones : strstr(info.name, "type") ? zeros : ids;
+        RG_TRY(rg_session_bind_input(s, info.name, RG_DTYPE_I64, 2, dims, data, err));
+    }
+    return RG_OK;
+}
+
+static rg_status time_shape(rg_session *s, const rg_plan *plan, shape_result *r, int iters, int warmup, rg_error *err) {
+    size_t n = (size_t)(r->batch * r->seq);
+    int64_t *ids = malloc(n * sizeof *ids), *ones = malloc(n * sizeof *ones), *zeros = calloc(n, sizeof *zeros);
+    double *ms = malloc((size_t)iters * sizeof *ms);
+    rg_status st = RG_OK;
+    rg_cuda_exec *gpu = rg_session_cuda_exec(s);
+    rg_rt_cuda_event start = NULL, end = NULL;
+    if (!ids || !ones || !zeros || !ms) {
+        st = rg_error_set(err, RG_ERR_NOMEM, "out of memory for inputs");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) ids[i] = (int64_t)((i * 7919u + 13u) % 100u), ones[i] = 1;
+    if ((st = bind_generated(s, plan, r->batch, r->seq, ids, ones, zeros, err)) != RG_OK) goto done;
+    if (gpu && ((st = rg_rt_cuda_event_new(rg_cuda_exec_cuda(gpu), &start, err)) != RG_OK ||
+                (st = rg_rt_cuda_event_new(rg_cuda_exec_cuda(gpu), &end, err)) != RG_OK))
+        goto done;
+    for (int i = 0; i < warmup; i++)
+        if ((st = rg_session_run(s, err)) != RG_OK) goto done;
+    for (int i = 0; i < iters; i++) {
+        if (gpu) {
+            rg_rt_cuda *cuda = rg_cuda_exec_cuda(gpu);
+            float t;
+            if ((st = rg_rt_cuda_event_record(cuda, start, rg_cuda_exec_stream(gpu), err)) != RG_OK ||
+                (st = rg_session_run(s, err)) != RG_OK ||
+                (st = rg_rt_cuda_event_record(cuda, end, rg_cuda_exec_stream(gpu), err)) != RG_OK ||
+                (st = rg_rt_cuda_stream_sync(cuda, rg_cuda_exec_stream(gpu), err)) != RG_OK ||
+                (st = rg_rt_cuda_event_elapsed(cuda, start, end, &t, err)) != RG_OK)
+                goto done;
+            ms[i] = t;
+        } else {
+            double t0 = now_ms();
+            if ((st = rg_session_run(s, err)) != RG_OK) goto done;
+            ms[i] = now_ms() - t0;
+        }
+    }
+    qsort(ms, (size_t)iters, sizeof *ms, cmp_double);
+    r->median = ms[iters / 2];
+    r->p10 = ms[iters / 10];
+    r->p90 = ms[(iters * 9) / 10 < iters ? (iters * 9) / 10 : iters - 1];
+    if (gpu) {
+        rg_cuda_exec_stats stats;
+        rg_cuda_exec_stats_get(gpu, &stats);
+        r->arena = stats.arena_bytes;
+        r->lower_bound = stats.arena_lower_bound;
+        r->arena_capacity = stats.arena_capacity;
+        r->weights = stats.weights_bytes;
+    }
+done:
+    if (start) rg_rt_cuda_event_free(rg_cuda_exec_cuda(gpu), start);
+    if (end) rg_rt_cuda_event_free(rg_cuda_exec_cuda(gpu), end);
+    free(ids);
+    free(ones);
+    free(zeros);
+    free(ms);
+    return st;
+}
+
+static int parse_shapes(const char *text, shape_result *out, int *count) {
+    *count = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        long long b = strtoll(p, &end, 10);
+        if (end == p || *end != 'x' || b <= 0) return -1;
+        p = end + 1;
+        long long sq = strtoll(p, &end, 10);
+        if (end == p || sq <= 0 || *count == MAX_SHAPES) return -1;
+        out[*count].batch = b;
+        out[*count].seq = sq;
+        (*count)++;
+        p = end;
+        if (*p == ',') p++;
+        else if (*p) return -1;
+    }
+    return *count ? 0 : -1;
+}
+
+static void print_results(const char *plan_path, const char *device, const shape_result *r, int n, bool json) {
+    if (json) {
+        printf("{\"plan\": \"%s\", \"device\": \"%s\", \"shapes\": [", plan_path, device);
+        for (int i = 0; i < n; i++)
+            printf("%s{\"batch\": %lld, \"seq\": %lld, \"median_ms\": %.5f, \"p10_ms\": %.5f, \"p90_ms\": %.5f, "
+                   "\"arena_bytes\": %zu, \"arena_lower_bound\": %zu, \"arena_capacity\": %zu, \"weights_bytes\": %zu}",
+                   i ? ", " : "", (long long)r[i].batch, (long long)r[i].seq, r[i].median, r[i].p10, r[i].p90,
+                   r[i].arena, r[i].lower_bound, r[i].arena_capacity, r[i].weights);
+        printf("]}\n");
+        return;
+    }
+    printf("%s on the %s\n", plan_path, device);
+    printf("%-10s %10s %10s %10s %14s %14s %14s\n", "shape", "median ms", "p10 ms", "p90 ms", "arena MiB",
+           "lower bd MiB", "weights MiB");
+    for (int i = 0; i < n; i++) {
+        char shape[32];
+        snprintf(shape, sizeof shape, "%lldx%lld", (long long)r[i].batch, (long long)r[i].seq);
+        printf("%-10s %10.4f %10.4f %10.4f %14.2f %14.2f %14.2f\n", shape, r[i].median, r[i].p10, r[i].p90,
+               (double)r[i].arena / 1048576.0, (double)r[i].lower_bound / 1048576.0, (double)r[i].weights / 1048576.0);
+    }
+}
+
+int rg_cmd_bench(int argc, char **argv) {
+    const char *plan_path = NULL, *shapes_text = NULL;
+    int iters = 100, warmup = 10;
+    bool json = false;
+    rg_device device = RG_DEVICE_AUTO;
+    rg_cli_args args;
+    rg_cli_args_init(&args, argc, argv, "bench");
+    int id;
+    const char *value;
+    rg_cli_item item;
+    while ((item = rg_cli_next(&args, bench_options, &id, &value)) != RG_CLI_END) {
+        if (item == RG_CLI_BAD) return RG_EXIT_USAGE;
+        if (item == RG_CLI_POSITIONAL) {
+            if (plan_path) return rg_cli_usage_error("bench", "more than one plan given");
+            plan_path = value;
+            continue;
+        }
+        switch (id) {
+        case OPT_HELP: print_help(); return RG_EXIT_OK;
+        case OPT_SHAPES: shapes_text = value; break;
+        case OPT_ITERS:
+            iters = atoi(value);
+            if (iters < 1 || iters > 1000000) return rg_cli_usage_error("bench", "--iters must be 1..1000000");
+            break;
+        case OPT_WARMUP:
+            warmup = atoi(value);
+            if (warmup < 0 || warmup > 1000000) return rg_cli_usage_error("bench", "--warmup must be 0..1000000");
+            break;
+        case OPT_DEVICE:
+            if (!strcmp(value, "cpu")) device = RG_DEVICE_CPU;
+            else if (!strcmp(value, "cuda")) device = RG_DEVICE_CUDA;
+            else if (!strcmp(value, "auto")) device = RG_DEVICE_AUTO;
+            else return rg_cli_usage_error("bench", "unknown device '%s' (cpu, cuda or auto)", value);
+            break;
+        case OPT_JSON: json = true; break;
+        default: return rg_cli_usage_error("bench", "unhandled option");
+        }
+    }
+    if (!plan_path) return rg_cli_usage_error("bench", "no plan given");
+    shape_result results[MAX_SHAPES];
+    memset(results, 0, sizeof results);
+    int nshapes;
+    if (!shapes_text || parse_shapes(shapes_text, results, &nshapes) != 0)
+        return rg_cli_usage_error("bench", "--shapes needs a list like 1x128,8x128");
+    rg_error err = {0};
+    rg_plan *plan = NULL;
+    rg_session *s = NULL;
+    int rc = RG_EXIT_OK;
+    if (rg_plan_load(plan_path, &plan, &err) != RG_OK) return rg_cli_fail(&err);
+    rg_session_options opt = {device, 0};
+    if (rg_session_new(plan, &opt, &s, &err) != RG_OK) {
+        rc = rg_cli_fail(&err);
+        goto done;
+    }
+    for (int i = 0; i < nshapes; i++)
+        if (time_shape(s, plan, &results[i], iters, warmup, &err) != RG_OK) {
+            rg_error_prefix(&err, err.status, "shape %lldx%lld", (long long)results[i].batch,
+                            (long long)results[i].seq);
+            rc = rg_cli_fail(&err);
+            goto done;
+        }
+    print_results(plan_path, rg_session_device(s) == RG_DEVICE_CUDA ? "gpu" : "cpu", results, nshapes, json);
+done:
+    rg_session_free(s);
+    rg_plan_free(plan);
+    return rc;
+}
