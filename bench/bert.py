@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""BERT-base: ragged next to PyTorch on the same GPU, shapes and inputs.
+
+Peers, all on BertModel(BertConfig()) with random weights (seed 0, the same
+weights export_hf.py exports), inputs of token ids and an all-ones mask:
+  eager      PyTorch eager, attn_implementation="sdpa"
+  cudagraph  the eager model captured in a CUDA graph and replayed
+  compile    torch.compile(mode="reduce-overhead")
+ragged is timed by `ragged bench --json` on the plans run-bert.sh compiled
+(both exporters; the faster is reported, both are logged). Every time is the
+median over CUDA-event-timed runs after warm-up; ragged's includes copying
+the ids/mask in and the hidden state out (its API is host memory), the
+peers' do not. Peak memory: torch.cuda.max_memory_allocated for the peers;
+for ragged the weights plus the arena (plus cuBLASLt's 32 MiB workspace).
+Writes bert.json and bert.md under --out.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import torch
+import transformers as tf
+
+
+def median_ms(fn, iters, warmup=10):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    for _ in range(iters):
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    times.sort()
+    return times[len(times) // 2]
+
+
+def peers(dtype, shapes, iters):
+    torch.manual_seed(0)
+    model = tf.BertModel(tf.BertConfig(), attn_implementation="sdpa").eval().cuda().to(dtype)
+    compiled = torch.compile(model, mode="reduce-overhead")
+    results = {}
+    for (b, s) in shapes:
+        ids = torch.randint(0, 100, (b, s), device="cuda")
+        mask = torch.ones(b, s, dtype=torch.int64, device="cuda")
+        row = {}
+        with torch.no_grad():
+            torch.cuda.reset_peak_memory_stats()
+            row["eager"] = median_ms(lambda: model(input_ids=ids, attention_mask=mask), iters)
+            row["eager_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+            try:
+                static_out = None
+                stream = torch.cuda.Stream()
+                stream.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(stream):
+                    for _ in range(3):
+                        model(input_ids=ids, attention_mask=mask)
+                torch.cuda.current_stream().wait_stream(stream)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    static_out = model(input_ids=ids, attention_mask=mask)
+                row["cudagraph"] = median_ms(graph.replay, iters)
+                del graph, static_out
+            except Exception as e:  # report, do not hide the other peers
+                row["cudagraph"] = None
+                row["cudagraph_error"] = str(e).splitlines()[0][:200]
+            try:
+                t0 = time.time()
+                compiled(input_ids=ids, attention_mask=mask)
+                row["compile_seconds"] = time.time() - t0
+                row["compile"] = median_ms(lambda: compiled(input_ids=ids, attention_mask=mask), iters)
+            except Exception as e:
+                row["compile"] = None
+                row["compile_error"] = str(e).splitlines()[0][:200]
+        results[f"{b}x{s}"] = row
+        print(f"  torch {dtype} {b}x{s}: {row}", flush=True)
+    del model, compiled
+    torch.cuda.empty_cache()
+    return results
+
+
+def ragged_bench(binary, plan, shapes, iters):
+    cmd = [binary, "bench", plan, "--shapes", ",".join(f"{b}x{s}" for b, s in shapes), "--iters", str(iters),
+           "--device", "cuda", "--json"]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        print(f"  ragged bench {plan} failed: {p.stderr.strip()}", flush=True)
+        return None
+    data = json.loads(p.stdout)
+    return {f"{r['batch']}x{r['seq']}": r for r in data["shapes"]}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ragged", required=True)
+    ap.add_argument("--plans", required=True)
+    ap.add_argument("--shapes", default="1x16,1x128,1x512,8x128,32x128,64x512")
+    ap.add_argument("--iters", type=int, default=50)
+    ap.add_argument("--out", default="bench-out")
+    args = ap.parse_args()
+    shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
+    os.makedirs(args.out, exist_ok=True)
+    report = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "transformers": tf.__version__,
+              "dtypes": {}}
+    lines = [f"device {report['device']}, torch {torch.__version__}, transformers {tf.__version__}", ""]
+    for name, dtype in (("fp16", torch.float16), ("fp32", torch.float32)):
+        rg = {}
+        for exporter in ("classic_o17", "dynamo_o18"):
+            plan = os.path.join(args.plans, f"bert-base_{exporter}.{name}.plan")
+            if os.path.exists(plan):
+                rg[exporter] = ragged_bench(args.ragged, plan, shapes, args.iters)
+        torch_rows = peers(dtype, shapes, args.iters)
+        report["dtypes"][name] = {"ragged": rg, "torch": torch_rows}
+        lines.append(f"### {name}")
+        lines.append("")
+        lines.append("| shape | ragged ms | eager SDPA ms | CUDA graph ms | torch.compile ms | best peer / ragged "
+                     "| ragged MiB (weights+arena) | eager peak MiB |")
+        lines.append("|---|---|---|---|---|---|---|---|")
+        for (b, s) in shapes:
+            key = f"{b}x{s}"
+            cands = [r[key] for r in rg.values() if r and key in r]
+            best = min(cands, key=lambda r: r["median_ms"]) if cands else None
+            t = torch_rows[key]
+            peer_times = [x for x in (t.get("eager"), t.get("cudagraph"), t.get("compile")) if x]
+            ratio = f"{min(peer_times) / best['median_ms']:.2f}x" if best and peer_times else "-"
+            fmt = lambda x: f"{x:.3f}" if x else "-"
+            mem = f"{(best['weights_bytes'] + best['arena_bytes']) / 2**20:.0f}" if best else "-"
+            lines.append(f"| {key} | {fmt(best['median_ms']) if best else 'failed'} | {fmt(t.get('eager'))} | "
+                         f"{fmt(t.get('cudagraph'))} | {fmt(t.get('compile'))} | {ratio} | {mem} | "
+                         f"{t.get('eager_peak_mib', 0):.0f} |")
+        lines.append("")
+    with open(os.path.join(args.out, "bert.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    with open(os.path.join(args.out, "bert.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
