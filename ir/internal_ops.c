@@ -18,11 +18,20 @@
  *   activation: STRING "none" (default), "relu", "gelu" (erf form) or
  *   "gelu_tanh" (the tanh approximation).
  *
- * Attention (qkv[B, S, 3*H*D], mask?) -> y[B, S, H*D]
+ * Attention (qkv[B, S, 3*H*D], mask?, bias?) -> y[B, S, H*D]
  *   qkv packs Q, K and V along the last axis in that order, each head-major
  *   ([H, D] inside each third), as one merged QKV Linear produces it.
- *   scores[b,h,i,j] = scale * q[b,i,h,:] . k[b,j,h,:] (+ mask), softmax over
- *   j, y[b,i,h,:] = sum_j p[b,h,i,j] v[b,j,h,:].
+ *   scores[b,h,i,j] = scale * q[b,i,h,:] . k[b,j,h,:] (+ bias) (+ mask),
+ *   added in that order, softmax over j, y[b,i,h,:] = sum_j p[b,h,i,j]
+ *   v[b,j,h,:].
+ *   bias (input 2, optional; input 1 is then empty when there is no mask):
+ *   an additive float tensor of qkv's dtype, rank <= 4, that broadcasts
+ *   (numpy rules, aligned at the right) to [B, H, S, S], e.g. MPNet's
+ *   relative position bias [1, H, S, S]: bias[b', h', i', j'] is added to
+ *   every score, with b' = 0 where its dim 0 is 1 (else b), and likewise for
+ *   h, i, j. It is added before the mask and before causal/key_padding
+ *   masking, so masked keys stay masked whatever the bias holds. A bias
+ *   never counts as a mask: empty_rows is about mask/causal only.
  *   num_heads (H), head_size (D): INT, required.
  *   scale: FLOAT, default 1/sqrt(D).
  *   causal: INT 0/1, default 0: j > i is masked out.
@@ -128,6 +137,15 @@ static rg_status infer_attention(rg_graph *g, rg_node *node, rg_error *err) {
     if (strcmp(empty_rows, "zeros") && strcmp(empty_rows, "uniform"))
         return rg_error_set(err, RG_ERR_INVALID_MODEL, "unknown empty_rows '%s'", empty_rows);
     if (key_padding) RG_TRY(check_key_padding(qkv, node->inputs[1], err));
+    if (node->ninputs > 2 && node->inputs[2]) {
+        const rg_value *bias = node->inputs[2];
+        if (bias->dtype != qkv->dtype)
+            return rg_error_set(err, RG_ERR_INVALID_MODEL, "bias '%s' has dtype %s; qkv has %s",
+                                bias->name ? bias->name : "", rg_dtype_name(bias->dtype), rg_dtype_name(qkv->dtype));
+        if (bias->rank < 0 || bias->rank > 4)
+            return rg_error_set(err, RG_ERR_SHAPE, "bias '%s' has rank %d; expected at most 4 ([B, H, S, S])",
+                                bias->name ? bias->name : "", bias->rank);
+    }
     int64_t width;
     if (rg_dim_is_const(&qkv->dims[2], &width) && width != 3 * heads * head_size)
         return rg_error_set(err, RG_ERR_SHAPE, "qkv's last dim is %lld; expected 3 * %lld * %lld", (long long)width,

@@ -445,6 +445,59 @@ static rg_status pass_fuse_gelu(rg_pass_ctx *cx) {
 
 /* -------------------------------------------------------------- Linear */
 
+/* The product `prod` reads x2 = Reshape(x, [-1, K]) and its result y2
+ * [M, N] (after the bias) is read only by a Reshape to [lead..., N], as
+ * exporters flatten around a 2-D Gemm. When x is [lead..., K], or
+ * [lead..., t...] with prod(t) = K (the dynamo exporter flattens the
+ * attention's [B, S, H, D] context straight to [B*S, H*D]), both reshapes
+ * are row-major, so row r of y2 is row r of x2: the Linear can read x (or x
+ * reshaped to [lead..., K] with a constant [0, .., 0, K] target) and write
+ * the un-flattened result directly. Otherwise *x and *y stay as they are. */
+static rg_status unflatten(rg_pass_ctx *cx, const rg_node *prod, rg_value **x, rg_value **y, int64_t n) {
+    rg_value *x2 = *x;
+    rg_node *r1 = made_by(x2, RG_OP_RESHAPE);
+    int64_t k, last;
+    if (!r1 || sole_reader(x2) != prod || x2->rank != 2 || !rg_dim_is_const(&x2->dims[1], &k)) return RG_OK;
+    rg_value *src = r1->inputs[0];
+    rg_node *r2 = sole_reader_op(*y, RG_OP_RESHAPE);
+    if (!src || !r2 || r2->inputs[0] != *y) return RG_OK;
+    rg_value *out = r2->outputs[0];
+    int r = out->rank;
+    if (r < 2 || src->rank < r || !last_dim(out, &last) || last != n || out->dtype != (*y)->dtype) return RG_OK;
+    for (int i = 0; i < r - 1; i++)
+        if (!rg_dim_equal(&out->dims[i], &src->dims[i])) return RG_OK;
+    int64_t trail = 1, d;
+    for (int i = r - 1; i < src->rank; i++) {
+        if (!rg_dim_is_const(&src->dims[i], &d) || d <= 0 || d > INT64_MAX / trail) return RG_OK;
+        trail *= d;
+    }
+    if (trail != k) return RG_OK;
+    if (src->rank > r) {
+        int64_t len = r;
+        rg_tensor *t;
+        RG_TRY(rg_graph_new_tensor(cx->g, RG_DTYPE_I64, 1, &len, &t, cx->err));
+        int64_t *target = t->data;
+        for (int i = 0; i < r; i++) target[i] = i < r - 1 ? 0 : k;
+        rg_value *shape;
+        RG_TRY(new_value(cx->g, r1->name, "/shape", &shape, cx->err));
+        RG_TRY(rg_value_set_constant(cx->g, shape, t, cx->err));
+        rg_value *ins[2] = {src, shape};
+        rg_node *rs;
+        RG_TRY(add_fused_node(cx, RG_OP_RESHAPE, r1->name, 2, ins, 1, NULL, NULL, &rs));
+        src = rs->outputs[0];
+    }
+    *x = src, *y = out;
+    return RG_OK;
+}
+
+static rg_status add_linear(rg_pass_ctx *cx, const char *name, rg_value *x, rg_value *w, rg_value *bias,
+                            rg_value *y) {
+    rg_value *ins[3] = {x, w, bias};
+    rg_node *lin;
+    RG_TRY(add_fused_node(cx, RG_OP_LINEAR, name, bias ? 3 : 2, ins, 1, NULL, NULL, &lin));
+    return redirect(cx, y, lin->outputs[0]);
+}
+
 /* MatMul(x, W) with W a constant [K, N] and x of rank >= 2, then an Add of
  * a constant [N] bias (either operand order) when that is its only reader. */
 static rg_status fuse_linear(rg_pass_ctx *cx, rg_node *mm) {
@@ -455,10 +508,62 @@ static rg_status fuse_linear(rg_pass_ctx *cx, rg_node *mm) {
     rg_value *y = mm->outputs[0], *bias = NULL;
     rg_node *add = sole_reader_op(y, RG_OP_ADD);
     if (add && const_vector(other_input(add, y), n, x->dtype)) bias = other_input(add, y), y = add->outputs[0];
-    rg_value *ins[3] = {x, w, bias};
-    rg_node *lin;
-    RG_TRY(add_fused_node(cx, RG_OP_LINEAR, mm->name, bias ? 3 : 2, ins, 1, NULL, NULL, &lin));
-    return redirect(cx, y, lin->outputs[0]);
+    RG_TRY(unflatten(cx, mm, &x, &y, n));
+    return add_linear(cx, mm->name, x, w, bias, y);
+}
+
+/* A constant's elements as a new [K, N] (transposed from [N, K] when
+ * `transpose`) or [N] constant value. */
+static rg_status reshaped_constant(rg_graph *g, const char *base, const char *suffix, const rg_tensor *src,
+                                   bool transpose, rg_value **out, rg_error *err) {
+    int64_t dims[2] = {(int64_t)rg_tensor_numel(src), 0};
+    int rank = 1;
+    if (transpose) dims[0] = src->dims[1], dims[1] = src->dims[0], rank = 2;
+    rg_tensor *t;
+    RG_TRY(rg_graph_new_tensor(g, src->dtype, rank, dims, &t, err));
+    size_t elem = rg_dtype_size(src->dtype);
+    if (!transpose) {
+        memcpy(t->data, src->data, rg_tensor_numel(src) * elem);
+    } else {
+        /* src [N, K] -> t [K, N] */
+        size_t rows = (size_t)src->dims[0], cols = (size_t)src->dims[1];
+        for (size_t r = 0; r < rows; r++)
+            for (size_t c = 0; c < cols; c++)
+                memcpy((char *)t->data + (c * rows + r) * elem, (const char *)src->data + (r * cols + c) * elem, elem);
+    }
+    rg_value *v;
+    RG_TRY(new_value(g, base, suffix, &v, err));
+    RG_TRY(rg_value_set_constant(g, v, t, err));
+    *out = v;
+    return RG_OK;
+}
+
+/* Gemm(A, B, C) with alpha = 1, transA = 0, B a constant (either
+ * orientation), C absent or a constant [N] / [1, N] with beta = 1: a
+ * Linear, as GPT-2's Conv1D exports (inside the [B*S, K] reshapes that
+ * unflatten() removes). */
+static rg_status fuse_gemm(rg_pass_ctx *cx, rg_node *gemm) {
+    rg_value *x = gemm->inputs[0], *w = gemm->inputs[1], *c = gemm->ninputs > 2 ? gemm->inputs[2] : NULL;
+    if (!x || !w || x->constant || !w->constant || w->constant->rank != 2 || x->rank != 2) return RG_OK;
+    if (!is_float(x->dtype) || w->dtype != x->dtype) return RG_OK;
+    int64_t trans_a, trans_b;
+    float alpha, beta;
+    if (!int_attr(gemm, "transA", 0, &trans_a) || !int_attr(gemm, "transB", 0, &trans_b) || trans_a != 0) return RG_OK;
+    if (rg_node_attr_float(gemm, "alpha", 1.0f, &alpha, NULL) != RG_OK || alpha != 1.0f) return RG_OK;
+    if (rg_node_attr_float(gemm, "beta", 1.0f, &beta, NULL) != RG_OK) return RG_OK;
+    int64_t n = w->constant->dims[trans_b ? 0 : 1];
+    if (c) {
+        const rg_tensor *ct = c->constant;
+        if (!ct || beta != 1.0f || ct->dtype != x->dtype || ct->rank < 1 || ct->rank > 2 ||
+            ct->dims[ct->rank - 1] != n || (ct->rank == 2 && ct->dims[0] != 1))
+            return RG_OK;
+    }
+    rg_value *y = gemm->outputs[0];
+    RG_TRY(unflatten(cx, gemm, &x, &y, n));
+    rg_graph *g = cx->g;
+    if (trans_b) RG_TRY(reshaped_constant(g, gemm->name, "/weight_t", w->constant, true, &w, cx->err));
+    if (c && c->constant->rank != 1) RG_TRY(reshaped_constant(g, gemm->name, "/bias", c->constant, false, &c, cx->err));
+    return add_linear(cx, gemm->name, x, w, c, y);
 }
 
 /* Gelu or Relu reading a Linear without activation, its only reader: the
@@ -485,6 +590,7 @@ static rg_status pass_fuse_linear(rg_pass_ctx *cx) {
     rg_graph *g = cx->g;
     for (uint32_t i = 0; i < g->nnodes; i++)
         if (g->nodes[i]->op == RG_OP_MATMUL) RG_TRY(fuse_linear(cx, g->nodes[i]));
+        else if (g->nodes[i]->op == RG_OP_GEMM) RG_TRY(fuse_gemm(cx, g->nodes[i]));
     RG_TRY(sweep_end(cx));
     for (uint32_t i = 0; i < g->nnodes; i++) {
         rg_node *n = g->nodes[i];
@@ -656,6 +762,44 @@ static rg_status concat_columns(rg_graph *g, const char *base, const char *suffi
     return RG_OK;
 }
 
+/* Q, K and V as the three equal parts, in that order, of a Split along the
+ * last axis of one Linear's [B, S, 3N] output that nothing else reads (GPT-2's
+ * Conv1D c_attn): the Linear is already the merged QKV projection. Returns
+ * its output, or NULL. */
+static rg_value *merged_qkv(const rg_value *q, const rg_value *k, const rg_value *v, int64_t n) {
+    rg_node *sp = q->producer;
+    if (!sp || sp->op != RG_OP_SPLIT || sp->noutputs != 3 || k->producer != sp || v->producer != sp) return NULL;
+    if (sp->outputs[0] != q || sp->outputs[1] != k || sp->outputs[2] != v) return NULL;
+    rg_value *in = sp->inputs[0];
+    int64_t axis, width;
+    if (!in || in->rank != 3 || !int_attr(sp, "axis", 0, &axis) || (axis != -1 && axis != 2)) return NULL;
+    if (!last_dim(in, &width) || width != 3 * n) return NULL;
+    for (int i = 0; i < 3; i++) {
+        int64_t part;
+        if (!last_dim(sp->outputs[i], &part) || part != n) return NULL;
+    }
+    if (sole_reader(in) != sp) return NULL;
+    rg_node *lin = projection(in);
+    if (!lin || lin->inputs[1]->constant->rank != 2 || lin->inputs[1]->constant->dims[1] != 3 * n) return NULL;
+    return in;
+}
+
+/* The Attention node over a merged qkv, with the additive mask and bias
+ * (either may be NULL), replacing y. */
+static rg_status add_attention(rg_pass_ctx *cx, const char *name, rg_value *qkv, const head_shape *hs, double scale,
+                               rg_value *mask, rg_value *bias, rg_value *y) {
+    attr_list attrs = {0};
+    attr_int(&attrs, "num_heads", hs->heads);
+    attr_int(&attrs, "head_size", hs->head_size);
+    attr_float(&attrs, "scale", (float)scale);
+    attr_int(&attrs, "causal", 0);
+    attr_string(&attrs, "mask_kind", mask ? "additive" : "none");
+    rg_value *att_in[3] = {qkv, mask, bias};
+    rg_node *att;
+    RG_TRY(add_fused_node(cx, RG_OP_ATTENTION, name, bias ? 3 : mask ? 2 : 1, att_in, 1, NULL, &attrs, &att));
+    return redirect(cx, y, att->outputs[0]);
+}
+
 /* Where(IsNaN(p), 0, p) after the Softmax, as the dynamo exporter guards
  * rows whose every score is -inf: the Attention kernel gives such rows
  * zeros too, so the guard joins the pattern. Returns the guarded value, or p
@@ -674,10 +818,21 @@ static rg_value *nan_guarded(rg_value *p) {
     return where->outputs[0];
 }
 
+/* An Expand of b to exactly the scores' shape adds nothing that the
+ * Attention's own broadcasting of its bias input does not: returns b then,
+ * else the bias itself. */
+static rg_value *unexpanded(rg_value *bias, const rg_value *scores) {
+    rg_node *e = made_by(bias, RG_OP_EXPAND);
+    if (!e || !same_shape(bias, scores) || !e->inputs[0] || e->inputs[0]->rank < 0 || e->inputs[0]->rank > 4)
+        return bias;
+    return e->inputs[0]->dtype == bias->dtype ? e->inputs[0] : bias;
+}
+
 /* Anchored at Softmax over the last axis of [B, H, S, S] scores:
- *   scores = (Q' K'^T) * scale (+ mask); y = Softmax(scores) V'
- * with Q', K', V' the head splits of three Linears of one input, and y
- * transposed and reshaped back to [B, S, H*D]. */
+ *   scores = (Q' K'^T) * scale (+ bias) (+ mask); y = Softmax(scores) V'
+ * with Q', K', V' the head splits of three Linears of one input (or the
+ * three parts of a Split of one merged Linear), and y transposed and
+ * reshaped back to [B, S, H*D]. */
 static rg_status fuse_attention(rg_pass_ctx *cx, rg_node *softmax) {
     rg_value *scores = softmax->inputs[0];
     int64_t axis;
@@ -695,18 +850,34 @@ static rg_status fuse_attention(rg_pass_ctx *cx, rg_node *softmax) {
     if (!back_r || back_r->inputs[0] != back_t->outputs[0]) return RG_OK;
     /* mask and scale */
     double scale = 1.0;
-    rg_value *mask = NULL, *raw = NULL;
+    rg_value *mask = NULL, *bias = NULL, *raw = NULL;
     rg_node *mask_add = made_by(scores, RG_OP_ADD);
     if (mask_add && sole_reader(scores) == softmax) {
         for (int side = 0; side < 2 && !raw; side++) {
+            if (mask_add->inputs[0] == mask_add->inputs[1]) break;
             double s = 1.0;
-            rg_value *cand = peel_scale(mask_add->inputs[side], mask_add, &s);
-            rg_node *mm = made_by(cand, RG_OP_MATMUL);
-            if (mm && mask_add->inputs[0] != mask_add->inputs[1]) raw = cand, scale = s, mask = mask_add->inputs[1 - side];
+            rg_value *in = mask_add->inputs[side];
+            rg_value *cand = peel_scale(in, mask_add, &s);
+            if (made_by(cand, RG_OP_MATMUL)) {
+                raw = cand, scale = s, mask = mask_add->inputs[1 - side];
+                continue;
+            }
+            /* (scores * scale + bias) + mask, as MPNet adds its relative
+             * position bias before the mask */
+            rg_node *bias_add = made_by(in, RG_OP_ADD);
+            if (!bias_add || sole_reader(in) != mask_add || !same_shape(in, scores)) continue;
+            for (int bside = 0; bside < 2 && !raw; bside++) {
+                double bs = 1.0;
+                rg_value *bcand = peel_scale(bias_add->inputs[bside], bias_add, &bs);
+                if (made_by(bcand, RG_OP_MATMUL) && bias_add->inputs[0] != bias_add->inputs[1])
+                    raw = bcand, scale = bs, mask = mask_add->inputs[1 - side], bias = bias_add->inputs[1 - bside];
+            }
         }
         if (!raw || mask->dtype != scores->dtype || mask->rank > 4 || mask->rank < 0) return RG_OK;
-        /* the mask broadcasts into the scores without widening them */
+        if (bias && (bias->dtype != scores->dtype || bias->rank > 4 || bias->rank < 0)) return RG_OK;
+        /* the mask and bias broadcast into the scores without widening them */
         if (!same_shape(raw, scores)) return RG_OK;
+        bias = bias ? unexpanded(bias, scores) : NULL;
     } else {
         raw = peel_scale(scores, softmax, &scale);
     }
@@ -726,6 +897,11 @@ static rg_status fuse_attention(rg_pass_ctx *cx, rg_node *softmax) {
     if (y->rank != 3 || !rg_dim_is_const(&y->dims[2], &width) || width != hs.heads * hs.head_size ||
         !rg_dim_equal(&y->dims[0], &hs.batch) || !rg_dim_equal(&y->dims[1], &hs.seq))
         return RG_OK;
+    rg_value *qkv = merged_qkv(q, k, v, width);
+    if (qkv) {
+        if (qkv->dtype != scores->dtype) return RG_OK;
+        return add_attention(cx, softmax->name, qkv, &hs, scale, mask, bias, y);
+    }
     rg_node *proj[3] = {projection(q), projection(k), projection(v)};
     if (!proj[0] || !proj[1] || !proj[2] || !projections_agree(proj, width)) return RG_OK;
     if (proj[0]->inputs[0]->dtype != scores->dtype) return RG_OK;
@@ -741,17 +917,9 @@ static rg_status fuse_attention(rg_pass_ctx *cx, rg_node *softmax) {
         RG_TRY(concat_columns(g, proj[0]->name, "/qkv_bias", biases, &bqkv, cx->err));
     }
     rg_value *lin_in[3] = {proj[0]->inputs[0], wqkv, bqkv};
-    rg_node *lin, *att;
+    rg_node *lin;
     RG_TRY(add_fused_node(cx, RG_OP_LINEAR, proj[0]->name, bqkv ? 3 : 2, lin_in, 1, NULL, NULL, &lin));
-    attr_list attrs = {0};
-    attr_int(&attrs, "num_heads", hs.heads);
-    attr_int(&attrs, "head_size", hs.head_size);
-    attr_float(&attrs, "scale", (float)scale);
-    attr_int(&attrs, "causal", 0);
-    attr_string(&attrs, "mask_kind", mask ? "additive" : "none");
-    rg_value *att_in[2] = {lin->outputs[0], mask};
-    RG_TRY(add_fused_node(cx, RG_OP_ATTENTION, softmax->name, mask ? 2 : 1, att_in, 1, NULL, &attrs, &att));
-    return redirect(cx, y, att->outputs[0]);
+    return add_attention(cx, softmax->name, lin->outputs[0], &hs, scale, mask, bias, y);
 }
 
 static rg_status pass_fuse_attention(rg_pass_ctx *cx) {

@@ -258,6 +258,8 @@ typedef struct attention_params {
     bool causal;
     const float *mask;                 /* additive mask; NULL: none */
     int64_t mask_strides[4];           /* element strides over [B, H, S, S], 0 where broadcast */
+    const float *bias;                 /* additive bias (input 2); NULL: none */
+    int64_t bias_strides[4];
     const uint8_t *keep;               /* key_padding: keep[b * S + j] != 0 where key j counts; NULL: none */
     bool empty_uniform;                /* empty_rows "uniform": a row with no key left averages V */
 } attention_params;
@@ -274,6 +276,9 @@ static void attend_head(const attention_params *p, const float *qkv, float *y, s
             float dot = 0.0f;
             for (size_t d = 0; d < D; d++) dot += q[d] * k[d];
             float s = dot * p->scale;
+            if (p->bias)
+                s += p->bias[(int64_t)b * p->bias_strides[0] + (int64_t)h * p->bias_strides[1] +
+                             (int64_t)i * p->bias_strides[2] + (int64_t)j * p->bias_strides[3]];
             if (p->mask)
                 s += p->mask[(int64_t)b * p->mask_strides[0] + (int64_t)h * p->mask_strides[1] +
                              (int64_t)i * p->mask_strides[2] + (int64_t)j * p->mask_strides[3]];
@@ -302,17 +307,19 @@ static void attend_head(const attention_params *p, const float *qkv, float *y, s
     }
 }
 
-static rg_status attention_mask(const rg_tensor *mask, attention_params *p, rg_error *err) {
+/* The strides of an additive input (mask or bias) over [B, H, S, S]. */
+static rg_status attention_mask(const char *what, const rg_tensor *mask, const attention_params *p, int64_t *strides,
+                                rg_error *err) {
     int64_t full[4] = {(int64_t)p->batch, (int64_t)p->heads, (int64_t)p->seq, (int64_t)p->seq};
     int rank;
     int64_t dims[RG_MAX_RANK];
     if (mask->rank > 4 || !rg_cpu_broadcast_shapes(4, full, mask->rank, mask->dims, &rank, dims) ||
         memcmp(dims, full, sizeof full) != 0) {
         char a[RG_CPU_SHAPE_TEXT_MAX], b[RG_CPU_SHAPE_TEXT_MAX];
-        return rg_error_set(err, RG_ERR_SHAPE, "mask of shape %s does not broadcast to the scores' shape %s",
+        return rg_error_set(err, RG_ERR_SHAPE, "%s of shape %s does not broadcast to the scores' shape %s", what,
                             rg_cpu_shape_text(mask->rank, mask->dims, a, sizeof a), rg_cpu_shape_text(4, full, b, sizeof b));
     }
-    rg_cpu_broadcast_strides(4, full, mask->rank, mask->dims, p->mask_strides);
+    rg_cpu_broadcast_strides(4, full, mask->rank, mask->dims, strides);
     return RG_OK;
 }
 
@@ -347,7 +354,7 @@ static rg_status key_padding_keep(rg_cpu_ctx *ctx, const rg_tensor *mask, const 
 
 static rg_status k_attention(rg_cpu_ctx *ctx, const rg_node *node, const rg_tensor *const *inputs,
                              rg_tensor *outputs, rg_error *err) {
-    const rg_tensor *qkv = inputs[0], *mask = input_at(node, inputs, 1);
+    const rg_tensor *qkv = inputs[0], *mask = input_at(node, inputs, 1), *bias = input_at(node, inputs, 2);
     if (!qkv) return rg_error_set(err, RG_ERR_INVALID_MODEL, "input 0 (qkv) is required");
     RG_TRY(check_float(qkv, 0, RG_DTYPE_UNDEFINED, err));
     const char *mask_kind, *empty_rows;
@@ -355,6 +362,7 @@ static rg_status k_attention(rg_cpu_ctx *ctx, const rg_node *node, const rg_tens
     RG_TRY(rg_node_attr_string(node, "empty_rows", "zeros", &empty_rows, err));
     bool key_padding = strcmp(mask_kind, "key_padding") == 0;
     if (mask && !key_padding) RG_TRY(check_float(mask, 1, qkv->dtype, err));
+    if (bias) RG_TRY(check_float(bias, 2, qkv->dtype, err));
     int64_t heads, head_size, causal;
     float scale;
     RG_TRY(rg_node_attr_int(node, "num_heads", 0, &heads, err));
@@ -372,12 +380,13 @@ static rg_status k_attention(rg_cpu_ctx *ctx, const rg_node *node, const rg_tens
     attention_params p = {.batch = (size_t)qkv->dims[0], .seq = (size_t)qkv->dims[1], .heads = (size_t)heads,
                           .head_size = (size_t)head_size, .scale = scale, .causal = causal != 0,
                           .empty_uniform = strcmp(empty_rows, "uniform") == 0};
-    if (mask && !key_padding) RG_TRY(attention_mask(mask, &p, err));
+    if (mask && !key_padding) RG_TRY(attention_mask("mask", mask, &p, p.mask_strides, err));
+    if (bias) RG_TRY(attention_mask("bias", bias, &p, p.bias_strides, err));
     int64_t dims[3] = {qkv->dims[0], qkv->dims[1], heads * head_size};
     RG_TRY(rg_cpu_alloc_output(ctx, &outputs[0], qkv->dtype, 3, dims, err));
     size_t out_n = rg_tensor_numel(&outputs[0]);
     rg_status st = RG_OK;
-    f32_view vq = {0}, vm = {0};
+    f32_view vq = {0}, vm = {0}, vb = {0};
     float *y = NULL, *scores = NULL;
     uint8_t *keep = NULL;
     if (mask && key_padding && (st = key_padding_keep(ctx, mask, &p, &keep, err))) goto done;
@@ -385,6 +394,8 @@ static rg_status k_attention(rg_cpu_ctx *ctx, const rg_node *node, const rg_tens
     if ((st = f32_load(ctx, qkv, &vq, err))) goto done;
     if (mask && !key_padding && (st = f32_load(ctx, mask, &vm, err))) goto done;
     p.mask = mask && !key_padding ? vm.data : NULL;
+    if (bias && (st = f32_load(ctx, bias, &vb, err))) goto done;
+    p.bias = bias ? vb.data : NULL;
     scores = rg_mem_calloc(ctx->alloc, p.seq ? p.seq : 1, sizeof(float));
     y = f32_target(ctx, &outputs[0], err);
     if (!scores || !y) {
@@ -397,7 +408,7 @@ done:
     if (scores) rg_mem_free(ctx->alloc, scores, (p.seq ? p.seq : 1) * sizeof(float));
     if (y && st == RG_OK) f32_store(ctx, &outputs[0], y);
     else if (y && outputs[0].dtype != RG_DTYPE_F32) rg_mem_free(ctx->alloc, y, (out_n ? out_n : 1) * sizeof(float));
-    f32_release(ctx, &vq), f32_release(ctx, &vm);
+    f32_release(ctx, &vq), f32_release(ctx, &vm), f32_release(ctx, &vb);
     if (keep) rg_mem_free(ctx->alloc, keep, p.batch * p.seq > 0 ? p.batch * p.seq : 1);
     return st;
 }

@@ -7,28 +7,33 @@
  * at 2x16 and 1x37 with padded masks, and per model the structure the issue
  * asks for. Prints the table of node counts that docs/passes.md quotes.
  *
- * GPT-2 (Conv1D as Gemm + Split heads) and MPNet (relative position bias
- * added to the scores) do not fuse into Attention yet; for them only the
- * outputs, the LayerNorm count and the node bound of what they reach are
- * checked, and the table shows where they stand.
+ * GPT-2 (Conv1D exported as Gemm inside [B*S, K] reshapes, QKV split from
+ * one projection, causal + padding mask, tanh GELU) fuses to causal
+ * Attention; MPNet's relative position bias becomes the Attention's bias
+ * input.
  */
 #include <time.h>
 
 #include "frontend/onnx.h"
 #include "helpers.h"
 
+typedef enum model_kind { BERT_LIKE, MPNET, GPT2 } model_kind;
+
 typedef struct exported_model {
     const char *name;
     int layers;
-    bool attention_fuses; /* false: a known gap (see the file comment) */
+    model_kind kind;
 } exported_model;
 
 static const exported_model models[] = {
-    {"bert_L2_classic_o14", 2, true},      {"bert_L2_classic_o17", 2, true},  {"bert_L2_dynamo_o18", 2, true},
-    {"bert_L4_dynamo_o20", 4, true},       {"bert_L12_classic_o17", 12, true}, {"bert_L12_dynamo_o18", 12, true},
-    {"roberta_L2_classic_o17", 2, true},   {"roberta_L2_dynamo_o18", 2, true}, {"distilbert_L2_classic_o17", 2, true},
-    {"distilbert_L2_dynamo_o18", 2, true}, {"albert_L2_classic_o17", 2, true}, {"electra_L2_classic_o17", 2, true},
-    {"mpnet_L2_classic_o17", 2, false},    {"gpt2_L2_classic_o17", 2, false},  {"gpt2_L2_dynamo_o18", 2, false},
+    {"bert_L2_classic_o14", 2, BERT_LIKE},       {"bert_L2_classic_o17", 2, BERT_LIKE},
+    {"bert_L2_dynamo_o18", 2, BERT_LIKE},        {"bert_L4_dynamo_o20", 4, BERT_LIKE},
+    {"bert_L12_classic_o17", 12, BERT_LIKE},     {"bert_L12_dynamo_o18", 12, BERT_LIKE},
+    {"roberta_L2_classic_o17", 2, BERT_LIKE},    {"roberta_L2_dynamo_o18", 2, BERT_LIKE},
+    {"distilbert_L2_classic_o17", 2, BERT_LIKE}, {"distilbert_L2_dynamo_o18", 2, BERT_LIKE},
+    {"albert_L2_classic_o17", 2, BERT_LIKE},     {"electra_L2_classic_o17", 2, BERT_LIKE},
+    {"mpnet_L2_classic_o17", 2, MPNET},          {"gpt2_L2_classic_o17", 2, GPT2},
+    {"gpt2_L2_dynamo_o18", 2, GPT2},
 };
 
 typedef struct shape_case {
@@ -86,6 +91,25 @@ static int count_attr(const rg_graph *g, rg_op op, const char *name, const char 
     return c;
 }
 
+static int count_int_attr(const rg_graph *g, rg_op op, const char *name, int64_t value) {
+    int c = 0;
+    for (uint32_t i = 0; i < g->nnodes; i++) {
+        const rg_attr *a = rg_node_attr(g->nodes[i], name);
+        c += g->nodes[i]->op == op && a && a->kind == RG_ATTR_INT && a->i == value;
+    }
+    return c;
+}
+
+/* Attention nodes with a bias input (input 2). */
+static int count_biased(const rg_graph *g) {
+    int c = 0;
+    for (uint32_t i = 0; i < g->nnodes; i++) {
+        const rg_node *n = g->nodes[i];
+        c += n->op == RG_OP_ATTENTION && n->ninputs > 2 && n->inputs[2];
+    }
+    return c;
+}
+
 static void print_row(const exported_model *m, const rg_pass_report *r, double seconds) {
     printf("| %-26s | %5u | %4u | %6.1f |", m->name, total(r->ops_before), total(r->ops_after), seconds * 1e3);
     for (int op = 0; op < RG_OP_COUNT; op++)
@@ -121,21 +145,27 @@ static void check_model(const exported_model *m) {
     const uint32_t *after = r.ops_after;
     uint32_t L = (uint32_t)m->layers;
     cr_assert_eq(after[RG_OP_LAYER_NORM], 2 * L + 1, "%s: %u LayerNorms", m->name, after[RG_OP_LAYER_NORM]);
-    if (m->attention_fuses) {
-        cr_assert_eq(after[RG_OP_RANGE], 0, "%s: Range left", m->name);
-        cr_assert_eq(after[RG_OP_CONSTANT_OF_SHAPE], 0, "%s: ConstantOfShape left", m->name);
-        cr_assert_eq(after[RG_OP_ATTENTION], L, "%s: %u Attention", m->name, after[RG_OP_ATTENTION]);
-        cr_assert_eq(count_attr(g, RG_OP_ATTENTION, "mask_kind", "key_padding"), (int)L,
-                     "%s: not every Attention reads the [B, S] mask", m->name);
-        cr_assert_eq(count_attr(g, RG_OP_LINEAR, "activation", "gelu") +
-                         count_attr(g, RG_OP_LINEAR, "activation", "gelu_tanh"),
-                     (int)L, "%s: GELU epilogues", m->name);
-        /* what is left of shape arithmetic is the embeddings' position-ids
-         * Slice to the sequence length (Shape of ids) */
-        cr_assert_leq(after[RG_OP_SHAPE], 2, "%s: %u Shape", m->name, after[RG_OP_SHAPE]);
-        cr_assert_eq(after[RG_OP_SQUEEZE], 0, "%s: Squeeze left", m->name);
-        cr_assert_leq(total(after), 8 * L + 18, "%s: %u nodes for %u layers", m->name, total(after), L);
-    }
+    if (m->kind == BERT_LIKE) cr_assert_eq(after[RG_OP_RANGE], 0, "%s: Range left", m->name);
+    cr_assert_eq(after[RG_OP_CONSTANT_OF_SHAPE], 0, "%s: ConstantOfShape left", m->name);
+    cr_assert_eq(after[RG_OP_ATTENTION], L, "%s: %u Attention", m->name, after[RG_OP_ATTENTION]);
+    cr_assert_eq(count_attr(g, RG_OP_ATTENTION, "mask_kind", "key_padding"), (int)L,
+                 "%s: not every Attention reads the [B, S] mask", m->name);
+    cr_assert_eq(count_int_attr(g, RG_OP_ATTENTION, "causal", 1), m->kind == GPT2 ? (int)L : 0,
+                 "%s: causal Attention count", m->name);
+    cr_assert_eq(count_biased(g), m->kind == MPNET ? (int)L : 0, "%s: Attention with a bias input", m->name);
+    int gelu_tanh = count_attr(g, RG_OP_LINEAR, "activation", "gelu_tanh");
+    cr_assert_eq(count_attr(g, RG_OP_LINEAR, "activation", "gelu") + gelu_tanh, (int)L, "%s: GELU epilogues",
+                 m->name);
+    if (m->kind == GPT2) cr_assert_eq(gelu_tanh, (int)L, "%s: GPT-2's GELU is the tanh form", m->name);
+    cr_assert_eq(after[RG_OP_MATMUL] + after[RG_OP_GEMM], 0, "%s: MatMul/Gemm left", m->name);
+    /* what is left of shape arithmetic is the embeddings' position-ids
+     * Slice to the sequence length (Shape of ids) */
+    cr_assert_leq(after[RG_OP_SHAPE], 2, "%s: %u Shape", m->name, after[RG_OP_SHAPE]);
+    if (m->kind == BERT_LIKE) cr_assert_eq(after[RG_OP_SQUEEZE], 0, "%s: Squeeze left", m->name);
+    /* MPNet keeps the subgraph that computes its relative position bias
+     * (bucketed |i - j|, a Gather of the bias table) once for all layers */
+    uint32_t prologue = m->kind == MPNET ? 18 + 22 : 18;
+    cr_assert_leq(total(after), 8 * L + prologue, "%s: %u nodes for %u layers", m->name, total(after), L);
     rg_graph_free(ref);
     rg_graph_free(g);
 }
