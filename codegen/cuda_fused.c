@@ -44,8 +44,9 @@ static int next_pow2(int64_t v) {
 static void choose_layout(int64_t n, rg_dtype dtype, rg_cg_fused_kernel *k) {
     int esize = (int)rg_dtype_size(dtype);
     int v = 16 / esize;
-    /* a narrower vector when a full one would leave lanes of a warp idle */
-    while (v > 1 && (n % v != 0 || n / v < 32)) v /= 2;
+    /* the widest access that divides the row; short rows then take fewer
+     * lanes (a part of a warp) rather than narrower accesses */
+    while (v > 1 && n % v != 0) v /= 2;
     int64_t chunks = (n + v - 1) / v;
     int per_thread = MAX_ELEMENTS_PER_THREAD / v > 0 ? MAX_ELEMENTS_PER_THREAD / v : 1;
     int threads;

@@ -54,9 +54,9 @@ Test(cuda_fused, golden_softmax_scale_mask) {
     rg_cg_fused_kernel k;
     char *text = emit_node(n, "rg_softmax", RG_DTYPE_UNDEFINED, 0, &k);
     check_golden("softmax_f16_128.cu", text);
-    cr_assert_eq(k.vector_width, 4, "128 halves: 8-byte vectors keep all 32 lanes busy");
-    cr_assert_eq(k.threads_per_row, 32);
-    cr_assert_eq(k.rows_per_block, 8);
+    cr_assert_eq(k.vector_width, 8, "128 halves: 16-byte vectors over half a warp");
+    cr_assert_eq(k.threads_per_row, 16);
+    cr_assert_eq(k.rows_per_block, 16);
     cr_assert_str_eq(k.vec_name, "rg_softmax_vec");
     cr_assert_str_eq(k.scalar_name, "rg_softmax_scalar");
     free(text);
@@ -108,7 +108,8 @@ Test(cuda_fused, layouts) {
         {127, RG_DTYPE_F32, 1, 32, 8, false},     {768, RG_DTYPE_F16, 8, 32, 8, true},
         {768, RG_DTYPE_F32, 4, 32, 8, true},      {1024, RG_DTYPE_BF16, 8, 32, 8, true},
         {4096, RG_DTYPE_F16, 8, 128, 2, true},    {4096, RG_DTYPE_F32, 4, 128, 2, true},
-        {100000, RG_DTYPE_F32, 4, 1024, 1, true}, {512, RG_DTYPE_F16, 8, 32, 8, true},
+        {100000, RG_DTYPE_F32, 4, 1024, 1, true}, {512, RG_DTYPE_F16, 8, 32, 8, true}, {128, RG_DTYPE_F16, 8, 16, 16, true},
+        {96, RG_DTYPE_F32, 4, 32, 8, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         rg_cg_fused_kernel k;

@@ -1,5 +1,5 @@
 // ragged: Fused node 'probs' -> kernels rg_softmax_vec, rg_softmax_scalar
-// row length 128, float16 in memory, f32 math; 32 threads per row, 8 rows per block, 4-element vectors
+// row length 128, float16 in memory, f32 math; 16 threads per row, 16 rows per block, 8-element vectors
 // program:
 //   %0 = load in0 row
 //   %1 = const 0.125
@@ -18,8 +18,8 @@ namespace rg_kernel {
 
 typedef __half rg_t;
 constexpr int N = 128;   // row length
-constexpr int T = 32;   // threads per row
-constexpr int RPB = 8; // rows per block
+constexpr int T = 16;   // threads per row
+constexpr int RPB = 16; // rows per block
 constexpr int W = 1;   // warps per row
 constexpr int LANES = T < 32 ? T : 32;
 static_assert(T * RPB <= 1024 && LANES <= 32 && (T <= 32 ? 32 % T == 0 : T == 32 * W), "layout");
@@ -131,5 +131,5 @@ template <int V> __device__ __forceinline__ void rg_body(const rg_params &p) {
 
 } // namespace rg_kernel
 
-extern "C" __global__ void __launch_bounds__(rg_kernel::T * rg_kernel::RPB) rg_softmax_vec(const __grid_constant__ rg_kernel::rg_params p) { rg_kernel::rg_body<4>(p); }
+extern "C" __global__ void __launch_bounds__(rg_kernel::T * rg_kernel::RPB) rg_softmax_vec(const __grid_constant__ rg_kernel::rg_params p) { rg_kernel::rg_body<8>(p); }
 extern "C" __global__ void __launch_bounds__(rg_kernel::T * rg_kernel::RPB) rg_softmax_scalar(const __grid_constant__ rg_kernel::rg_params p) { rg_kernel::rg_body<1>(p); }
