@@ -19,12 +19,19 @@
  *     target where every dim either is a number or equals the input's (an
  *     Expand's 1 keeps the input's dim);
  *  4. replaces a uniform value (every element equal: a ConstantOfShape, or a
- *     slice or expansion of a constant such as HF BERT's zero token_type_ids
- *     buffer) read by a broadcasting elementwise op by a scalar, and a Gather
+ *     slice, expansion or Gather/GatherElements pick of a constant such as
+ *     HF BERT's zero token_type_ids buffer) read by a broadcasting
+ *     elementwise op by a scalar, and a Gather
  *     of table rows by such uniform indices by the one row it selects, when
  *     the op's other inputs alone already give its output shape;
  *  5. evaluates every node whose inputs are all constants (outputs up to
- *     fold_max_bytes) with the evaluator and makes its outputs constants.
+ *     fold_max_bytes) with the evaluator and makes its outputs constants;
+ *  6. gives a Slice whose starts or ends are one dim of a graph input known
+ *     symbolically (the position-ids Slice of the embeddings to the
+ *     sequence length, computed as Shape -> Gather -> Unsqueeze) that one
+ *     dim straight from Shape(input, start=d, end=d+1): the one node that
+ *     has to stay, since ONNX has no other way to read a dim, and the
+ *     arithmetic around it dies.
  *
  * These repeat until nothing changes (each round can enable the others),
  * then the cleanup pass removes what became dead and what became a no-op.
@@ -230,7 +237,11 @@ static bool uniform_source(const rg_value *v, const rg_tensor **out) {
             *out = a->t;
             return true;
         }
-        if (!moves_elements(p->op) || !p->ninputs || p->outputs[0] != v) return false;
+        /* a Gather or GatherElements picks elements of its data: of uniform
+         * data, every pick is the same value (an index out of range, which
+         * the kernel would refuse, is then not diagnosed) */
+        bool picks = p->op == RG_OP_GATHER || p->op == RG_OP_GATHER_ELEMENTS;
+        if ((!moves_elements(p->op) && !picks) || !p->ninputs || p->outputs[0] != v) return false;
         v = p->inputs[0];
     }
     return false;
@@ -388,11 +399,56 @@ static rg_status evaluate(fold_ctx *f, rg_node *n) {
     return st;
 }
 
+/* ------------------------------------------------ 6. one dim of an input */
+
+/* A graph input and axis whose dim is d. */
+static bool input_with_dim(const rg_graph *g, const rg_dim *d, rg_value **x, int *axis) {
+    for (uint32_t i = 0; i < g->ninputs; i++) {
+        rg_value *in = g->inputs[i];
+        if (!in || in->constant) continue;
+        for (int a = 0; a < in->rank; a++)
+            if (rg_dim_equal(&in->dims[a], d)) return *x = in, *axis = a, true;
+    }
+    return false;
+}
+
+static rg_status fold_slice_bounds(fold_ctx *f, rg_node *n) {
+    for (uint32_t slot = 1; slot <= 2 && slot < n->ninputs; slot++) {
+        rg_value *v = n->inputs[slot];
+        const rg_known_value *k = known_of(f, v);
+        int64_t c;
+        if (!v || v->constant || !k || k->len != 1 || v->rank != 1 || v->dtype != RG_DTYPE_I64) continue;
+        if (rg_dim_is_const(&k->elems[0], &c) || (v->producer && v->producer->op == RG_OP_SHAPE)) continue;
+        rg_value *x;
+        int axis;
+        if (!input_with_dim(f->g, &k->elems[0], &x, &axis)) continue;
+        char base[RG_ERROR_MESSAGE_MAX];
+        snprintf(base, sizeof base, "%s/dim%d", x->name, axis);
+        const char *name;
+        RG_TRY(rg_rewrite_unique_name(f->g, base, &name, f->cx->err));
+        rg_value *out;
+        RG_TRY(rg_graph_add_value(f->g, name, RG_DTYPE_UNDEFINED, -1, NULL, &out, f->cx->err));
+        rg_node *shape;
+        int opset = f->g->opset < 15 ? 15 : f->g->opset; /* start/end attributes */
+        RG_TRY(rg_graph_add_node(f->g, RG_OP_SHAPE, name, opset, 1, &x, 1, &out, &shape, f->cx->err));
+        rg_attr *a = rg_arena_array(&f->g->arena, 2, sizeof *a);
+        if (!a) return rg_error_set(f->cx->err, RG_ERR_NOMEM, "out of memory for attributes");
+        a[0] = (rg_attr){.name = "start", .kind = RG_ATTR_INT, .i = axis};
+        a[1] = (rg_attr){.name = "end", .kind = RG_ATTR_INT, .i = axis + 1};
+        rg_node_set_attrs(shape, 2, a);
+        RG_TRY(rg_infer_node(f->g, shape, f->cx->err));
+        RG_TRY(rg_rewrite_set_input(f->g, n, slot, out, f->cx->err));
+        f->cx->stats->added++, f->cx->stats->rewritten++;
+        f->changed = true;
+    }
+    return RG_OK;
+}
+
 /* ------------------------------------------------ the rounds */
 
 static rg_status one_round(fold_ctx *f) {
     rg_graph *g = f->g;
-    uint32_t nnodes = g->nnodes; /* nodes added here (none today) wait for the next round */
+    uint32_t nnodes = g->nnodes; /* nodes added here wait for the next round */
     for (uint32_t i = 0; i < nnodes; i++) {
         rg_node *n = g->nodes[i];
         for (uint32_t o = 0; o < n->noutputs; o++)
@@ -400,9 +456,11 @@ static rg_status one_round(fold_ctx *f) {
         if (n->op == RG_OP_RESHAPE) RG_TRY(fold_reshape(f, n));
         if (n->op == RG_OP_EXPAND) RG_TRY(fold_expand(f, n));
         if (n->op == RG_OP_GATHER) RG_TRY(fold_gather_rows(f, n));
+        if (n->op == RG_OP_SLICE) RG_TRY(fold_slice_bounds(f, n));
         if (n->noutputs && n->outputs[0]) RG_TRY(fold_uniform(f, n->outputs[0]));
         RG_TRY(evaluate(f, n));
     }
+    RG_TRY(rg_graph_topo_sort(g, f->cx->err)); /* Shape nodes of step 6 were appended */
     return rg_rewrite_remove_dead(g, &f->cx->stats->removed, f->cx->err);
 }
 

@@ -159,7 +159,17 @@ static void check_model(const exported_model *m) {
     if (m->kind == GPT2) cr_assert_eq(gelu_tanh, (int)L, "%s: GPT-2's GELU is the tanh form", m->name);
     cr_assert_eq(after[RG_OP_MATMUL] + after[RG_OP_GEMM], 0, "%s: MatMul/Gemm left", m->name);
     /* what is left of shape arithmetic is the embeddings' position-ids
-     * Slice to the sequence length (Shape of ids) */
+     * Slice to the sequence length: one Shape(ids, start=1, end=2) and no
+     * Gather/Unsqueeze/Concat on shapes (the token-type ids buffer folds to
+     * one row of its table) */
+    if (m->kind == BERT_LIKE) {
+        cr_assert_leq(after[RG_OP_SHAPE], 1, "%s: %u Shape", m->name, after[RG_OP_SHAPE]);
+        cr_assert_eq(after[RG_OP_UNSQUEEZE] + after[RG_OP_CONCAT] + after[RG_OP_GATHER_ELEMENTS] + after[RG_OP_WHERE] +
+                         after[RG_OP_EXPAND],
+                     0, "%s: shape arithmetic left", m->name);
+        cr_assert_leq(after[RG_OP_GATHER], 2, "%s: %u Gather (word and position embeddings)", m->name,
+                      after[RG_OP_GATHER]);
+    }
     cr_assert_leq(after[RG_OP_SHAPE], 2, "%s: %u Shape", m->name, after[RG_OP_SHAPE]);
     if (m->kind == BERT_LIKE) cr_assert_eq(after[RG_OP_SQUEEZE], 0, "%s: Squeeze left", m->name);
     /* MPNet keeps the subgraph that computes its relative position bias
