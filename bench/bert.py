@@ -43,7 +43,10 @@ def median_ms(fn, iters, warmup=10):
 
 def peers(dtype, shapes, iters):
     torch.manual_seed(0)
-    model = tf.BertModel(tf.BertConfig(), attn_implementation="sdpa").eval().cuda().to(dtype)
+    cfg = tf.BertConfig()
+    cfg._attn_implementation = "sdpa"  # transformers 5 takes it on the config
+    model = tf.BertModel(cfg).eval().cuda().to(dtype)
+    print(f"  torch attention: {model.config._attn_implementation}", flush=True)
     compiled = torch.compile(model, mode="reduce-overhead")
     results = {}
     for (b, s) in shapes:
