@@ -223,7 +223,19 @@ int rg_cmd_dump(int argc, char **argv) {
             else if (strcmp(value, "onnx") == 0) req.format = FORMAT_ONNX;
             else return rg_cli_usage_error("dump", "--format must be text, dot or onnx, not '%s'", value);
             break;
-        case OPT_PRINT_AFTER: req.print_after = value; break;
+        case OPT_PRINT_AFTER:
+            if (!rg_pass_find(value)) {
+                char names[512];
+                size_t n, len = 0;
+                const rg_pass *list = rg_pass_list(&n);
+                names[0] = '\0';
+                for (size_t i = 0; i < n && len < sizeof names; i++)
+                    len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", list[i].name);
+                return rg_cli_usage_error("dump", "--print-after: '%s' is not a pass; the passes are %s", value,
+                                          names);
+            }
+            req.print_after = value;
+            break;
         default: return rg_cli_usage_error("dump", "unhandled option");
         }
     }
