@@ -147,7 +147,7 @@ rg_status rg_session_bind_input(rg_session *session, const char *name, rg_dtype 
 
 /* The device a session runs on (RG_DEVICE_CPU or RG_DEVICE_CUDA), and when
  * RG_DEVICE_AUTO fell back to the CPU for a plan compiled for a GPU, the
- * one-line reason (also printed once on stderr); NULL otherwise. */
+ * one-line reason (the `ragged` command prints it on stderr); NULL otherwise. */
 rg_device rg_session_device(const rg_session *session);
 const char *rg_session_fallback_reason(const rg_session *session);
 

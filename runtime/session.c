@@ -130,8 +130,8 @@ rg_status rg_session_new(const rg_plan *plan, const rg_session_options *options,
             goto fail;
         }
         if (st != RG_OK) {
+            /* the library never prints: callers show rg_session_fallback_reason() */
             snprintf(s->fallback_reason, sizeof s->fallback_reason, "%s", why.message);
-            fprintf(stderr, "ragged: %s; running on the CPU\n", why.message);
         }
     }
     if (!s->cuda_exec && (st = rg_cpu_exec_new(g, alloc, opts.num_threads, &s->exec, err)) != RG_OK) goto fail;

@@ -87,6 +87,11 @@ int rg_cli_usage_error(const char *command, const char *fmt, ...) {
     return RG_EXIT_USAGE;
 }
 
+void rg_cli_note_fallback(const rg_session *session) {
+    const char *why = rg_session_fallback_reason(session);
+    if (why) fprintf(stderr, "ragged: %s; running on the CPU\n", why);
+}
+
 int rg_cli_fail(const rg_error *err) {
     const char *msg = err && err->message[0] ? err->message : rg_status_string(err ? err->status : RG_ERR_INTERNAL);
     fprintf(stderr, "ragged: error: %s\n", msg);

@@ -56,6 +56,8 @@ int rg_cli_usage_error(const char *command, const char *fmt, ...) RG_PRINTF(2, 3
 
 /* Prints "ragged: error: <message>" on stderr; returns RG_EXIT_FAIL. */
 int rg_cli_fail(const rg_error *err);
+/* When a session fell back from the GPU to the CPU, says why on stderr, once. */
+void rg_cli_note_fallback(const rg_session *session);
 
 /* Parses a whole decimal integer in [min, max]; false on anything else. */
 bool rg_cli_parse_int(const char *text, int64_t min, int64_t max, int64_t *out);

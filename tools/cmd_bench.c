@@ -231,6 +231,7 @@ int rg_cmd_bench(int argc, char **argv) {
         rc = rg_cli_fail(&err);
         goto done;
     }
+    rg_cli_note_fallback(s);
     for (int i = 0; i < nshapes; i++)
         if (time_shape(s, plan, &results[i], iters, warmup, &err) != RG_OK) {
             rg_error_prefix(&err, err.status, "shape %lldx%lld", (long long)results[i].batch,

@@ -529,6 +529,7 @@ static rg_status run(const run_request *req, rg_error *err) {
 
     rg_session_options options = {req->device, req->threads};
     if ((st = rg_session_new(rs.plan, &options, &rs.session, err)) != RG_OK) goto done;
+    rg_cli_note_fallback(rs.session);
     for (size_t i = 0; i < n; i++) {
         rg_io_info info;
         if ((st = rg_plan_input_info(rs.plan, i, &info, err)) != RG_OK) goto done;
