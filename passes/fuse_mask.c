@@ -93,18 +93,8 @@ static bool is_int_or_bool(rg_dtype t) {
     return t == RG_DTYPE_BOOL || t == RG_DTYPE_I64 || t == RG_DTYPE_I32;
 }
 
-/* Element i of a constant as double (NAN for other dtypes). */
-static double elem(const rg_tensor *t, size_t i) {
-    switch (t->dtype) {
-    case RG_DTYPE_F32: return ((const float *)t->data)[i];
-    case RG_DTYPE_F16: return rg_f16_to_f32(((const uint16_t *)t->data)[i]);
-    case RG_DTYPE_BF16: return rg_bf16_to_f32(((const uint16_t *)t->data)[i]);
-    case RG_DTYPE_I64: return (double)((const int64_t *)t->data)[i];
-    case RG_DTYPE_I32: return ((const int32_t *)t->data)[i];
-    case RG_DTYPE_BOOL: return ((const uint8_t *)t->data)[i] != 0;
-    default: return NAN;
-    }
-}
+/* Element i of a constant as double. */
+static double elem(const rg_tensor *t, size_t i) { return rg_load_as_double(t->dtype, t->data, i); }
 
 static bool has_vars(const term *t) {
     for (int k = 0; k < t->rank; k++)

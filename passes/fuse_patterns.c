@@ -37,26 +37,10 @@ static rg_node *sole_reader_op(const rg_value *v, rg_op op) {
     return n && n->op == op ? n : NULL;
 }
 
-static bool is_float(rg_dtype dtype) {
-    return dtype == RG_DTYPE_F32 || dtype == RG_DTYPE_F16 || dtype == RG_DTYPE_BF16;
-}
-
-/* Element i of a constant float or integer tensor, as double. */
-static double tensor_elem(const rg_tensor *t, size_t i) {
-    switch (t->dtype) {
-    case RG_DTYPE_F32: return ((const float *)t->data)[i];
-    case RG_DTYPE_F16: return rg_f16_to_f32(((const uint16_t *)t->data)[i]);
-    case RG_DTYPE_BF16: return rg_bf16_to_f32(((const uint16_t *)t->data)[i]);
-    case RG_DTYPE_I64: return (double)((const int64_t *)t->data)[i];
-    case RG_DTYPE_I32: return ((const int32_t *)t->data)[i];
-    default: return NAN;
-    }
-}
-
 /* A constant holding one number (any rank, one element). */
 static bool const_scalar(const rg_value *v, double *out) {
     if (!v || !v->constant || rg_tensor_numel(v->constant) != 1) return false;
-    double d = tensor_elem(v->constant, 0);
+    double d = rg_load_as_double(v->constant->dtype, v->constant->data, 0);
     if (d != d) return false;
     *out = d;
     return true;
@@ -122,7 +106,7 @@ static bool reduce_mean_last(const rg_node *n) {
     const rg_value *axes_in = n->ninputs > 1 ? n->inputs[1] : NULL;
     if (axes_in) {
         if (!axes_in->constant || rg_tensor_numel(axes_in->constant) != 1) return false;
-        axis = (int64_t)tensor_elem(axes_in->constant, 0);
+        axis = (int64_t)rg_load_as_double(axes_in->constant->dtype, axes_in->constant->data, 0);
     } else {
         const rg_attr *a = rg_node_attr(n, "axes");
         if (!a || a->kind != RG_ATTR_INTS || a->count != 1) return false;
@@ -233,7 +217,7 @@ static rg_status sweep_end(rg_pass_ctx *cx) {
 static rg_status fuse_layer_normalization(rg_pass_ctx *cx, rg_node *n) {
     rg_value *x = n->inputs[0], *scale = n->inputs[1], *bias = n->ninputs > 2 ? n->inputs[2] : NULL;
     int64_t axis, width;
-    if (!x || !is_float(x->dtype) || !last_dim(x, &width)) return RG_OK;
+    if (!x || !rg_dtype_is_float(x->dtype) || !last_dim(x, &width)) return RG_OK;
     if (!int_attr(n, "axis", -1, &axis) || (axis != -1 && axis != x->rank - 1)) return RG_OK;
     for (uint32_t i = 1; i < n->noutputs; i++)
         if (n->outputs[i] && (n->outputs[i]->nconsumers || n->outputs[i]->is_output)) return RG_OK;
@@ -260,7 +244,7 @@ static rg_status fuse_layer_normalization(rg_pass_ctx *cx, rg_node *n) {
 static rg_status fuse_layer_norm_decomposed(rg_pass_ctx *cx, rg_node *mean1) {
     rg_value *x = mean1->inputs[0];
     int64_t width;
-    if (!reduce_mean_last(mean1) || !x || !is_float(x->dtype) || !last_dim(x, &width)) return RG_OK;
+    if (!reduce_mean_last(mean1) || !x || !rg_dtype_is_float(x->dtype) || !last_dim(x, &width)) return RG_OK;
     rg_node *sub = sole_reader_op(mean1->outputs[0], RG_OP_SUB);
     if (!sub || sub->inputs[0] != x || sub->inputs[1] != mean1->outputs[0]) return RG_OK;
     rg_value *d = sub->outputs[0];
@@ -379,7 +363,7 @@ static rg_status fuse_gelu_erf(rg_pass_ctx *cx, rg_node *erf_node) {
     } else {
         return RG_OK;
     }
-    if (!is_float(x->dtype)) return RG_OK;
+    if (!rg_dtype_is_float(x->dtype)) return RG_OK;
     rg_value *h = plus_one(erf_node->outputs[0]);
     rg_value *y = h ? gelu_product(h, x) : NULL;
     if (!y || !same_shape(y, x)) return RG_OK;
@@ -423,7 +407,7 @@ static rg_status fuse_gelu_tanh(rg_pass_ctx *cx, rg_node *tanh_node) {
             continue;
         rg_value *h = plus_one(tanh_node->outputs[0]);
         rg_value *y = h ? gelu_product(h, x) : NULL;
-        if (!y || !is_float(x->dtype) || !same_shape(y, x)) return RG_OK;
+        if (!y || !rg_dtype_is_float(x->dtype) || !same_shape(y, x)) return RG_OK;
         attr_list attrs = {0};
         attr_string(&attrs, "approximate", "tanh");
         rg_node *gelu;
@@ -503,7 +487,7 @@ static rg_status add_linear(rg_pass_ctx *cx, const char *name, rg_value *x, rg_v
 static rg_status fuse_linear(rg_pass_ctx *cx, rg_node *mm) {
     rg_value *x = mm->inputs[0], *w = mm->inputs[1];
     if (!x || !w || x->constant || !w->constant || w->constant->rank != 2 || x->rank < 2) return RG_OK;
-    if (!is_float(x->dtype) || w->dtype != x->dtype) return RG_OK;
+    if (!rg_dtype_is_float(x->dtype) || w->dtype != x->dtype) return RG_OK;
     int64_t n = w->constant->dims[1];
     rg_value *y = mm->outputs[0], *bias = NULL;
     rg_node *add = sole_reader_op(y, RG_OP_ADD);
@@ -545,7 +529,7 @@ static rg_status reshaped_constant(rg_graph *g, const char *base, const char *su
 static rg_status fuse_gemm(rg_pass_ctx *cx, rg_node *gemm) {
     rg_value *x = gemm->inputs[0], *w = gemm->inputs[1], *c = gemm->ninputs > 2 ? gemm->inputs[2] : NULL;
     if (!x || !w || x->constant || !w->constant || w->constant->rank != 2 || x->rank != 2) return RG_OK;
-    if (!is_float(x->dtype) || w->dtype != x->dtype) return RG_OK;
+    if (!rg_dtype_is_float(x->dtype) || w->dtype != x->dtype) return RG_OK;
     int64_t trans_a, trans_b;
     float alpha, beta;
     if (!int_attr(gemm, "transA", 0, &trans_a) || !int_attr(gemm, "transB", 0, &trans_b) || trans_a != 0) return RG_OK;
@@ -836,7 +820,7 @@ static rg_value *unexpanded(rg_value *bias, const rg_value *scores) {
 static rg_status fuse_attention(rg_pass_ctx *cx, rg_node *softmax) {
     rg_value *scores = softmax->inputs[0];
     int64_t axis;
-    if (!scores || scores->rank != 4 || !is_float(scores->dtype)) return RG_OK;
+    if (!scores || scores->rank != 4 || !rg_dtype_is_float(scores->dtype)) return RG_OK;
     bool has_axis = rg_node_attr(softmax, "axis") != NULL;
     if (!int_attr(softmax, "axis", -1, &axis) || (axis != -1 && axis != 3) || (!has_axis && softmax->opset < 13))
         return RG_OK;
