@@ -7,8 +7,20 @@
 # whole log to $OUT/gpu-check.log when OUT is set. Exits non-zero when a test
 # binary fails.
 #
+# The int8 all-MiniLM-L6 whole-model test reads .gpu-models/all-MiniLM-L6-v2-int8.onnx
+# (ignored by git): copy models/cache/all-MiniLM-L6-v2-int8/model.onnx there on the
+# development machine (`bench/gpu-check.sh --stage-models` does) and carry .gpu-models.
+# After the test binaries, compute-sanitizer's memcheck runs once over one whole-model
+# GPU test (BERT L2, fp16); its ERROR SUMMARY line is in the log.
+#
 # Usage: bench/gpu-check.sh [build-dir]   (default build-gpu)
+#        bench/gpu-check.sh --stage-models
 set -uo pipefail
+if [ "${1:-}" = --stage-models ]; then
+    mkdir -p .gpu-models
+    cp models/cache/all-MiniLM-L6-v2-int8/model.onnx .gpu-models/all-MiniLM-L6-v2-int8.onnx && ls -l .gpu-models
+    exit $?
+fi
 build=${1:-build-gpu}
 log=/dev/null
 if [ -n "${OUT:-}" ]; then
@@ -34,6 +46,16 @@ export LD_LIBRARY_PATH="$PWD/$build/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+
         fi
         "$bin" --jobs 1 --verbose 2>&1 || { echo "FAILED: $t"; status=1; }
     done
+    sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+    echo "== compute-sanitizer memcheck: cuda_exec/bert_L2_classic_o17 (fp16)"
+    if [ -x "$sanitizer" ] && [ -x "$build/tests/runtime/test_runtime" ]; then
+        RG_GPU_TEST_DTYPE=fp16 "$sanitizer" --tool memcheck --target-processes all --error-exitcode 3 \
+            "$build/tests/runtime/test_runtime" --jobs 1 --verbose --filter 'cuda_exec/bert_L2_classic_o17' 2>&1 |
+            grep -E "ERROR SUMMARY|Tested|Synthesis|max rel|Invalid|========= [A-Z]" | head -60
+        [ "${PIPESTATUS[0]}" = 0 ] || { echo "FAILED: compute-sanitizer"; status=1; }
+    else
+        echo "compute-sanitizer not found: skipped"
+    fi
     echo "== gpu-check done: $([ $status = 0 ] && echo PASS || echo FAIL)"
     exit $status
 ) 2>&1 | tee "$log"

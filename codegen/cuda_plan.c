@@ -34,6 +34,16 @@ rg_status rg_cg_attention_variant_of(const rg_node *node, rg_cg_attention_varian
     return RG_OK;
 }
 
+bool rg_cg_attention_fast_ok(const rg_node *node) {
+    rg_cg_attention_variant v;
+    rg_error ignored = {0};
+    const char *mask_kind;
+    if (rg_cg_attention_variant_of(node, &v, &ignored) != RG_OK) return false;
+    if (node->ninputs > 2 && node->inputs[2]) return false;
+    if (rg_node_attr_string(node, "mask_kind", "none", &mask_kind, &ignored) != RG_OK) return false;
+    return !strcmp(mask_kind, "none") || !strcmp(mask_kind, "key_padding");
+}
+
 void rg_cg_cuda_kernels_free(rg_cg_cuda_kernels *k) {
     if (!k) return;
     for (size_t i = 0; i < k->nkernels; i++) rg_mem_free(k->alloc, (void *)k->kernels[i].cubin, k->kernels[i].cubin_size);
@@ -105,6 +115,14 @@ static rg_status add_fused(rg_cg_cuda_kernels *k, const rg_graph *g, uint32_t in
     rg_cg_fused_kernel info;
     rg_status st = rg_cg_fused_emit(node, RG_CG_PLAN_FUSED_NAME, RG_DTYPE_UNDEFINED, 0, &emit, &info, err);
     if (st == RG_OK) st = rg_cg_emit_status(&emit, err);
+    if (st == RG_ERR_UNSUPPORTED && node->op == RG_OP_FUSED) {
+        /* no kernel (e.g. a row length known only at run time, as in MPNet's
+         * position-bucket arithmetic): the executor runs it on the host when
+         * its inputs are there, and otherwise refuses the plan naming it */
+        rg_cg_emit_deinit(&emit);
+        if (err) err->message[0] = '\0';
+        return RG_OK;
+    }
     if (st != RG_OK) {
         char label[160];
         rg_error_prefix(err, st, "node %s", rg_node_label(node, label, sizeof label));
@@ -133,6 +151,7 @@ static rg_status add_fused(rg_cg_cuda_kernels *k, const rg_graph *g, uint32_t in
 static rg_status add_attention(rg_cg_cuda_kernels *k, const rg_graph *g, uint32_t index, const char *arch,
                                rg_error *err) {
     const rg_node *node = g->nodes[index];
+    if (!rg_cg_attention_fast_ok(node)) return RG_OK; /* the general module serves it */
     rg_cg_attention_variant v;
     rg_status st = rg_cg_attention_variant_of(node, &v, err);
     if (st != RG_OK) {
@@ -152,6 +171,23 @@ static rg_status add_attention(rg_cg_cuda_kernels *k, const rg_graph *g, uint32_
     return RG_OK;
 }
 
+/* The general attention module, listing every Attention node (after the
+ * fast modules, so a node's first module is the fast one when it has one). */
+static rg_status add_attention_general(rg_cg_cuda_kernels *k, const rg_graph *g, const char *arch, rg_error *err) {
+    rg_ir_kernel *m = NULL;
+    for (uint32_t i = 0; i < g->nnodes; i++) {
+        if (g->nodes[i]->op != RG_OP_ATTENTION) continue;
+        if (!m) {
+            const char *text = rg_cg_kernel_template("attention_general.cu");
+            RG_ASSERT(text != NULL);
+            m = add_module(k, RG_CG_PLAN_ATTENTION_GENERAL_MODULE, "attention_general", arch, text, g->nnodes);
+            if (!m) return nomem(err);
+        }
+        add_node(m, i);
+    }
+    return RG_OK;
+}
+
 static rg_status compile_all(rg_cg_cuda_kernels *k, const rg_graph *g, const char *arch, rg_cg_nvrtc *nvrtc,
                              rg_error *err) {
     for (uint32_t i = 0; i < g->nnodes; i++) {
@@ -159,6 +195,7 @@ static rg_status compile_all(rg_cg_cuda_kernels *k, const rg_graph *g, const cha
         if (node->op == RG_OP_FUSED || node->op == RG_OP_LAYER_NORM) RG_TRY(add_fused(k, g, i, arch, err));
         else if (node->op == RG_OP_ATTENTION) RG_TRY(add_attention(k, g, i, arch, err));
     }
+    RG_TRY(add_attention_general(k, g, arch, err));
     const char *ew = rg_cg_kernel_template("elementwise.cu");
     RG_ASSERT(ew != NULL);
     if (!add_module(k, RG_CG_PLAN_ELEMENTWISE_MODULE, "elementwise", arch, ew, 0)) return nomem(err);

@@ -8,7 +8,12 @@
  *   RG_CG_PLAN_FUSED_NAME; nodes with the same source (every layer of a
  *   transformer) share one module, so a 12-layer model compiles a handful;
  * - "attention": one per attention variant (dtype, head size, causal) the
- *   graph's Attention nodes need (codegen/kernels/attention.cu);
+ *   graph's Attention nodes need (codegen/kernels/attention.cu), for the
+ *   nodes that kernel can serve (rg_cg_attention_fast_ok);
+ * - "attention_general": codegen/kernels/attention_general.cu, once when
+ *   the graph has Attention nodes, listing all of them: the general kernel
+ *   (bias, additive masks, any key_padding pattern, other head sizes) and
+ *   the empty-row fix-up;
  * - "elementwise": codegen/kernels/elementwise.cu (row gathers, casts,
  *   erf GELU), once.
  * The executor (runtime/cuda_exec.c) finds a node's module by its index.
@@ -26,6 +31,7 @@
 
 #define RG_CG_PLAN_FUSED_NAME "rg_fused"
 #define RG_CG_PLAN_ELEMENTWISE_MODULE "rg_elementwise"
+#define RG_CG_PLAN_ATTENTION_GENERAL_MODULE "rg_attention_general"
 
 typedef struct rg_cg_cuda_kernels {
     rg_arena arena;          /* names, node lists, sources */
@@ -38,6 +44,12 @@ typedef struct rg_cg_cuda_kernels {
 /* Whether `target` names a CUDA arch ragged compiles for ("sm_80", "sm_89",
  * "sm_90", "sm_90a"). */
 bool rg_cg_cuda_target_known(const char *target);
+
+/* Whether the fused attention kernel can run `node` (an Attention): a
+ * variant exists for its dtype and head size, it has no bias input and its
+ * mask is none or key_padding. Where it cannot, the node runs on the
+ * general kernel. */
+bool rg_cg_attention_fast_ok(const rg_node *node);
 
 /* Compiles every kernel of `g` (nodes in execution order) for `arch`.
  * On failure *out is untouched. */

@@ -27,7 +27,7 @@
 #include "passes/pass.h"
 #include "runtime/plan.h"
 
-enum { OPT_HELP, OPT_OUTPUT, OPT_STATS, OPT_STAGE, OPT_FORMAT, OPT_PRINT_AFTER };
+enum { OPT_HELP, OPT_OUTPUT, OPT_STATS, OPT_STAGE, OPT_FORMAT, OPT_PRINT_AFTER, OPT_KERNEL, OPT_KERNELS };
 
 static const rg_cli_option dump_options[] = {
     {"help", 'h', false, OPT_HELP},
@@ -36,6 +36,8 @@ static const rg_cli_option dump_options[] = {
     {"stage", 0, true, OPT_STAGE},
     {"format", 0, true, OPT_FORMAT},
     {"print-after", 0, true, OPT_PRINT_AFTER},
+    {"kernel", 0, true, OPT_KERNEL},
+    {"kernels", 0, false, OPT_KERNELS},
     {NULL, 0, false, 0},
 };
 
@@ -48,6 +50,7 @@ typedef enum dump_format { FORMAT_TEXT, FORMAT_DOT, FORMAT_ONNX } dump_format;
 static void print_help(void) {
     printf("usage: ragged dump FILE [--stage imported|optimized|fused] [--format text|dot|onnx]\n"
            "                   [--print-after PASS] [--stats] [-o OUT]\n"
+           "       ragged dump PLAN --kernels | --kernel NAME [-o OUT]\n"
            "\n"
            "Prints the graph of an ONNX model at a stage of the pipeline, or of a plan.\n"
            "FILE is recognised as a plan by its magic bytes, otherwise read as ONNX.\n"
@@ -61,6 +64,9 @@ static void print_help(void) {
            "  --stats          print statistics instead: node count per op, value count,\n"
            "                   constant count and bytes; with passes run, one line per pass\n"
            "                   and node counts per op before and after\n"
+           "  --kernels        (a GPU plan) list its CUDA modules: name, kind, arch, nodes,\n"
+           "                   cubin bytes\n"
+           "  --kernel NAME    (a GPU plan) print the CUDA source module NAME was compiled from\n"
            "  -o, --output OUT write to OUT instead of standard output\n"
            "  -h, --help       this text\n"
            "\n"
@@ -77,6 +83,8 @@ typedef struct dump_request {
     dump_stage stage;
     dump_format format;
     const char *print_after;
+    const char *kernel; /* --kernel NAME */
+    bool kernels;       /* --kernels */
 } dump_request;
 
 static rg_status is_plan_file(const char *path, bool *out, rg_error *err) {
@@ -167,9 +175,54 @@ static rg_status run_passes(rg_graph *g, const dump_request *req, rg_pass_report
     return rg_pass_run(g, &opt, report, err);
 }
 
+/* --kernels: one line per module of the plan's KERNELS section. */
+static rg_status print_kernel_list(const rg_plan *plan, FILE *out) {
+    fprintf(out, "%-28s %-18s %-7s %6s %10s\n", "name", "kind", "arch", "nodes", "cubin");
+    for (size_t i = 0; i < plan->nkernels; i++) {
+        const rg_ir_kernel *k = &plan->kernels[i];
+        fprintf(out, "%-28s %-18s %-7s %6u %10zu\n", k->name, k->kind, k->arch, k->nnodes, k->cubin_size);
+    }
+    return RG_OK;
+}
+
+/* --kernel NAME: the module's stored source; an unknown name lists the names. */
+static rg_status print_kernel(const rg_plan *plan, const char *name, FILE *out, rg_error *err) {
+    for (size_t i = 0; i < plan->nkernels; i++)
+        if (!strcmp(plan->kernels[i].name, name)) {
+            fwrite(plan->kernels[i].source, 1, plan->kernels[i].source_size, out);
+            return RG_OK;
+        }
+    if (!plan->nkernels)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "no kernel '%s': the plan has no CUDA kernels (a CPU plan)",
+                            name);
+    char names[RG_ERROR_MESSAGE_MAX];
+    size_t len = 0;
+    names[0] = '\0';
+    for (size_t i = 0; i < plan->nkernels && len < sizeof names; i++)
+        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", plan->kernels[i].name);
+    return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "no kernel '%s' in the plan; its kernels are %s", name, names);
+}
+
+static rg_status dump_kernels(const dump_request *req, const rg_plan *plan, rg_error *err) {
+    FILE *out = stdout;
+    if (req->output) {
+        out = fopen(req->output, "w");
+        if (!out) return rg_error_set(err, RG_ERR_IO, "cannot create '%s': %s", req->output, strerror(errno));
+    }
+    rg_status st = req->kernel ? print_kernel(plan, req->kernel, out, err) : print_kernel_list(plan, out);
+    if (fflush(out) != 0 && st == RG_OK)
+        st = rg_error_set(err, RG_ERR_IO, "cannot write '%s'", req->output ? req->output : "standard output");
+    if (req->output && fclose(out) != 0 && st == RG_OK)
+        st = rg_error_set(err, RG_ERR_IO, "cannot write '%s'", req->output);
+    return st;
+}
+
 static rg_status dump(const dump_request *req, rg_error *err) {
     bool plan_file;
     RG_TRY(is_plan_file(req->path, &plan_file, err));
+    if (!plan_file && (req->kernel || req->kernels))
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "'%s' is not a plan: --kernel and --kernels read a plan "
+                            "compiled with --target sm_XX", req->path);
     if (plan_file) {
         if (req->stage != STAGE_NONE || req->print_after)
             return rg_error_set(err, RG_ERR_INVALID_ARGUMENT,
@@ -177,7 +230,7 @@ static rg_status dump(const dump_request *req, rg_error *err) {
                                 req->path);
         rg_plan *plan = NULL;
         RG_TRY(rg_plan_load(req->path, &plan, err));
-        rg_status st = print_graph(plan->graph, req, NULL, err);
+        rg_status st = req->kernel || req->kernels ? dump_kernels(req, plan, err) : print_graph(plan->graph, req, NULL, err);
         rg_plan_free(plan);
         return st;
     }
@@ -236,6 +289,8 @@ int rg_cmd_dump(int argc, char **argv) {
             }
             req.print_after = value;
             break;
+        case OPT_KERNEL: req.kernel = value; break;
+        case OPT_KERNELS: req.kernels = true; break;
         default: return rg_cli_usage_error("dump", "unhandled option");
         }
     }

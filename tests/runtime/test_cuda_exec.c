@@ -58,7 +58,8 @@ static void outputs_free(outputs *o) {
 }
 
 /* Runs `plan` on `device` with ids/mask of batch x seq (the last sequence
- * right-padded by `pad`); float32 outputs copied out. */
+ * right-padded by `pad`, left-padded by -pad when pad < 0; pad == seq masks
+ * it entirely); float32 outputs copied out. */
 static rg_status run_plan(const char *plan_path, rg_device device, int64_t batch, int64_t seq, int64_t pad,
                           outputs *out, rg_device *used, rg_error *err) {
     rg_plan *plan = NULL;
@@ -71,7 +72,8 @@ static rg_status run_plan(const char *plan_path, rg_device device, int64_t batch
     for (int64_t i = 0; i < batch * seq; i++) {
         state = state * 6364136223846793005ull + 1442695040888963407ull;
         ids[i] = (int64_t)((state >> 33) % 500);
-        mask[i] = (i / seq == batch - 1 && i % seq >= seq - pad) ? 0 : 1;
+        bool last = i / seq == batch - 1;
+        mask[i] = (last && pad >= 0 && i % seq >= seq - pad) || (last && pad < 0 && i % seq < -pad) ? 0 : 1;
     }
     if ((st = rg_session_new(plan, &opt, &s, err)) != RG_OK) goto done;
     *used = rg_session_device(s);
@@ -172,16 +174,21 @@ static void gpu_model(const char *model) {
     char arch[16], why[RG_ERROR_MESSAGE_MAX];
     if (!gpu_arch(arch, sizeof arch, why, sizeof why)) cr_skip_test("%s", why);
     if (access(model, R_OK) != 0) cr_skip_test("%s is missing", model);
+    /* RG_GPU_TEST_DTYPE=fp16 (or fp32, bf16) runs one dtype, e.g. under compute-sanitizer */
+    const char *only = getenv("RG_GPU_TEST_DTYPE");
     static const rg_dtype dtypes[3] = {RG_DTYPE_F32, RG_DTYPE_F16, RG_DTYPE_BF16};
-    static const int64_t shapes[4][3] = {{1, 16, 0}, {2, 32, 7}, {4, 128, 40}, {1, 1, 0}};
+    /* padded batches, one token, a fully masked sequence, left padding (the general kernel) */
+    static const int64_t shapes[6][3] = {{1, 16, 0}, {2, 32, 7}, {4, 128, 40}, {1, 1, 0}, {3, 24, 24}, {2, 20, -6}};
     for (int d = 0; d < 3; d++) {
+        static const char *const names[3] = {"fp32", "fp16", "bf16"};
+        if (only && strcmp(only, names[d])) continue;
         char gpu_plan[] = "/tmp/rg_cuda_gpu_XXXXXX", cpu_plan[] = "/tmp/rg_cuda_cpu_XXXXXX";
         int fd1 = mkstemp(gpu_plan), fd2 = mkstemp(cpu_plan);
         close(fd1);
         close(fd2);
         compile_or_fail(model, gpu_plan, arch, dtypes[d]);
         compile_or_fail(model, cpu_plan, "cpu", dtypes[d]);
-        for (int c = 0; c < 4; c++) {
+        for (int c = 0; c < 6; c++) {
             outputs got, want;
             rg_device used;
             rg_error err = {0};
@@ -218,3 +225,15 @@ GPU_MODEL(bert_L2_dynamo_o18, "tests/data/exported/bert_L2_dynamo_o18.onnx")
 GPU_MODEL(bert_L4_dynamo_o20, "tests/data/exported/bert_L4_dynamo_o20.onnx")
 GPU_MODEL(bert_L12_classic_o17, "tests/data/exported/bert_L12_classic_o17.onnx")
 GPU_MODEL(minilm_L3, "models/cache/paraphrase-MiniLM-L3-v2/model.onnx")
+GPU_MODEL(gpt2_L2_classic_o17, "tests/data/exported/gpt2_L2_classic_o17.onnx")
+GPU_MODEL(gpt2_L2_dynamo_o18, "tests/data/exported/gpt2_L2_dynamo_o18.onnx")
+GPU_MODEL(mpnet_L2_classic_o17, "tests/data/exported/mpnet_L2_classic_o17.onnx")
+
+/* The int8 all-MiniLM-L6 (key_padding, empty rows "uniform"): from the model
+ * cache, or from .gpu-models/ where bench/gpu-check.sh carries it. */
+Test(cuda_exec, minilm_L6_int8, .timeout = 600) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/cache/all-MiniLM-L6-v2-int8/model.onnx", source_dir());
+    if (access(path, R_OK) != 0) snprintf(path, sizeof path, "%s/.gpu-models/all-MiniLM-L6-v2-int8.onnx", source_dir());
+    gpu_model(path);
+}

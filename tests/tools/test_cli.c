@@ -365,3 +365,35 @@ Test(cli, dump_bad_stage_or_pass) {
     expect_exit(&r, 2);
     cr_assert(strstr(r.err, "bogus") && strstr(r.err, "fuse_attention") && strstr(r.err, "fold"), "%s", r.err);
 }
+
+/* ragged dump PLAN --kernels / --kernel NAME on an sm_90 plan (NVRTC needs no GPU). */
+Test(cli, dump_kernels_of_a_gpu_plan, .timeout = 120) {
+    const char *plan = tmp("gpu.plan");
+    result r;
+    ragged(&r, "compile", exported_model(), "-o", plan, "--target", "sm_90", "--dtype", "fp16", NULL);
+    if (r.exit_code == 1 && strstr(r.err, "NVRTC")) cr_skip_test("%s", r.err); /* no libnvrtc here */
+    expect_exit(&r, 0);
+    ragged(&r, "dump", plan, "--kernels", NULL);
+    expect_exit(&r, 0);
+    cr_assert(strstr(r.out, "name") && strstr(r.out, "cubin"), "%s", r.out);
+    cr_assert(strstr(r.out, "rg_elementwise") && strstr(r.out, "elementwise") && strstr(r.out, "sm_90"), "%s", r.out);
+    cr_assert(strstr(r.out, "rg_attention_f16_d32") && strstr(r.out, "rg_attention_general"), "%s", r.out);
+
+    ragged(&r, "dump", plan, "--kernel", "rg_elementwise", NULL);
+    expect_exit(&r, 0);
+    cr_assert(strstr(r.out, "rg_gather_rows_w16") && strstr(r.out, "__global__"), "%.400s", r.out);
+    ragged(&r, "dump", plan, "--kernel", "rg_fused_module_0", NULL);
+    expect_exit(&r, 0);
+    cr_assert(strstr(r.out, "extern \"C\"") && strstr(r.out, "rg_fused"), "%.400s", r.out);
+
+    ragged(&r, "dump", plan, "--kernel", "bogus", NULL);
+    expect_failure(&r, "bogus");
+    cr_assert(strstr(r.err, "rg_elementwise") && strstr(r.err, "rg_fused_module_0"), "%s", r.err);
+
+    /* a CPU plan has none; an ONNX file is not a plan */
+    ragged(&r, "dump", compiled_plan(), "--kernel", "rg_elementwise", NULL);
+    expect_failure(&r, "CPU plan");
+    ragged(&r, "dump", exported_model(), "--kernels", NULL);
+    expect_failure(&r, "not a plan");
+    remove(plan);
+}
