@@ -92,6 +92,8 @@ static rg_status check_args(const rg_rt_cuda_attention *attention, const rg_rt_a
         return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "%s: token strides %lld/%lld/%lld below the head size %d",
                             name, (long long)a->q_stride, (long long)a->k_stride, (long long)a->v_stride,
                             attention->variant.head_dim);
+    if (a->warps != 0 && a->warps != 2 && a->warps != 4 && a->warps != 8)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "%s: %d warps per block (0, 2, 4 or 8)", name, a->warps);
     if (attention->variant.dtype != RG_DTYPE_F32) {
         if (!aligned(a->q, 16) || !aligned(a->k, 16) || !aligned(a->v, 16) || !aligned(a->out, 16))
             return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "%s: q, k, v and out must be 16-byte aligned", name);
@@ -113,10 +115,21 @@ rg_status rg_rt_cuda_attention_launch(rg_rt_cuda_attention *attention, const rg_
         .batch = args->batch, .heads = args->heads,
         .scale_log2 = (float)((double)args->scale * 1.4426950408889634), /* log2(e) */
     };
-    int tile = rg_cg_attention_query_tile(&attention->variant);
+    /* fp32: 128 threads, 32 queries (RG_ATTN_BM there). fp16/bf16: 16 queries
+     * a warp, up to 8 warps (RG_ATTN_MAX_THREADS there). A K/V tile serves a
+     * whole block, so long sequences take 8 warps (half the K/V traffic of
+     * 4); short ones take fewer, so that B=32, S=128 still makes enough
+     * blocks for every SM. */
+    int threads = 128, tile = 32;
+    if (attention->variant.dtype != RG_DTYPE_F32) {
+        int warps = args->warps;
+        if (warps == 0) warps = args->max_seqlen >= 256 ? 8 : 4;
+        threads = 32 * warps;
+        tile = 16 * warps;
+    }
     unsigned grid[3] = {(unsigned)((args->max_seqlen + tile - 1) / tile), (unsigned)args->heads,
                         (unsigned)args->batch};
-    unsigned block[3] = {RG_CG_ATTENTION_THREADS, 1, 1};
+    unsigned block[3] = {(unsigned)threads, 1, 1};
     void *kernel_args[] = {&params};
     return rg_rt_cuda_launch(attention->cuda, attention->kernel, grid, block, kernel_args, 0, stream, err);
 }

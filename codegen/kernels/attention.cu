@@ -149,13 +149,22 @@ extern "C" __global__ void __launch_bounds__(128) RG_ATTN_KERNEL(const rg_attent
 #else
 /* ---------------------------------------------------------------------------
  * fp16/bf16: tensor cores through mma.sync m16n8k16 (sm_80+), fp32
- * accumulators. Four warps, each owning 16 query rows of a 64-row tile; keys
- * come in tiles of 64. Fragment layouts are the PTX ISA's for m16n8k16: with
+ * accumulators. Each warp owns 16 query rows; the block has blockDim.x / 32
+ * warps (the launcher picks 2 to 8: fewer for short sequences, so that there
+ * are enough blocks, more for long ones, so that a K/V tile loaded once serves
+ * more queries). Fragment layouts are the PTX ISA's for m16n8k16: with
  * g = lane / 4 and t = lane % 4, an A register holds row g or g+8, columns
  * 2t, 2t+1 (+8); a B register holds rows (k) 2t, 2t+1 (+8) of column g; the
  * accumulator holds row g (c0, c1) and g+8 (c2, c3), columns 2t, 2t+1. So the
  * score accumulators of two adjacent 8-key tiles are exactly the A operand of
  * P·V, and P never goes through shared memory.
+ *
+ * K/V tiles are double-buffered: cp.async (16 bytes, zero-filled past len_k)
+ * fetches tile i+1 while the tensor cores work on tile i. Fragments come out
+ * of shared memory with ldmatrix (K as stored, V transposed by
+ * ldmatrix.trans). Rows are padded by 16 bytes, so the 8 row addresses of one
+ * 8x8 matrix fall in distinct bank groups. Head size 128 uses 32-key tiles so
+ * that the two stages stay within the 48 KB of static shared memory.
  */
 #if RG_ATTN_DTYPE == 1
 typedef __half rg_attn_elem;
@@ -173,9 +182,14 @@ __device__ __forceinline__ unsigned rg_attn_pack(float lo, float hi) {
 }
 #endif
 
-#define RG_ATTN_BM 64
-#define RG_ATTN_BN 64
-#define RG_ATTN_LD (RG_ATTN_HEAD_DIM + 8) /* padded row: fragment reads of 8 rows hit distinct banks */
+#define RG_ATTN_MAX_THREADS 256
+/* Two 8-warp blocks per SM caps registers at 128 a thread: enough for head
+ * sizes 32 and 64; 128 (64 accumulators a thread) gets the full budget. */
+#define RG_ATTN_MIN_BLOCKS (RG_ATTN_HEAD_DIM == 128 ? 1 : 2)
+#define RG_ATTN_BN (RG_ATTN_HEAD_DIM == 128 ? 32 : 64)
+#define RG_ATTN_LD (RG_ATTN_HEAD_DIM + 8) /* padded row, in elements */
+#define RG_ATTN_TILE (RG_ATTN_BN * RG_ATTN_LD)
+#define RG_ATTN_CHUNKS (RG_ATTN_HEAD_DIM / 8) /* 16-byte pieces of a row */
 #define RG_ATTN_KSTEPS (RG_ATTN_HEAD_DIM / 16)
 #define RG_ATTN_DTILES (RG_ATTN_HEAD_DIM / 8)
 #define RG_ATTN_NTILES (RG_ATTN_BN / 8)
@@ -186,6 +200,42 @@ __device__ __forceinline__ void rg_attn_mma(float c[4], const unsigned a[4], uns
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+__device__ __forceinline__ unsigned rg_attn_smem(const void *ptr) {
+    return (unsigned)__cvta_generic_to_shared(ptr);
+}
+
+/* 16 bytes global -> shared, asynchronously; zeros when !valid (src unread). */
+__device__ __forceinline__ void rg_attn_cp16(unsigned dst, const void *src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0)
+                 : "memory");
+}
+
+__device__ __forceinline__ void rg_attn_commit(void) { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+
+/* Waits until at most one group of this thread's copies is still in flight. */
+__device__ __forceinline__ void rg_attn_wait_one(void) { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+
+__device__ __forceinline__ void rg_attn_ldsm(unsigned r[4], unsigned addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr)
+                 : "memory");
+}
+
+__device__ __forceinline__ void rg_attn_ldsm_trans(unsigned r[4], unsigned addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr)
+                 : "memory");
+}
+
+/* 2^x; -inf gives 0. The softmax scale is already folded into x. */
+__device__ __forceinline__ float rg_attn_exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
 /* Two consecutive elements of a query row, or zeros past the sequence. */
 __device__ __forceinline__ unsigned rg_attn_load_pair(const rg_attn_elem *base, long long stride, int start, int row,
                                                       int len, int col) {
@@ -193,19 +243,44 @@ __device__ __forceinline__ unsigned rg_attn_load_pair(const rg_attn_elem *base, 
     return *(const unsigned *)(base + (long long)(start + row) * stride + col);
 }
 
-extern "C" __global__ void __launch_bounds__(128) RG_ATTN_KERNEL(const rg_attention_params p) {
-    __shared__ __align__(16) rg_attn_elem k_tile[RG_ATTN_BN * RG_ATTN_LD];
-    __shared__ __align__(16) rg_attn_elem v_tile[RG_ATTN_BN * RG_ATTN_LD];
+/* Starts the copy of keys k0 .. k0+BN-1 (K and V) into one stage; keys past
+ * len_k become zeros, so that 0 * V stays 0 and no row reads past the end. */
+__device__ __forceinline__ void rg_attn_load_tile(unsigned k_dst, unsigned v_dst, const rg_attn_elem *kg,
+                                                  const rg_attn_elem *vg, const rg_attention_params &p,
+                                                  const rg_attn_seq &seq, int k0) {
+    for (int i = threadIdx.x; i < RG_ATTN_BN * RG_ATTN_CHUNKS; i += blockDim.x) {
+        const int r = i / RG_ATTN_CHUNKS, c = (i % RG_ATTN_CHUNKS) * 8, key = k0 + r;
+        const bool in = key < seq.len_k;
+        const long long token = seq.start + (in ? key : 0);
+        const unsigned offset = (unsigned)(r * RG_ATTN_LD + c) * (unsigned)sizeof(rg_attn_elem);
+        rg_attn_cp16(k_dst + offset, kg + token * p.k_stride + c, in);
+        rg_attn_cp16(v_dst + offset, vg + token * p.v_stride + c, in);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(RG_ATTN_MAX_THREADS, RG_ATTN_MIN_BLOCKS) RG_ATTN_KERNEL(const rg_attention_params p) {
+    __shared__ __align__(128) rg_attn_elem k_tile[2 * RG_ATTN_TILE];
+    __shared__ __align__(128) rg_attn_elem v_tile[2 * RG_ATTN_TILE];
     const int b = blockIdx.z, h = blockIdx.y;
     const rg_attn_seq seq = rg_attn_sequence(p, b);
-    const int q0 = blockIdx.x * RG_ATTN_BM;
-    if (q0 >= seq.len_q) return;
+    const int bm = (int)(blockDim.x >> 5) * 16; /* queries per block */
+    const int q0 = blockIdx.x * bm;
+    if (q0 >= seq.len_q) return; /* a query tile past this sequence */
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int g = lane >> 2, t = lane & 3;
-    const int row0 = q0 + warp * 16 + g, row1 = row0 + 8; /* the two rows this thread holds */
+    const int warp_row = q0 + warp * 16;
+    const int row0 = warp_row + g, row1 = row0 + 8; /* the two rows this thread holds */
     const rg_attn_elem *qg = (const rg_attn_elem *)p.q + h * RG_ATTN_HEAD_DIM;
     const rg_attn_elem *kg = (const rg_attn_elem *)p.k + h * RG_ATTN_HEAD_DIM;
     const rg_attn_elem *vg = (const rg_attn_elem *)p.v + h * RG_ATTN_HEAD_DIM;
+
+    int kv_end = seq.len_k; /* keys past len_k are never loaded */
+    if (RG_ATTN_CAUSAL) kv_end = min(kv_end, q0 + bm);
+    const int tiles = (kv_end + RG_ATTN_BN - 1) / RG_ATTN_BN;
+    const unsigned k_base = rg_attn_smem(k_tile), v_base = rg_attn_smem(v_tile);
+    const unsigned stage_bytes = RG_ATTN_TILE * (unsigned)sizeof(rg_attn_elem);
+    if (tiles > 0) rg_attn_load_tile(k_base, v_base, kg, vg, p, seq, 0);
+    rg_attn_commit();
 
     unsigned qf[RG_ATTN_KSTEPS][4];
 #pragma unroll
@@ -220,94 +295,104 @@ extern "C" __global__ void __launch_bounds__(128) RG_ATTN_KERNEL(const rg_attent
 #pragma unroll
     for (int d = 0; d < RG_ATTN_DTILES; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
     float m0 = RG_ATTN_NEG_INF, m1 = RG_ATTN_NEG_INF, l0 = 0.0f, l1 = 0.0f; /* l: this thread's part */
-    int kv_end = seq.len_k;
-    if (RG_ATTN_CAUSAL) kv_end = min(kv_end, q0 + RG_ATTN_BM);
-    const unsigned short *vt = (const unsigned short *)v_tile;
+    /* A warp whose rows are all past len_q only helps with the loads; under a
+     * causal mask a warp stops at the last key its last row sees. */
+    const bool warp_active = warp_row < seq.len_q;
+    const int warp_kv_end = RG_ATTN_CAUSAL ? min(kv_end, warp_row + 16) : kv_end;
+    /* ldmatrix row addresses: lanes 8m..8m+7 name the rows of matrix m. */
+    const unsigned k_lane = (unsigned)((lane & 7) * RG_ATTN_LD + (lane >> 3) * 8) * (unsigned)sizeof(rg_attn_elem);
+    const unsigned v_lane =
+        (unsigned)(((lane & 7) + ((lane >> 3) & 1) * 8) * RG_ATTN_LD + (lane >> 4) * 8) * (unsigned)sizeof(rg_attn_elem);
 
-    for (int k0 = 0; k0 < kv_end; k0 += RG_ATTN_BN) {
+    for (int it = 0; it < tiles; it++) {
+        const int k0 = it * RG_ATTN_BN;
+        const unsigned stage = (unsigned)(it & 1) * stage_bytes;
+        const unsigned next = stage_bytes - stage; /* the other stage */
+        if (it + 1 < tiles) rg_attn_load_tile(k_base + next, v_base + next, kg, vg, p, seq, k0 + RG_ATTN_BN);
+        rg_attn_commit();
+        rg_attn_wait_one();
         __syncthreads();
-        /* 16-byte loads; keys past len_k are zeros so that 0 * V stays 0. */
-        for (int i = threadIdx.x; i < RG_ATTN_BN * (RG_ATTN_HEAD_DIM / 8); i += blockDim.x) {
-            const int r = i / (RG_ATTN_HEAD_DIM / 8), c = (i % (RG_ATTN_HEAD_DIM / 8)) * 8, key = k0 + r;
-            uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-            if (key < seq.len_k) {
-                kv = *(const uint4 *)(kg + (long long)(seq.start + key) * p.k_stride + c);
-                vv = *(const uint4 *)(vg + (long long)(seq.start + key) * p.v_stride + c);
+        if (warp_active && k0 < warp_kv_end) {
+            const unsigned k_stage = k_base + stage + k_lane, v_stage = v_base + stage + v_lane;
+            float s[RG_ATTN_NTILES][4];
+#pragma unroll
+            for (int j = 0; j < RG_ATTN_NTILES; j++) {
+                s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+#pragma unroll
+                for (int kk = 0; kk < RG_ATTN_KSTEPS; kk += 2) {
+                    unsigned kb[4];
+                    rg_attn_ldsm(kb, k_stage + (unsigned)(j * 8 * RG_ATTN_LD + kk * 16) * (unsigned)sizeof(rg_attn_elem));
+                    rg_attn_mma(s[j], qf[kk], kb[0], kb[1]);
+                    rg_attn_mma(s[j], qf[kk + 1], kb[2], kb[3]);
+                }
             }
-            *(uint4 *)&k_tile[r * RG_ATTN_LD + c] = kv;
-            *(uint4 *)&v_tile[r * RG_ATTN_LD + c] = vv;
-        }
-        __syncthreads();
-
-        float s[RG_ATTN_NTILES][4];
+            /* Masks matter only on a tile that reaches past len_k or, under a
+             * causal mask, past this warp's first row. */
+            const bool full = k0 + RG_ATTN_BN <= seq.len_k && (!RG_ATTN_CAUSAL || k0 + RG_ATTN_BN - 1 <= warp_row);
+            float mx0 = RG_ATTN_NEG_INF, mx1 = RG_ATTN_NEG_INF;
 #pragma unroll
-        for (int j = 0; j < RG_ATTN_NTILES; j++) {
-            s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
-            const rg_attn_elem *krow = &k_tile[(j * 8 + g) * RG_ATTN_LD + 2 * t];
-#pragma unroll
-            for (int kk = 0; kk < RG_ATTN_KSTEPS; kk++) {
-                const unsigned b0 = *(const unsigned *)(krow + kk * 16);
-                const unsigned b1 = *(const unsigned *)(krow + kk * 16 + 8);
-                rg_attn_mma(s[j], qf[kk], b0, b1);
+            for (int j = 0; j < RG_ATTN_NTILES; j++) {
+                s[j][0] *= p.scale_log2;
+                s[j][1] *= p.scale_log2;
+                s[j][2] *= p.scale_log2;
+                s[j][3] *= p.scale_log2;
+                if (!full) {
+                    const int key = k0 + j * 8 + 2 * t;
+                    if (!rg_attn_visible(key, row0, seq.len_k)) s[j][0] = RG_ATTN_NEG_INF;
+                    if (!rg_attn_visible(key + 1, row0, seq.len_k)) s[j][1] = RG_ATTN_NEG_INF;
+                    if (!rg_attn_visible(key, row1, seq.len_k)) s[j][2] = RG_ATTN_NEG_INF;
+                    if (!rg_attn_visible(key + 1, row1, seq.len_k)) s[j][3] = RG_ATTN_NEG_INF;
+                }
+                mx0 = fmaxf(mx0, fmaxf(s[j][0], s[j][1]));
+                mx1 = fmaxf(mx1, fmaxf(s[j][2], s[j][3]));
             }
-        }
-        float mx0 = RG_ATTN_NEG_INF, mx1 = RG_ATTN_NEG_INF;
-#pragma unroll
-        for (int j = 0; j < RG_ATTN_NTILES; j++) {
-            const int key = k0 + j * 8 + 2 * t;
-            s[j][0] = rg_attn_visible(key, row0, seq.len_k) ? s[j][0] * p.scale_log2 : RG_ATTN_NEG_INF;
-            s[j][1] = rg_attn_visible(key + 1, row0, seq.len_k) ? s[j][1] * p.scale_log2 : RG_ATTN_NEG_INF;
-            s[j][2] = rg_attn_visible(key, row1, seq.len_k) ? s[j][2] * p.scale_log2 : RG_ATTN_NEG_INF;
-            s[j][3] = rg_attn_visible(key + 1, row1, seq.len_k) ? s[j][3] * p.scale_log2 : RG_ATTN_NEG_INF;
-            mx0 = fmaxf(mx0, fmaxf(s[j][0], s[j][1]));
-            mx1 = fmaxf(mx1, fmaxf(s[j][2], s[j][3]));
-        }
-        /* The four threads of a group hold one row between them. */
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        const float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
-        /* Subtracting 0 while every key so far is masked keeps exp2 at 0, not NaN. */
-        const float base0 = new0 == RG_ATTN_NEG_INF ? 0.0f : new0;
-        const float base1 = new1 == RG_ATTN_NEG_INF ? 0.0f : new1;
-        const float alpha0 = exp2f(m0 - base0), alpha1 = exp2f(m1 - base1);
-        m0 = new0;
-        m1 = new1;
-        l0 *= alpha0;
-        l1 *= alpha1;
-#pragma unroll
-        for (int d = 0; d < RG_ATTN_DTILES; d++) {
-            o[d][0] *= alpha0;
-            o[d][1] *= alpha0;
-            o[d][2] *= alpha1;
-            o[d][3] *= alpha1;
-        }
-#pragma unroll
-        for (int j = 0; j < RG_ATTN_NTILES; j++) {
-            s[j][0] = exp2f(s[j][0] - base0);
-            s[j][1] = exp2f(s[j][1] - base0);
-            s[j][2] = exp2f(s[j][2] - base1);
-            s[j][3] = exp2f(s[j][3] - base1);
-            l0 += s[j][0] + s[j][1];
-            l1 += s[j][2] + s[j][3];
-        }
-#pragma unroll
-        for (int c = 0; c < RG_ATTN_BN / 16; c++) {
-            unsigned a[4];
-            a[0] = rg_attn_pack(s[2 * c][0], s[2 * c][1]);
-            a[1] = rg_attn_pack(s[2 * c][2], s[2 * c][3]);
-            a[2] = rg_attn_pack(s[2 * c + 1][0], s[2 * c + 1][1]);
-            a[3] = rg_attn_pack(s[2 * c + 1][2], s[2 * c + 1][3]);
-            const unsigned short *vrow = vt + (c * 16 + 2 * t) * RG_ATTN_LD + g;
+            /* The four threads of a group hold one row between them. */
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+            const float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
+            /* Subtracting 0 while every key so far is masked keeps exp2 at 0, not NaN. */
+            const float base0 = new0 == RG_ATTN_NEG_INF ? 0.0f : new0;
+            const float base1 = new1 == RG_ATTN_NEG_INF ? 0.0f : new1;
+            const float alpha0 = rg_attn_exp2(m0 - base0), alpha1 = rg_attn_exp2(m1 - base1);
+            m0 = new0;
+            m1 = new1;
+            l0 *= alpha0;
+            l1 *= alpha1;
 #pragma unroll
             for (int d = 0; d < RG_ATTN_DTILES; d++) {
-                const unsigned short *vp = vrow + d * 8;
-                const unsigned b0 = (unsigned)vp[0] | ((unsigned)vp[RG_ATTN_LD] << 16);
-                const unsigned b1 = (unsigned)vp[8 * RG_ATTN_LD] | ((unsigned)vp[9 * RG_ATTN_LD] << 16);
-                rg_attn_mma(o[d], a, b0, b1);
+                o[d][0] *= alpha0;
+                o[d][1] *= alpha0;
+                o[d][2] *= alpha1;
+                o[d][3] *= alpha1;
+            }
+#pragma unroll
+            for (int j = 0; j < RG_ATTN_NTILES; j++) {
+                s[j][0] = rg_attn_exp2(s[j][0] - base0);
+                s[j][1] = rg_attn_exp2(s[j][1] - base0);
+                s[j][2] = rg_attn_exp2(s[j][2] - base1);
+                s[j][3] = rg_attn_exp2(s[j][3] - base1);
+                l0 += s[j][0] + s[j][1];
+                l1 += s[j][2] + s[j][3];
+            }
+#pragma unroll
+            for (int c = 0; c < RG_ATTN_BN / 16; c++) {
+                unsigned a[4];
+                a[0] = rg_attn_pack(s[2 * c][0], s[2 * c][1]);
+                a[1] = rg_attn_pack(s[2 * c][2], s[2 * c][3]);
+                a[2] = rg_attn_pack(s[2 * c + 1][0], s[2 * c + 1][1]);
+                a[3] = rg_attn_pack(s[2 * c + 1][2], s[2 * c + 1][3]);
+#pragma unroll
+                for (int d = 0; d < RG_ATTN_DTILES; d += 2) {
+                    unsigned vb[4];
+                    rg_attn_ldsm_trans(vb, v_stage + (unsigned)(c * 16 * RG_ATTN_LD + d * 8) * (unsigned)sizeof(rg_attn_elem));
+                    rg_attn_mma(o[d], a, vb[0], vb[1]);
+                    rg_attn_mma(o[d + 1], a, vb[2], vb[3]);
+                }
             }
         }
+        __syncthreads(); /* the next iteration refills this stage */
     }
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);

@@ -9,6 +9,7 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,7 +132,7 @@ typedef struct batch_case {
  * <= 1e-4; fp16/bf16: Frobenius norm of the error over the reference's <= 1e-2.
  * Rows that see no key must be exactly zero. */
 static void check_case(gpu *g, rg_rt_cuda_attention *attention, const rg_cg_attention_variant *v,
-                       const batch_case *c, int heads, uint64_t seed) {
+                       const batch_case *c, int heads, int warps, uint64_t seed) {
     rg_error err = {0};
     int32_t cu[9] = {0};
     int max_seqlen = 0;
@@ -158,6 +159,7 @@ static void check_case(gpu *g, rg_rt_cuda_attention *attention, const rg_cg_atte
         .q_stride = stride, .k_stride = stride, .v_stride = stride, .out = NULL,
         .cu_seqlens = cu, .seqlens_k = c->padded ? c->seqlens_k : NULL,
         .batch = c->count, .heads = heads, .max_seqlen = max_seqlen, .scale = 1.0f / sqrtf((float)D),
+        .warps = v->dtype == RG_DTYPE_F32 ? 0 : warps,
     };
     cr_assert_eq(rg_rt_attention_reference(v->dtype, D, v->causal, &host, want, &err), RG_OK, "%s", err.message);
 
@@ -180,8 +182,9 @@ static void check_case(gpu *g, rg_rt_cuda_attention *attention, const rg_cg_atte
     cr_assert_eq(rg_rt_cuda_copy_to_host(g->cuda, got, out_dev, out_count * elem, NULL, &err), RG_OK, "%s",
                  err.message);
 
-    char name[64];
-    rg_cg_attention_kernel_name(v, name, sizeof name);
+    char kernel[64], name[80];
+    rg_cg_attention_kernel_name(v, kernel, sizeof kernel);
+    snprintf(name, sizeof name, "%s (%d warps)", kernel, warps);
     double max_err = 0, max_ref = 0, err2 = 0, ref2 = 0;
     for (int b = 0; b < c->count; b++) {
         bool no_keys = c->padded && c->seqlens_k[b] <= 0;
@@ -232,7 +235,13 @@ Test(cuda_attention, matches_reference) {
                 rg_rt_cuda_attention *attention = NULL;
                 cr_assert_eq(rg_rt_cuda_attention_new(g.cuda, g.nvrtc, &v, g.arch, NULL, &attention, &err), RG_OK,
                              "%s", err.message);
-                for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) check_case(&g, attention, &v, &cases[c], 2, seed++);
+                /* 0: the launcher's choice (8 warps past 256 queries, else 4);
+                 * then every block shape, fp16/bf16 only. */
+                const int warp_counts[] = {0, 2, 4, 8};
+                int shapes = v.dtype == RG_DTYPE_F32 ? 1 : 4;
+                for (int w = 0; w < shapes; w++)
+                    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+                        check_case(&g, attention, &v, &cases[c], 2, warp_counts[w], seed++);
                 rg_rt_cuda_attention_free(attention);
             }
     gpu_close(&g);
@@ -258,6 +267,10 @@ Test(cuda_attention, launch_checks_arguments) {
     a.v_stride = 68;
     cr_assert_eq(rg_rt_cuda_attention_launch(attention, &a, NULL, &err), RG_ERR_INVALID_ARGUMENT);
     a.v_stride = 64;
+    a.warps = 3;
+    cr_assert_eq(rg_rt_cuda_attention_launch(attention, &a, NULL, &err), RG_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(err.message, "warps") != NULL, "%s", err.message);
+    a.warps = 0;
     a.heads = 0;
     cr_assert_eq(rg_rt_cuda_attention_launch(attention, &a, NULL, &err), RG_ERR_INVALID_ARGUMENT);
     rg_rt_cuda_free(g.cuda, buffer);
@@ -300,19 +313,25 @@ Test(cuda_attention, bert_base_timing) {
                                       .v = (char *)qkv + 2 * (size_t)heads * D * elem, .q_stride = stride,
                                       .k_stride = stride, .v_stride = stride, .out = out, .cu_seqlens = cu_dev,
                                       .batch = B, .heads = heads, .max_seqlen = S, .scale = 0.125f};
-            const int reps = 20;
-            for (int r = 0; r < 3; r++)
-                cr_assert_eq(rg_rt_cuda_attention_launch(attention, &a, NULL, &err), RG_OK, "%s", err.message);
-            cr_assert_eq(rg_rt_cuda_event_record(g.cuda, start, NULL, &err), RG_OK, "%s", err.message);
-            for (int r = 0; r < reps; r++)
-                cr_assert_eq(rg_rt_cuda_attention_launch(attention, &a, NULL, &err), RG_OK, "%s", err.message);
-            cr_assert_eq(rg_rt_cuda_event_record(g.cuda, end, NULL, &err), RG_OK, "%s", err.message);
-            cr_assert_eq(rg_rt_cuda_device_sync(g.cuda, &err), RG_OK, "%s", err.message);
-            float ms = 0;
-            cr_assert_eq(rg_rt_cuda_event_elapsed(g.cuda, start, end, &ms, &err), RG_OK, "%s", err.message);
-            double per = ms / reps, flops = 4.0 * B * (double)S * S * heads * D;
-            cr_log_info("attention %s B=%d S=%d H=%d D=%d: %.3f ms, %.1f TFLOP/s", rg_dtype_name(v.dtype), B, S,
-                        heads, D, per, flops / (per * 1e-3) / 1e12);
+            /* The launcher's choice, then each block shape (fp16 only). */
+            const int warp_counts[] = {0, 2, 4, 8};
+            int shapes_tried = v.dtype == RG_DTYPE_F16 ? 4 : 1;
+            for (int w = 0; w < shapes_tried; w++) {
+                a.warps = warp_counts[w];
+                const int reps = 20;
+                for (int r = 0; r < 3; r++)
+                    cr_assert_eq(rg_rt_cuda_attention_launch(attention, &a, NULL, &err), RG_OK, "%s", err.message);
+                cr_assert_eq(rg_rt_cuda_event_record(g.cuda, start, NULL, &err), RG_OK, "%s", err.message);
+                for (int r = 0; r < reps; r++)
+                    cr_assert_eq(rg_rt_cuda_attention_launch(attention, &a, NULL, &err), RG_OK, "%s", err.message);
+                cr_assert_eq(rg_rt_cuda_event_record(g.cuda, end, NULL, &err), RG_OK, "%s", err.message);
+                cr_assert_eq(rg_rt_cuda_device_sync(g.cuda, &err), RG_OK, "%s", err.message);
+                float ms = 0;
+                cr_assert_eq(rg_rt_cuda_event_elapsed(g.cuda, start, end, &ms, &err), RG_OK, "%s", err.message);
+                double per = ms / reps, flops = 4.0 * B * (double)S * S * heads * D;
+                cr_log_info("attention %s B=%d S=%d H=%d D=%d warps=%d%s: %.3f ms, %.1f TFLOP/s", rg_dtype_name(v.dtype), B,
+                            S, heads, D, a.warps, a.warps ? "" : " (auto)", per, flops / (per * 1e-3) / 1e12);
+            }
             rg_rt_cuda_free(g.cuda, qkv);
             rg_rt_cuda_free(g.cuda, out);
             rg_rt_cuda_free(g.cuda, cu_dev);
