@@ -90,7 +90,7 @@ def peers(dtype, shapes, iters):
 
 def ragged_bench(binary, plan, shapes, iters):
     cmd = [binary, "bench", plan, "--shapes", ",".join(f"{b}x{s}" for b, s in shapes), "--iters", str(iters),
-           "--device", "cuda", "--json"]
+           "--device", "cuda", "--json", "--breakdown"]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         print(f"  ragged bench {plan} failed: {p.stderr.strip()}", flush=True)
@@ -106,13 +106,17 @@ def main():
     ap.add_argument("--shapes", default="1x16,1x128,1x512,8x128,32x128,64x512")
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--out", default="bench-out")
+    ap.add_argument("--dtypes", default="fp16,fp32")
     args = ap.parse_args()
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
     os.makedirs(args.out, exist_ok=True)
     report = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "transformers": tf.__version__,
               "dtypes": {}}
     lines = [f"device {report['device']}, torch {torch.__version__}, transformers {tf.__version__}", ""]
+    wanted = args.dtypes.split(",")
     for name, dtype in (("fp16", torch.float16), ("fp32", torch.float32)):
+        if name not in wanted:
+            continue
         rg = {}
         for exporter in ("classic_o17", "dynamo_o18"):
             plan = os.path.join(args.plans, f"bert-base_{exporter}.{name}.plan")
@@ -137,6 +141,21 @@ def main():
             lines.append(f"| {key} | {fmt(best['median_ms']) if best else 'failed'} | {fmt(t.get('eager'))} | "
                          f"{fmt(t.get('cudagraph'))} | {fmt(t.get('compile'))} | {ratio} | {mem} | "
                          f"{t.get('eager_peak_mib', 0):.0f} |")
+        lines.append("")
+        lines.append(f"ragged {name} breakdown (medians, ms; the faster export): host prepare / stage / launch / "
+                     "wait | device copy in / kernels / copy out")
+        lines.append("")
+        lines.append("| shape | total | host prepare | host stage | host launch | host wait | copy in | kernels | copy out |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
+        for (b, s) in shapes:
+            key = f"{b}x{s}"
+            cands = [r[key] for r in rg.values() if r and key in r]
+            best = min(cands, key=lambda r: r["median_ms"]) if cands else None
+            bd = best.get("breakdown_ms") if best else None
+            if bd:
+                lines.append(f"| {key} | {bd['host_total']:.4f} | {bd['host_prepare']:.4f} | {bd['host_stage']:.4f} | "
+                             f"{bd['host_launch']:.4f} | {bd['host_wait']:.4f} | {bd['h2d']:.4f} | "
+                             f"{bd['kernels']:.4f} | {bd['d2h']:.4f} |")
         lines.append("")
     with open(os.path.join(args.out, "bert.json"), "w") as f:
         json.dump(report, f, indent=1)

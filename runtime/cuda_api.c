@@ -44,6 +44,8 @@ rg_status rg_rt_cuda_set_device(rg_rt_cuda *cuda, int device, rg_error *err) STU
 rg_status rg_rt_cuda_mem_info(rg_rt_cuda *cuda, size_t *f, size_t *t, rg_error *err) STUB()
 rg_status rg_rt_cuda_malloc(rg_rt_cuda *cuda, size_t size, void **out, rg_error *err) STUB()
 void rg_rt_cuda_free(rg_rt_cuda *cuda, void *p) { (void)cuda, (void)p; }
+rg_status rg_rt_cuda_host_alloc(rg_rt_cuda *cuda, size_t size, void **out, rg_error *err) STUB()
+void rg_rt_cuda_host_free(rg_rt_cuda *cuda, void *p) { (void)cuda, (void)p; }
 rg_status rg_rt_cuda_copy_to_device(rg_rt_cuda *cuda, void *d, const void *s, size_t n, rg_rt_cuda_stream st,
                                     rg_error *err) STUB()
 rg_status rg_rt_cuda_copy_to_host(rg_rt_cuda *cuda, void *d, const void *s, size_t n, rg_rt_cuda_stream st,
@@ -60,6 +62,8 @@ void rg_rt_cuda_event_free(rg_rt_cuda *cuda, rg_rt_cuda_event e) { (void)cuda, (
 rg_status rg_rt_cuda_event_record(rg_rt_cuda *cuda, rg_rt_cuda_event e, rg_rt_cuda_stream s, rg_error *err) STUB()
 rg_status rg_rt_cuda_event_elapsed(rg_rt_cuda *cuda, rg_rt_cuda_event a, rg_rt_cuda_event b, float *ms,
                                    rg_error *err) STUB()
+rg_status rg_rt_cuda_event_record_external(rg_rt_cuda *cuda, rg_rt_cuda_event e, rg_rt_cuda_stream s,
+                                           rg_error *err) STUB()
 rg_status rg_rt_cuda_library_load(rg_rt_cuda *cuda, const void *image, size_t size, const char *name,
                                   rg_rt_cuda_library *out, rg_error *err) STUB()
 void rg_rt_cuda_library_free(rg_rt_cuda *cuda, rg_rt_cuda_library l) { (void)cuda, (void)l; }
@@ -140,6 +144,8 @@ static rg_status resolve_all(rg_rt_cuda *c, rg_error *err) {
         {"cudaMemGetInfo", (void **)&f->MemGetInfo},
         {"cudaMalloc", (void **)&f->Malloc},
         {"cudaFree", (void **)&f->Free},
+        {"cudaMallocHost", (void **)&f->MallocHost},
+        {"cudaFreeHost", (void **)&f->FreeHost},
         {"cudaMemcpy", (void **)&f->Memcpy},
         {"cudaMemcpyAsync", (void **)&f->MemcpyAsync},
         {"cudaMemset", (void **)&f->Memset},
@@ -150,6 +156,7 @@ static rg_status resolve_all(rg_rt_cuda *c, rg_error *err) {
         {"cudaEventCreate", (void **)&f->EventCreate},
         {"cudaEventDestroy", (void **)&f->EventDestroy},
         {"cudaEventRecord", (void **)&f->EventRecord},
+        {"cudaEventRecordWithFlags", (void **)&f->EventRecordWithFlags},
         {"cudaEventElapsedTime", (void **)&f->EventElapsedTime},
         {"cudaLibraryLoadData", (void **)&f->LibraryLoadData},
         {"cudaLibraryUnload", (void **)&f->LibraryUnload},
@@ -267,6 +274,17 @@ void rg_rt_cuda_free(rg_rt_cuda *cuda, void *device_ptr) {
     if (device_ptr) cuda->fn.Free(device_ptr);
 }
 
+rg_status rg_rt_cuda_host_alloc(rg_rt_cuda *cuda, size_t size, void **out, rg_error *err) {
+    void *p = NULL;
+    CUDA_TRY(cuda->fn.MallocHost(&p, size ? size : 1), "cudaMallocHost(%zu bytes)", size);
+    *out = p;
+    return RG_OK;
+}
+
+void rg_rt_cuda_host_free(rg_rt_cuda *cuda, void *host_ptr) {
+    if (host_ptr) cuda->fn.FreeHost(host_ptr);
+}
+
 static rg_status copy(rg_rt_cuda *cuda, void *dst, const void *src, size_t size, enum cudaMemcpyKind kind,
                       rg_rt_cuda_stream stream, const char *what, rg_error *err) {
     if (size == 0) return RG_OK;
@@ -338,6 +356,13 @@ void rg_rt_cuda_event_free(rg_rt_cuda *cuda, rg_rt_cuda_event event) {
 rg_status rg_rt_cuda_event_record(rg_rt_cuda *cuda, rg_rt_cuda_event event, rg_rt_cuda_stream stream,
                                   rg_error *err) {
     CUDA_TRY(cuda->fn.EventRecord((cudaEvent_t)event, (cudaStream_t)stream), "cudaEventRecord");
+    return RG_OK;
+}
+
+rg_status rg_rt_cuda_event_record_external(rg_rt_cuda *cuda, rg_rt_cuda_event event, rg_rt_cuda_stream stream,
+                                           rg_error *err) {
+    CUDA_TRY(cuda->fn.EventRecordWithFlags((cudaEvent_t)event, (cudaStream_t)stream, cudaEventRecordExternal),
+             "cudaEventRecordWithFlags(external)");
     return RG_OK;
 }
 

@@ -61,6 +61,11 @@ rg_status rg_rt_cuda_mem_info(rg_rt_cuda *cuda, size_t *free_bytes, size_t *tota
 /* Device memory. free(NULL) does nothing. */
 rg_status rg_rt_cuda_malloc(rg_rt_cuda *cuda, size_t size, void **out, rg_error *err);
 void rg_rt_cuda_free(rg_rt_cuda *cuda, void *device_ptr);
+/* Page-locked host memory (cudaMallocHost): copies from and to it are
+ * truly asynchronous and may be captured in a CUDA graph. free(NULL) does
+ * nothing. */
+rg_status rg_rt_cuda_host_alloc(rg_rt_cuda *cuda, size_t size, void **out, rg_error *err);
+void rg_rt_cuda_host_free(rg_rt_cuda *cuda, void *host_ptr);
 /* Copies; with a NULL stream they are synchronous (cudaMemcpy), otherwise
  * asynchronous on `stream` (cudaMemcpyAsync). */
 rg_status rg_rt_cuda_copy_to_device(rg_rt_cuda *cuda, void *dst, const void *src, size_t size,
@@ -84,6 +89,11 @@ rg_status rg_rt_cuda_event_new(rg_rt_cuda *cuda, rg_rt_cuda_event *out, rg_error
 void rg_rt_cuda_event_free(rg_rt_cuda *cuda, rg_rt_cuda_event event);
 rg_status rg_rt_cuda_event_record(rg_rt_cuda *cuda, rg_rt_cuda_event event, rg_rt_cuda_stream stream,
                                   rg_error *err);
+/* The same, but inside a stream capture it becomes an event-record node of
+ * the graph (cudaEventRecordExternal), so replays record it and it can be
+ * timed; a plain record in a capture only orders work inside the graph. */
+rg_status rg_rt_cuda_event_record_external(rg_rt_cuda *cuda, rg_rt_cuda_event event, rg_rt_cuda_stream stream,
+                                           rg_error *err);
 /* Milliseconds from `start` to `end`; both must have completed. */
 rg_status rg_rt_cuda_event_elapsed(rg_rt_cuda *cuda, rg_rt_cuda_event start, rg_rt_cuda_event end, float *ms,
                                    rg_error *err);
@@ -129,6 +139,8 @@ typedef struct rg_rt_cuda_fns {
     cudaError_t (*MemGetInfo)(size_t *, size_t *);
     cudaError_t (*Malloc)(void **, size_t);
     cudaError_t (*Free)(void *);
+    cudaError_t (*MallocHost)(void **, size_t);
+    cudaError_t (*FreeHost)(void *);
     cudaError_t (*Memcpy)(void *, const void *, size_t, enum cudaMemcpyKind);
     cudaError_t (*MemcpyAsync)(void *, const void *, size_t, enum cudaMemcpyKind, cudaStream_t);
     cudaError_t (*Memset)(void *, int, size_t);
@@ -139,6 +151,7 @@ typedef struct rg_rt_cuda_fns {
     cudaError_t (*EventCreate)(cudaEvent_t *);
     cudaError_t (*EventDestroy)(cudaEvent_t);
     cudaError_t (*EventRecord)(cudaEvent_t, cudaStream_t);
+    cudaError_t (*EventRecordWithFlags)(cudaEvent_t, cudaStream_t, unsigned int);
     cudaError_t (*EventElapsedTime)(float *, cudaEvent_t, cudaEvent_t);
     cudaError_t (*LibraryLoadData)(cudaLibrary_t *, const void *, enum cudaJitOption *, void **, unsigned int,
                                    enum cudaLibraryOption *, void **, unsigned int);

@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "codegen/cuda_fused.h"
 #include "codegen/cuda_plan.h"
@@ -53,10 +54,12 @@ typedef struct shape_entry {
     bool used;
     int64_t syms[MAX_SYMBOLS];
     size_t *offsets; /* per value id; SIZE_MAX: no arena slot */
-    size_t aux_offset; /* cu_seqlens and seqlens_k */
+    size_t aux_offset; /* cu_seqlens and seqlens_k (inside the input block) */
+    size_t in_offset, in_bytes; /* the input block: uploaded values and aux, one copy from the staging buffer */
     size_t arena_bytes, lower_bound;
     rg_rt_cuda_graph graph;
     bool graph_failed;
+    bool graph_timed; /* captured with the timing events inside */
     uint64_t last_use;
 } shape_entry;
 
@@ -94,12 +97,20 @@ struct rg_cuda_exec {
     shape_entry cache[SHAPE_CACHE];
     uint64_t clock;
     shape_entry *current;
-    int32_t *aux_host;        /* cu_seqlens [B+1], seqlens_k [B] */
-    size_t aux_cap;
-    rg_tensor *outputs;
+    void *stage;              /* pinned: the input block's host side, same layout */
+    size_t stage_cap;
+    rg_tensor *outputs;       /* data: pinned host memory the graph copies into */
     size_t *output_caps;
     bool have_outputs;
     bool last_replayed;
+    /* timing (rg_cuda_exec_set_timing): events before/after the copies in and out */
+    bool timing;
+    rg_rt_cuda_event ev[4];
+    rg_cuda_exec_timing last_timing;
+    /* profiling (rg_cuda_exec_profile): set while its graph is captured */
+    rg_rt_cuda_event *prof_ev; /* 2 * nnodes + 1: start, then after each node's main launch and its epilogue */
+    uint32_t prof_node;        /* the node launch_all is issuing */
+    bool capturing;            /* between capture begin and end on the stream */
 };
 
 static rg_cpu_ctx cpu_ctx(const rg_cuda_exec *e) { return (rg_cpu_ctx){e->alloc, 1}; }
@@ -253,6 +264,7 @@ static rg_status prepare_attention(rg_cuda_exec *e, uint32_t i, size_t m, rg_err
     if (!strcmp(mask_kind, "key_padding")) {
         const rg_value *mask = n->inputs[1];
         if (e->mask && e->mask != mask)
+    x->attention = e->modules[m].attention;
             return rg_error_set(err, RG_ERR_UNSUPPORTED, "Attention nodes read different masks ('%s' and '%s')",
                                 e->mask->name, mask->name);
         if (e->on_device[mask->id])
@@ -264,7 +276,6 @@ static rg_status prepare_attention(rg_cuda_exec *e, uint32_t i, size_t m, rg_err
         RG_TRY(rg_rt_cuda_attention_load(e->cuda, k->cubin, k->cubin_size, &x->variant, e->alloc,
                                          &e->modules[m].attention, err));
     }
-    x->attention = e->modules[m].attention;
     return RG_OK;
 }
 
@@ -437,8 +448,11 @@ void rg_cuda_exec_free(rg_cuda_exec *e) {
     }
     for (int c = 0; c < SHAPE_CACHE; c++) FREE_ARRAY(e->cache[c].offsets, e->cache[c].offsets ? g->nvalues : 0);
     if (e->host_owned && e->shapes) free_host_values(e);
-    for (uint32_t i = 0; e->outputs && i < g->noutputs; i++) rg_mem_free(alloc, e->outputs[i].data, e->output_caps[i]);
-    rg_mem_free(alloc, e->aux_host, e->aux_cap * sizeof *e->aux_host);
+    for (uint32_t i = 0; e->cuda && e->outputs && i < g->noutputs; i++) rg_rt_cuda_host_free(e->cuda, e->outputs[i].data);
+    if (e->cuda) {
+        rg_rt_cuda_host_free(e->cuda, e->stage);
+        for (int k = 0; k < 4; k++) rg_rt_cuda_event_free(e->cuda, e->ev[k]);
+    }
     FREE_ARRAY(e->modules, e->nmodules);
     FREE_ARRAY(e->nodes, g->nnodes);
     FREE_ARRAY(e->on_device, g->nvalues);
@@ -574,23 +588,36 @@ static rg_status plan_shape(rg_cuda_exec *e, shape_entry **out, rg_error *err) {
         st = rg_error_set(err, RG_ERR_NOMEM, "out of memory planning memory");
         goto done;
     }
-    size_t n = 0;
+    /* Host values the device reads (token ids, position ids) and the
+     * attention lengths share one block, so a run copies them in with one
+     * copy from the pinned staging buffer laid out the same way. */
+    size_t n = 0, block = 0;
     for (uint32_t i = 0; i < g->nvalues; i++) {
         s->offsets[i] = SIZE_MAX;
-        if (!e->on_device[i] && !e->upload[i]) continue;
-        uint32_t first = e->on_device[i] ? g->values[i]->producer->id : 0;
+        if (e->upload[i] && !e->on_device[i]) {
+            s->offsets[i] = block; /* relative to the block until it is placed */
+            block += (e->shapes[i].nbytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+            continue;
+        }
+        if (!e->on_device[i]) continue;
+        uint32_t first = g->values[i]->producer->id;
         uint32_t last = e->last_use[i] > first ? e->last_use[i] : first;
         t[n] = (rg_rt_memplan_tensor){e->shapes[i].nbytes, first, last, 0};
         which[n++] = i;
     }
     int64_t batch = 1;
     if (e->mask) batch = e->shapes[e->mask->id].dims[0];
-    size_t aux_bytes = (size_t)(2 * batch + 1) * sizeof(int32_t);
-    t[n] = (rg_rt_memplan_tensor){aux_bytes, 0, g->nnodes, 0};
+    size_t aux_local = block;
+    block += (size_t)(2 * batch + 1) * sizeof(int32_t);
+    t[n] = (rg_rt_memplan_tensor){block, 0, g->nnodes, 0};
     rg_rt_memplan_result r;
     if ((st = rg_rt_memplan_solve(t, n + 1, ARENA_ALIGN, alloc, &r, err)) != RG_OK) goto done;
     for (size_t k = 0; k < n; k++) s->offsets[which[k]] = t[k].offset;
-    s->aux_offset = t[n].offset;
+    s->in_offset = t[n].offset;
+    s->in_bytes = block;
+    for (uint32_t i = 0; i < g->nvalues; i++)
+        if (e->upload[i] && !e->on_device[i]) s->offsets[i] += s->in_offset;
+    s->aux_offset = s->in_offset + aux_local;
     s->arena_bytes = r.arena_bytes;
     s->lower_bound = r.lower_bound;
     memcpy(s->syms, e->sym_values, sizeof s->syms);
@@ -632,8 +659,9 @@ static rg_tensor device_tensor(rg_cuda_exec *e, const rg_value *v) {
 }
 
 /* Lengths for the attention kernel from the [B, S] mask: sequence b's keys
- * are its first len[b] tokens, so the mask must be right padding. */
-static rg_status upload_aux(rg_cuda_exec *e, rg_error *err) {
+ * are its first len[b] tokens, so the mask must be right padding. Written
+ * into the staging buffer at the aux slot. */
+static rg_status stage_aux(rg_cuda_exec *e, rg_error *err) {
     int64_t batch = 1, seq = 0;
     const rg_tensor *m = e->mask ? &e->shapes[e->mask->id] : NULL;
     if (m) {
@@ -641,28 +669,38 @@ static rg_status upload_aux(rg_cuda_exec *e, rg_error *err) {
         batch = m->dims[0];
         seq = m->dims[1];
     }
-    size_t need = (size_t)(2 * batch + 1);
-    if (need > e->aux_cap) {
-        int32_t *p = rg_mem_realloc(e->alloc, e->aux_host, e->aux_cap * sizeof *p, need * sizeof *p);
-        if (!p) return rg_error_set(err, RG_ERR_NOMEM, "out of memory for attention lengths");
-        e->aux_host = p;
-        e->aux_cap = need;
-    }
-    int32_t *cu = e->aux_host, *lens = e->aux_host + batch + 1;
+    int32_t *cu = (int32_t *)((char *)e->stage + (e->current->aux_offset - e->current->in_offset));
+    int32_t *lens = cu + batch + 1;
     for (int64_t b = 0; b <= batch; b++) cu[b] = (int32_t)(b * seq);
     for (int64_t b = 0; m && b < batch; b++) {
+        /* the length is the count of nonzeros; right padding means they all come first */
         int64_t len = 0;
-        for (int64_t j = 0; j < seq; j++) {
-            double x = rg_load_as_double(m->dtype, m->data, (size_t)(b * seq + j));
-            if (x != 0 && len != j)
-                return rg_error_set(err, RG_ERR_UNSUPPORTED, "mask '%s': sequence %lld is not right-padded (the CUDA "
-                                    "attention kernel takes lengths)", e->mask->name, (long long)b);
-            if (x != 0) len = j + 1;
+        bool ok = true;
+        if (m->dtype == RG_DTYPE_I64) {
+            const int64_t *row = (const int64_t *)m->data + b * seq;
+            while (len < seq && row[len]) len++;
+            for (int64_t j = len; j < seq; j++) ok &= row[j] == 0;
+        } else if (m->dtype == RG_DTYPE_I32) {
+            const int32_t *row = (const int32_t *)m->data + b * seq;
+            while (len < seq && row[len]) len++;
+            for (int64_t j = len; j < seq; j++) ok &= row[j] == 0;
+        } else {
+            while (len < seq && rg_load_as_double(m->dtype, m->data, (size_t)(b * seq + len)) != 0) len++;
+            for (int64_t j = len; j < seq; j++) ok &= rg_load_as_double(m->dtype, m->data, (size_t)(b * seq + j)) == 0;
         }
+        if (!ok)
+            return rg_error_set(err, RG_ERR_UNSUPPORTED, "mask '%s': sequence %lld is not right-padded (the CUDA "
+                                "attention kernel takes lengths)", e->mask->name, (long long)b);
         lens[b] = (int32_t)len;
     }
-    return rg_rt_cuda_copy_to_device(e->cuda, (char *)e->arena + e->current->aux_offset, e->aux_host,
-                                     need * sizeof(int32_t), e->stream, err);
+    return RG_OK;
+}
+
+static rg_status record(rg_cuda_exec *e, rg_rt_cuda_event ev, rg_error *err) {
+    /* inside a capture only an external record becomes a node the replays record (and only there is it legal) */
+    if (!ev) return RG_OK;
+    return e->capturing ? rg_rt_cuda_event_record_external(e->cuda, ev, e->stream, err)
+                        : rg_rt_cuda_event_record(e->cuda, ev, e->stream, err);
 }
 
 static unsigned grid_for(int64_t total, unsigned threads) {
@@ -695,6 +733,7 @@ static rg_status run_linear(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_
     if (d.m == 0) return RG_OK;
     RG_TRY(rg_rt_blaslt_linear(e->blaslt, &d, e->stream, err));
     if (!x->gelu_erf) return RG_OK;
+    if (e->prof_ev) RG_TRY(record(e, e->prof_ev[2 * (size_t)e->prof_node + 1], err));
     int64_t total = d.m * d.n;
     void *args[2] = {&d.y, &total};
     return launch_flat(e, x->kernel, args, total, err);
@@ -770,6 +809,7 @@ static rg_status launch_all(rg_cuda_exec *e, rg_error *err) {
         exec_node *x = &e->nodes[i];
         const rg_node *n = g->nodes[i];
         rg_status st = RG_OK;
+        e->prof_node = i;
         switch (x->kind) {
         case NODE_HOST: break;
         case NODE_LINEAR: st = run_linear(e, n, x, err); break;
@@ -777,6 +817,11 @@ static rg_status launch_all(rg_cuda_exec *e, rg_error *err) {
         case NODE_FUSED: st = run_fused(e, n, x, err); break;
         case NODE_GATHER: st = run_gather(e, n, err); break;
         case NODE_CAST: st = run_cast(e, n, x, err); break;
+        }
+        /* profiling: the GELU after a GEMM records its own event in run_linear */
+        if (st == RG_OK && e->prof_ev && x->kind != NODE_HOST) {
+            if (!(x->kind == NODE_LINEAR && x->gelu_erf)) st = record(e, e->prof_ev[2 * i + 1], err);
+            if (st == RG_OK) st = record(e, e->prof_ev[2 * i + 2], err);
         }
         if (st != RG_OK) {
             char l[160];
@@ -786,40 +831,90 @@ static rg_status launch_all(rg_cuda_exec *e, rg_error *err) {
     return RG_OK;
 }
 
-static rg_status upload_inputs(rg_cuda_exec *e, rg_error *err) {
+/* Host values the device reads, into the pinned staging buffer at their
+ * place in the input block. */
+static rg_status stage_inputs(rg_cuda_exec *e, rg_error *err) {
     for (uint32_t i = 0; i < e->g->nvalues; i++) {
-        if (!e->upload[i] || !e->shapes[i].nbytes) continue;
-        RG_TRY(rg_rt_cuda_copy_to_device(e->cuda, device_ptr(e, e->g->values[i]), e->shapes[i].data,
-                                         e->shapes[i].nbytes, e->stream, err));
+        if (!e->upload[i] || e->on_device[i] || !e->shapes[i].nbytes) continue;
+        memcpy((char *)e->stage + (e->current->offsets[i] - e->current->in_offset), e->shapes[i].data,
+               e->shapes[i].nbytes);
     }
-    return upload_aux(e, err);
+    return stage_aux(e, err);
 }
 
-static rg_status download_outputs(rg_cuda_exec *e, rg_error *err) {
+/* A buffer that graphs point at grew: every captured graph is stale. */
+static rg_status grow_pinned(rg_cuda_exec *e, void **buf, size_t *cap, size_t bytes, rg_error *err) {
+    if (bytes <= *cap && *buf) return RG_OK;
+    RG_TRY(rg_rt_cuda_stream_sync(e->cuda, e->stream, err));
+    drop_graphs(e);
+    rg_rt_cuda_host_free(e->cuda, *buf);
+    *buf = NULL;
+    *cap = 0;
+    size_t want = bytes + bytes / 4;
+    RG_TRY(rg_rt_cuda_host_alloc(e->cuda, want, buf, err));
+    *cap = want;
+    return RG_OK;
+}
+
+/* Pinned staging for the input block and pinned output buffers big enough
+ * for this shape; the output tensors take this run's shapes. */
+static rg_status ensure_host_buffers(rg_cuda_exec *e, rg_error *err) {
     const rg_graph *g = e->g;
+    RG_TRY(grow_pinned(e, &e->stage, &e->stage_cap, e->current->in_bytes, err));
     for (uint32_t i = 0; i < g->noutputs; i++) {
         const rg_value *v = g->outputs[i];
         const rg_tensor *src = v->constant ? v->constant : &e->shapes[v->id];
         rg_tensor *dst = &e->outputs[i];
-        if (src->nbytes > e->output_caps[i]) {
-            void *p = rg_mem_realloc(e->alloc, dst->data, e->output_caps[i], src->nbytes);
-            if (!p) return rg_error_set(err, RG_ERR_NOMEM, "out of memory for output '%s'", v->name);
-            dst->data = p;
-            e->output_caps[i] = src->nbytes;
-        }
         void *data = dst->data;
+        if (src->nbytes > e->output_caps[i] || !data) {
+            rg_status st = grow_pinned(e, &data, &e->output_caps[i], src->nbytes, err);
+            if (st != RG_OK) {
+                dst->data = data;
+                return rg_error_prefix(err, st, "output '%s'", v->name);
+            }
+        }
         *dst = *src;
         dst->data = data;
-        if (!src->nbytes) continue;
-        if (e->on_device[v->id])
-            RG_TRY(rg_rt_cuda_copy_to_host(e->cuda, data, device_ptr(e, v), src->nbytes, e->stream, err));
-        else memcpy(data, src->data, src->nbytes);
     }
-    return rg_rt_cuda_stream_sync(e->cuda, e->stream, err);
+    return RG_OK;
+}
+
+static rg_status copy_in(rg_cuda_exec *e, rg_error *err) {
+    return rg_rt_cuda_copy_to_device(e->cuda, (char *)e->arena + e->current->in_offset, e->stage,
+                                     e->current->in_bytes, e->stream, err);
+}
+
+static rg_status copy_out(rg_cuda_exec *e, rg_error *err) {
+    for (uint32_t i = 0; i < e->g->noutputs; i++) {
+        const rg_value *v = e->g->outputs[i];
+        if (!e->on_device[v->id] || !e->outputs[i].nbytes) continue;
+        RG_TRY(rg_rt_cuda_copy_to_host(e->cuda, e->outputs[i].data, device_ptr(e, v), e->outputs[i].nbytes,
+                                       e->stream, err));
+    }
+    return RG_OK;
+}
+
+/* The whole device side of a run: the input block in, every node, the
+ * outputs out; with timing on, events between the three. */
+static rg_status issue_run(rg_cuda_exec *e, bool timed, rg_error *err) {
+    RG_TRY(copy_in(e, err));
+    if (timed) RG_TRY(record(e, e->ev[1], err));
+    RG_TRY(launch_all(e, err));
+    if (timed) RG_TRY(record(e, e->ev[2], err));
+    return copy_out(e, err);
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
 rg_status rg_cuda_exec_run(rg_cuda_exec *e, const rg_tensor *inputs, size_t ninputs, rg_error *err) {
     if (!e) return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "rg_cuda_exec_run needs an executor");
+    rg_cuda_exec_timing tm = {0};
+    bool timed = e->timing;
+    double t0 = timed ? now_ms() : 0, t1 = 0, t2 = 0, t3 = 0;
     e->have_outputs = false;
     free_host_values(e);
     RG_TRY(bind_inputs(e, inputs, ninputs, err));
@@ -829,31 +924,84 @@ rg_status rg_cuda_exec_run(rg_cuda_exec *e, const rg_tensor *inputs, size_t ninp
     RG_TRY(plan_shape(e, &s, err));
     RG_TRY(ensure_arena(e, s->arena_bytes, err));
     e->current = s;
-    RG_TRY(upload_inputs(e, err));
+    RG_TRY(ensure_host_buffers(e, err));
+    if (timed) t1 = now_ms();
+    RG_TRY(stage_inputs(e, err));
+    if (timed) t2 = now_ms();
+    if (s->graph && s->graph_timed != timed) {
+        rg_rt_cuda_graph_free(e->cuda, s->graph);
+        s->graph = NULL;
+        s->graph_failed = false;
+    }
     e->last_replayed = false;
+    if (timed) RG_TRY(record(e, e->ev[0], err));
     if (s->graph) {
         RG_TRY(rg_rt_cuda_graph_launch(e->cuda, s->graph, e->stream, err));
         e->last_replayed = true;
     } else {
-        /* first run of this shape: eagerly (cuBLASLt picks and caches its algorithms outside a capture), then capture */
-        RG_TRY(launch_all(e, err));
+        /* first run of this shape: eagerly (cuBLASLt picks and caches its algorithms outside a capture), then
+         * capture the copies and launches as one graph (nothing captured runs now) */
+        RG_TRY(issue_run(e, timed, err));
         if (!s->graph_failed) {
             rg_error ignored = {0};
             rg_status st = rg_rt_cuda_capture_begin(e->cuda, e->stream, &ignored);
             if (st == RG_OK) {
-                st = launch_all(e, &ignored);
+                e->capturing = true;
+                st = issue_run(e, timed, &ignored);
+                e->capturing = false;
                 rg_rt_cuda_graph graph = NULL;
                 rg_status end = rg_rt_cuda_capture_end(e->cuda, e->stream, &graph, &ignored);
                 if (st == RG_OK && end == RG_OK) s->graph = graph;
                 else if (end == RG_OK) rg_rt_cuda_graph_free(e->cuda, graph);
             }
             s->graph_failed = s->graph == NULL;
+            s->graph_timed = timed;
         }
     }
-    RG_TRY(download_outputs(e, err));
+    if (timed) {
+        RG_TRY(record(e, e->ev[3], err));
+        t3 = now_ms();
+    }
+    RG_TRY(rg_rt_cuda_stream_sync(e->cuda, e->stream, err));
+    /* outputs the host computed (none in a usual model) */
+    for (uint32_t i = 0; i < e->g->noutputs; i++) {
+        const rg_value *v = e->g->outputs[i];
+        if (e->on_device[v->id] || !e->outputs[i].nbytes) continue;
+        const rg_tensor *src = v->constant ? v->constant : &e->shapes[v->id];
+        memcpy(e->outputs[i].data, src->data, src->nbytes);
+    }
+    if (timed) {
+        /* a first run's events were last recorded inside the capture: no device figures for it */
+        double t4 = now_ms();
+        tm.host_prepare_ms = t1 - t0;
+        tm.host_stage_ms = t2 - t1;
+        tm.host_launch_ms = t3 - t2;
+        tm.host_wait_ms = t4 - t3;
+        tm.host_total_ms = t4 - t0;
+        tm.h2d_ms = tm.kernels_ms = tm.d2h_ms = -1;
+        if (e->last_replayed) {
+            /* a timer that cannot be read leaves -1, never fails the run */
+            rg_error ignored = {0};
+            if (rg_rt_cuda_event_elapsed(e->cuda, e->ev[0], e->ev[1], &tm.h2d_ms, &ignored) != RG_OK) tm.h2d_ms = -1;
+            if (rg_rt_cuda_event_elapsed(e->cuda, e->ev[1], e->ev[2], &tm.kernels_ms, &ignored) != RG_OK)
+                tm.kernels_ms = -1;
+            if (rg_rt_cuda_event_elapsed(e->cuda, e->ev[2], e->ev[3], &tm.d2h_ms, &ignored) != RG_OK) tm.d2h_ms = -1;
+        }
+        tm.replayed = e->last_replayed;
+        e->last_timing = tm;
+    }
     e->have_outputs = true;
     return RG_OK;
 }
+
+rg_status rg_cuda_exec_set_timing(rg_cuda_exec *e, bool on, rg_error *err) {
+    for (int k = 0; on && k < 4; k++)
+        if (!e->ev[k]) RG_TRY(rg_rt_cuda_event_new(e->cuda, &e->ev[k], err));
+    e->timing = on;
+    return RG_OK;
+}
+
+void rg_cuda_exec_timing_get(const rg_cuda_exec *e, rg_cuda_exec_timing *out) { *out = e->last_timing; }
 
 const rg_tensor *rg_cuda_exec_output(const rg_cuda_exec *e, size_t index) {
     if (!e || !e->have_outputs || index >= e->g->noutputs) return NULL;
@@ -878,3 +1026,82 @@ void rg_cuda_exec_stats_get(const rg_cuda_exec *e, rg_cuda_exec_stats *out) {
 
 rg_rt_cuda *rg_cuda_exec_cuda(rg_cuda_exec *e) { return e->cuda; }
 rg_rt_cuda_stream rg_cuda_exec_stream(rg_cuda_exec *e) { return e->stream; }
+
+/* Per-node device times: the last run's shape captured again with an event
+ * after every device node (and between a GEMM and its GELU kernel), the
+ * graph replayed `reps` times; node_ms[2 * i] is node i's main launch,
+ * node_ms[2 * i + 1] its epilogue kernel (0 for host nodes). Graph replay
+ * keeps the launch gaps of a real run; each event node adds a little. */
+rg_status rg_cuda_exec_profile(rg_cuda_exec *e, int reps, float *node_ms, rg_error *err) {
+    const rg_graph *g = e->g;
+    if (!e->have_outputs || !e->current)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "rg_cuda_exec_profile needs a run first");
+    size_t nev = 2 * (size_t)g->nnodes + 1;
+    rg_rt_cuda_event *ev = rg_mem_calloc(e->alloc, nev, sizeof *ev);
+    if (!ev) return rg_error_set(err, RG_ERR_NOMEM, "out of memory for profiling events");
+    rg_rt_cuda_graph graph = NULL;
+    rg_status st = RG_OK;
+    for (size_t k = 0; st == RG_OK && k < nev; k++) st = rg_rt_cuda_event_new(e->cuda, &ev[k], err);
+    for (size_t k = 0; k < 2 * (size_t)g->nnodes; k++) node_ms[k] = 0;
+    if (st != RG_OK) goto done;
+    if ((st = rg_rt_cuda_capture_begin(e->cuda, e->stream, err)) != RG_OK) goto done;
+    e->prof_ev = ev;
+    e->capturing = true;
+    rg_status run = record(e, ev[0], err);
+    if (run == RG_OK) run = launch_all(e, err);
+    e->prof_ev = NULL;
+    e->capturing = false;
+    st = rg_rt_cuda_capture_end(e->cuda, e->stream, &graph, run == RG_OK ? err : NULL);
+    if (run != RG_OK) st = run;
+    if (st != RG_OK) goto done;
+    for (int r = 0; r < reps + 1; r++) {
+        if ((st = rg_rt_cuda_graph_launch(e->cuda, graph, e->stream, err)) != RG_OK) goto done;
+        if ((st = rg_rt_cuda_stream_sync(e->cuda, e->stream, err)) != RG_OK) goto done;
+        if (r == 0) continue; /* warm-up */
+        rg_rt_cuda_event prev = ev[0];
+        for (uint32_t i = 0; i < g->nnodes; i++) {
+            if (e->nodes[i].kind == NODE_HOST) continue;
+            float a = 0, b = 0;
+            if ((st = rg_rt_cuda_event_elapsed(e->cuda, prev, ev[2 * i + 1], &a, err)) != RG_OK ||
+                (st = rg_rt_cuda_event_elapsed(e->cuda, ev[2 * i + 1], ev[2 * i + 2], &b, err)) != RG_OK)
+                goto done;
+            node_ms[2 * i] += a / (float)reps;
+            node_ms[2 * i + 1] += b / (float)reps;
+            prev = ev[2 * i + 2];
+        }
+    }
+done:
+    if (graph) rg_rt_cuda_graph_free(e->cuda, graph);
+    for (size_t k = 0; k < nev; k++) rg_rt_cuda_event_free(e->cuda, ev[k]);
+    rg_mem_free(e->alloc, ev, nev * sizeof *ev);
+    return st;
+}
+
+size_t rg_cuda_exec_node_count(const rg_cuda_exec *e) { return e->g->nnodes; }
+
+/* "Linear 128x768x2304 bias" style: what groups nodes in a profile. NULL for
+ * host nodes. Shapes are the last run's. */
+const char *rg_cuda_exec_node_kind(rg_cuda_exec *e, size_t i, char *buf, size_t cap) {
+    if (i >= e->g->nnodes || e->nodes[i].kind == NODE_HOST) return NULL;
+    const rg_node *n = e->g->nodes[i];
+    const exec_node *x = &e->nodes[i];
+    const rg_tensor *in0 = n->inputs[0] ? (n->inputs[0]->constant ? n->inputs[0]->constant : &e->shapes[n->inputs[0]->id]) : NULL;
+    switch (x->kind) {
+    case NODE_LINEAR: {
+        const rg_tensor *w = n->inputs[1]->constant;
+        int64_t k = w->dims[0], nn = w->dims[1], m = k && in0 ? (int64_t)(rg_tensor_numel(in0) / (size_t)k) : 0;
+        snprintf(buf, cap, "Linear m%lld n%lld k%lld%s", (long long)m, (long long)nn, (long long)k,
+                 x->gelu_erf ? " +erf-GELU" : "");
+        break;
+    }
+    case NODE_ATTENTION:
+        snprintf(buf, cap, "Attention B%lld S%lld H%d D%d", in0 ? (long long)in0->dims[0] : 0LL,
+                 in0 && in0->rank > 1 ? (long long)in0->dims[1] : 0LL, x->heads, x->variant.head_dim);
+        break;
+    case NODE_FUSED: snprintf(buf, cap, "%s rows of %lld", rg_op_name(n->op), in0 && in0->rank ? (long long)in0->dims[in0->rank - 1] : 0LL); break;
+    case NODE_GATHER: snprintf(buf, cap, "Gather rows"); break;
+    case NODE_CAST: snprintf(buf, cap, "Cast"); break;
+    default: snprintf(buf, cap, "%s", rg_op_name(n->op)); break;
+    }
+    return buf;
+}

@@ -14,8 +14,9 @@
  * sequence of every device node (cuBLASLt GEMMs, fused attention, generated
  * batch reductions, gathers, casts) is captured as a CUDA graph the first
  * time the shape is seen and replayed after; host values that device nodes
- * read (token ids, position indices, attention lengths) are copied in before
- * the replay and the outputs copied back after.
+ * read (token ids, position indices, attention lengths) are staged in pinned
+ * host memory and copied in by the replayed graph, which also copies the
+ * outputs into pinned host buffers the executor owns.
  */
 #ifndef RG_RT_CUDA_EXEC_H
 #define RG_RT_CUDA_EXEC_H
@@ -55,6 +56,33 @@ typedef struct rg_cuda_exec_stats {
 } rg_cuda_exec_stats;
 
 void rg_cuda_exec_stats_get(const rg_cuda_exec *exec, rg_cuda_exec_stats *out);
+
+/* Where a run's time goes (rg_cuda_exec_set_timing on): host timers and,
+ * on the device, CUDA events around the input copy, the kernels and the
+ * output copy (inside the replayed graph). */
+typedef struct rg_cuda_exec_timing {
+    double host_prepare_ms; /* input checks, CPU shape nodes, sizes, memory-plan lookup */
+    double host_stage_ms;   /* inputs and attention lengths into pinned staging */
+    double host_launch_ms;  /* the graph launch call (a shape's first run: eager launches and capture) */
+    double host_wait_ms;    /* waiting for the stream */
+    double host_total_ms;   /* the whole call */
+    float h2d_ms, kernels_ms, d2h_ms; /* device; -1 on a shape's first run (captured) */
+    bool replayed;
+} rg_cuda_exec_timing;
+
+/* Timing adds 4 events per run (and recaptures each shape's graph once). */
+rg_status rg_cuda_exec_set_timing(rg_cuda_exec *exec, bool on, rg_error *err);
+/* The last timed run's figures. */
+void rg_cuda_exec_timing_get(const rg_cuda_exec *exec, rg_cuda_exec_timing *out);
+
+/* Per-node device times of the last run's shape (see cuda_exec.c):
+ * node_ms holds 2 * rg_cuda_exec_node_count() floats (main launch, epilogue
+ * kernel); averaged over `reps` replays. */
+rg_status rg_cuda_exec_profile(rg_cuda_exec *exec, int reps, float *node_ms, rg_error *err);
+size_t rg_cuda_exec_node_count(const rg_cuda_exec *exec);
+/* A label grouping node i in a profile ("Linear m128 n2304 k768"), NULL for
+ * nodes that run on the host. */
+const char *rg_cuda_exec_node_kind(rg_cuda_exec *exec, size_t i, char *buf, size_t cap);
 
 /* For timing: the executor's CUDA context and stream. */
 rg_rt_cuda *rg_cuda_exec_cuda(rg_cuda_exec *exec);

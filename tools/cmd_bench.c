@@ -1,7 +1,7 @@
 /*
  * cmd_bench.c — `ragged bench PLAN --shapes 1x128,8x128 [--iters N]
- * [--warmup N] [--device cpu|cuda|auto] [--json]`: latency of whole runs per
- * batch shape.
+ * [--warmup N] [--device cpu|cuda|auto] [--json] [--breakdown] [--profile]`:
+ * latency of whole runs per batch shape.
  *
  * Per shape: inputs are generated (token ids below 100, masks of ones, token
  * types of zeros), the session runs `warmup` times (on the GPU the first run
@@ -11,27 +11,35 @@
  * and the outputs out, as the public API does. Reported: median, p10 and
  * p90 in milliseconds, and on the GPU the device memory held (weights, the
  * arena's allocation) and the shape's arena bytes against its lower bound.
+ *
+ * On the GPU, --breakdown times `iters` more runs with the executor's timers
+ * on (host: input checks and shape work, staging, launch, wait; device:
+ * input copy, kernels, output copy) and reports their medians; --profile
+ * replays the shape with an event after every node and sums the device time
+ * per kind of node (Linear by m, n, k; Attention; LayerNorm/Fused; ...).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "runtime/cuda_api.h"
+
 #include "cli.h"
 #include "ragged.h"
 #include "runtime/cuda_exec.h"
 
-enum { OPT_HELP, OPT_SHAPES, OPT_ITERS, OPT_WARMUP, OPT_DEVICE, OPT_JSON };
+enum { OPT_HELP, OPT_SHAPES, OPT_ITERS, OPT_WARMUP, OPT_DEVICE, OPT_JSON, OPT_BREAKDOWN, OPT_PROFILE };
 
 static const rg_cli_option bench_options[] = {
     {"help", 'h', false, OPT_HELP},     {"shapes", 0, true, OPT_SHAPES}, {"iters", 0, true, OPT_ITERS},
     {"warmup", 0, true, OPT_WARMUP},    {"device", 0, true, OPT_DEVICE}, {"json", 0, false, OPT_JSON},
-    {NULL, 0, false, 0},
+    {"breakdown", 0, false, OPT_BREAKDOWN}, {"profile", 0, false, OPT_PROFILE}, {NULL, 0, false, 0},
 };
 
 static void print_help(void) {
     printf("usage: ragged bench PLAN --shapes BxS[,BxS...] [--iters N] [--warmup N] [--device cpu|cuda|auto]\n"
-           "                    [--json]\n"
+           "                    [--json] [--breakdown] [--profile]\n"
            "\n"
            "Times whole runs of a plan on generated inputs, per batch x sequence-length shape.\n"
            "\n"
@@ -41,10 +49,13 @@ static void print_help(void) {
            "  --warmup N      untimed runs first (default 10)\n"
            "  --device D      cpu, cuda or auto (default auto)\n"
            "  --json          one JSON object on stdout instead of the table\n"
+           "  --breakdown     GPU: medians of host work, input copy, kernels, output copy (more runs)\n"
+           "  --profile       GPU: device time per kind of node (one graph with an event per node)\n"
            "  -h, --help      this text\n");
 }
 
 #define MAX_SHAPES 32
+#define MAX_GROUPS 48
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -57,10 +68,21 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
+typedef struct profile_group {
+    char kind[96];
+    int count;
+    double ms;
+} profile_group;
+
 typedef struct shape_result {
     int64_t batch, seq;
     double median, p10, p90;
     size_t arena, lower_bound, arena_capacity, weights;
+    bool have_breakdown;
+    double prepare, stage, launch, wait, total, h2d, kernels, d2h; /* medians */
+    int ngroups;
+    double profile_sum;
+    profile_group groups[MAX_GROUPS];
 } shape_result;
 
 static rg_status bind_generated(rg_session *s, const rg_plan *plan, int64_t batch, int64_t seq, int64_t *ids,
@@ -78,7 +100,74 @@ static rg_status bind_generated(rg_session *s, const rg_plan *plan, int64_t batc
     return RG_OK;
 }
 
-static rg_status time_shape(rg_session *s, const rg_plan *plan, shape_result *r, int iters, int warmup, rg_error *err) {
+static double median_of(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return v[n / 2];
+}
+
+/* `iters` runs with the executor's timers on; medians of each part. */
+static rg_status breakdown(rg_session *s, rg_cuda_exec *gpu, shape_result *r, int iters, rg_error *err) {
+    double *v = malloc((size_t)iters * 8 * sizeof *v);
+    if (!v) return rg_error_set(err, RG_ERR_NOMEM, "out of memory");
+    rg_status st = rg_cuda_exec_set_timing(gpu, true, err);
+    for (int i = -2; st == RG_OK && i < iters; i++) { /* two warm-ups: the graph is recaptured with events */
+        if ((st = rg_session_run(s, err)) != RG_OK || i < 0) continue;
+        rg_cuda_exec_timing t;
+        rg_cuda_exec_timing_get(gpu, &t);
+        double row[8] = {t.host_prepare_ms, t.host_stage_ms, t.host_launch_ms, t.host_wait_ms, t.host_total_ms,
+                         t.h2d_ms, t.kernels_ms, t.d2h_ms};
+        for (int k = 0; k < 8; k++) v[k * iters + i] = row[k];
+    }
+    rg_error ignored = {0};
+    rg_cuda_exec_set_timing(gpu, false, &ignored);
+    if (st == RG_OK) {
+        double *out[8] = {&r->prepare, &r->stage, &r->launch, &r->wait, &r->total, &r->h2d, &r->kernels, &r->d2h};
+        for (int k = 0; k < 8; k++) *out[k] = median_of(v + k * iters, iters);
+        r->have_breakdown = true;
+    }
+    free(v);
+    return st;
+}
+
+static void add_group(shape_result *r, const char *kind, double ms) {
+    for (int g = 0; g < r->ngroups; g++)
+        if (!strcmp(r->groups[g].kind, kind)) {
+            r->groups[g].count++;
+            r->groups[g].ms += ms;
+            return;
+        }
+    if (r->ngroups == MAX_GROUPS) kind = "(other)";
+    profile_group *g = r->ngroups < MAX_GROUPS ? &r->groups[r->ngroups++] : &r->groups[MAX_GROUPS - 1];
+    snprintf(g->kind, sizeof g->kind, "%s", kind);
+    g->count++;
+    g->ms += ms;
+}
+
+static int cmp_group(const void *a, const void *b) {
+    double x = ((const profile_group *)a)->ms, y = ((const profile_group *)b)->ms;
+    return x > y ? -1 : x < y;
+}
+
+static rg_status profile(rg_cuda_exec *gpu, shape_result *r, rg_error *err) {
+    size_t n = rg_cuda_exec_node_count(gpu);
+    float *ms = malloc((2 * n + 1) * sizeof *ms);
+    if (!ms) return rg_error_set(err, RG_ERR_NOMEM, "out of memory");
+    rg_status st = rg_cuda_exec_profile(gpu, 20, ms, err);
+    for (size_t i = 0; st == RG_OK && i < n; i++) {
+        char buf[96];
+        const char *kind = rg_cuda_exec_node_kind(gpu, i, buf, sizeof buf);
+        if (!kind) continue;
+        add_group(r, kind, ms[2 * i]);
+        if (strstr(kind, "+erf-GELU")) add_group(r, "erf-GELU kernel (after a GEMM)", ms[2 * i + 1]);
+        r->profile_sum += ms[2 * i] + ms[2 * i + 1];
+    }
+    qsort(r->groups, (size_t)r->ngroups, sizeof r->groups[0], cmp_group);
+    free(ms);
+    return st;
+}
+
+static rg_status time_shape(rg_session *s, const rg_plan *plan, shape_result *r, int iters, int warmup, bool want_breakdown,
+                            bool want_profile, rg_error *err) {
     size_t n = (size_t)(r->batch * r->seq);
     int64_t *ids = malloc(n * sizeof *ids), *ones = malloc(n * sizeof *ones), *zeros = calloc(n, sizeof *zeros);
     double *ms = malloc((size_t)iters * sizeof *ms);
@@ -124,6 +213,17 @@ static rg_status time_shape(rg_session *s, const rg_plan *plan, shape_result *r,
         r->lower_bound = stats.arena_lower_bound;
         r->arena_capacity = stats.arena_capacity;
         r->weights = stats.weights_bytes;
+        /* diagnostics: a failure is reported and the timing above kept */
+        rg_error diag = {0};
+        if (want_breakdown && breakdown(s, gpu, r, iters, &diag) != RG_OK)
+            fprintf(stderr, "ragged bench: breakdown of %lldx%lld failed: %s\n", (long long)r->batch, (long long)r->seq,
+                    diag.message);
+        diag = (rg_error){0};
+        if (want_profile && profile(gpu, r, &diag) != RG_OK) {
+            fprintf(stderr, "ragged bench: profile of %lldx%lld failed: %s\n", (long long)r->batch, (long long)r->seq,
+                    diag.message);
+            r->ngroups = 0;
+        }
     }
 done:
     if (start) rg_rt_cuda_event_free(rg_cuda_exec_cuda(gpu), start);
@@ -158,11 +258,24 @@ static int parse_shapes(const char *text, shape_result *out, int *count) {
 static void print_results(const char *plan_path, const char *device, const shape_result *r, int n, bool json) {
     if (json) {
         printf("{\"plan\": \"%s\", \"device\": \"%s\", \"shapes\": [", plan_path, device);
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
             printf("%s{\"batch\": %lld, \"seq\": %lld, \"median_ms\": %.5f, \"p10_ms\": %.5f, \"p90_ms\": %.5f, "
-                   "\"arena_bytes\": %zu, \"arena_lower_bound\": %zu, \"arena_capacity\": %zu, \"weights_bytes\": %zu}",
+                   "\"arena_bytes\": %zu, \"arena_lower_bound\": %zu, \"arena_capacity\": %zu, \"weights_bytes\": %zu",
                    i ? ", " : "", (long long)r[i].batch, (long long)r[i].seq, r[i].median, r[i].p10, r[i].p90,
                    r[i].arena, r[i].lower_bound, r[i].arena_capacity, r[i].weights);
+            if (r[i].have_breakdown)
+                printf(", \"breakdown_ms\": {\"host_prepare\": %.5f, \"host_stage\": %.5f, \"host_launch\": %.5f, "
+                       "\"host_wait\": %.5f, \"host_total\": %.5f, \"h2d\": %.5f, \"kernels\": %.5f, \"d2h\": %.5f}",
+                       r[i].prepare, r[i].stage, r[i].launch, r[i].wait, r[i].total, r[i].h2d, r[i].kernels, r[i].d2h);
+            if (r[i].ngroups) {
+                printf(", \"profile_sum_ms\": %.5f, \"profile\": [", r[i].profile_sum);
+                for (int g = 0; g < r[i].ngroups; g++)
+                    printf("%s{\"kind\": \"%s\", \"count\": %d, \"ms\": %.5f}", g ? ", " : "", r[i].groups[g].kind,
+                           r[i].groups[g].count, r[i].groups[g].ms);
+                printf("]");
+            }
+            printf("}");
+        }
         printf("]}\n");
         return;
     }
@@ -175,12 +288,26 @@ static void print_results(const char *plan_path, const char *device, const shape
         printf("%-10s %10.4f %10.4f %10.4f %14.2f %14.2f %14.2f\n", shape, r[i].median, r[i].p10, r[i].p90,
                (double)r[i].arena / 1048576.0, (double)r[i].lower_bound / 1048576.0, (double)r[i].weights / 1048576.0);
     }
+    for (int i = 0; i < n; i++) {
+        if (r[i].have_breakdown)
+            printf("\n%lldx%lld breakdown (medians, ms): host prepare %.4f, stage %.4f, launch %.4f, wait %.4f, "
+                   "total %.4f; device: copy in %.4f, kernels %.4f, copy out %.4f\n",
+                   (long long)r[i].batch, (long long)r[i].seq, r[i].prepare, r[i].stage, r[i].launch, r[i].wait,
+                   r[i].total, r[i].h2d, r[i].kernels, r[i].d2h);
+        if (!r[i].ngroups) continue;
+        printf("\n%lldx%lld profile (device ms per replay, event after each node; sum %.4f)\n", (long long)r[i].batch,
+               (long long)r[i].seq, r[i].profile_sum);
+        for (int g = 0; g < r[i].ngroups; g++)
+            printf("  %-44s %4d x %9.4f = %9.4f  %5.1f%%\n", r[i].groups[g].kind, r[i].groups[g].count,
+                   r[i].groups[g].ms / r[i].groups[g].count, r[i].groups[g].ms,
+                   r[i].profile_sum > 0 ? 100.0 * r[i].groups[g].ms / r[i].profile_sum : 0.0);
+    }
 }
 
 int rg_cmd_bench(int argc, char **argv) {
     const char *plan_path = NULL, *shapes_text = NULL;
     int iters = 100, warmup = 10;
-    bool json = false;
+    bool json = false, want_breakdown = false, want_profile = false;
     rg_device device = RG_DEVICE_AUTO;
     rg_cli_args args;
     rg_cli_args_init(&args, argc, argv, "bench");
@@ -212,6 +339,8 @@ int rg_cmd_bench(int argc, char **argv) {
             else return rg_cli_usage_error("bench", "unknown device '%s' (cpu, cuda or auto)", value);
             break;
         case OPT_JSON: json = true; break;
+        case OPT_BREAKDOWN: want_breakdown = true; break;
+        case OPT_PROFILE: want_profile = true; break;
         default: return rg_cli_usage_error("bench", "unhandled option");
         }
     }
@@ -233,7 +362,7 @@ int rg_cmd_bench(int argc, char **argv) {
     }
     rg_cli_note_fallback(s);
     for (int i = 0; i < nshapes; i++)
-        if (time_shape(s, plan, &results[i], iters, warmup, &err) != RG_OK) {
+        if (time_shape(s, plan, &results[i], iters, warmup, want_breakdown, want_profile, &err) != RG_OK) {
             rg_error_prefix(&err, err.status, "shape %lldx%lld", (long long)results[i].batch,
                             (long long)results[i].seq);
             rc = rg_cli_fail(&err);
