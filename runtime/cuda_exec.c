@@ -38,6 +38,17 @@ typedef enum node_kind {
     NODE_CAST,
 } node_kind;
 
+/* How an Attention node runs: the fused kernel on lengths (with the
+ * "uniform" fix-up for empty sequences), or the general kernel. */
+typedef struct attention_plan {
+    bool general;     /* always the general kernel (bias, additive mask, no fast variant, ...) */
+    bool dynamic;     /* key_padding from the host: fast while right-padded, else general */
+    int uniform_below; /* > 0: sequences with fewer keys get the mean of V (the fix-up) */
+    int head_dim;
+    bool causal, uniform;
+    rg_rt_cuda_kernel general_kernel, fixup;
+} attention_plan;
+
 typedef struct exec_node {
     node_kind kind;
     rg_cg_fused_kernel fused;
@@ -48,6 +59,7 @@ typedef struct exec_node {
     int heads;
     rg_rt_blaslt_activation activation;
     bool gelu_erf;
+    attention_plan at; /* NODE_ATTENTION: which kernels (prepare_attention) */
 } exec_node;
 
 typedef struct shape_entry {
@@ -89,6 +101,7 @@ struct rg_cuda_exec {
     void *weights;
     size_t weights_bytes;
     const rg_value *mask;     /* the key-padding mask all Attention nodes read, or NULL */
+    bool mask_general;        /* this run's mask is not right padding: dynamic nodes run the general kernel */
     int64_t sym_values[MAX_SYMBOLS];
     rg_tensor *shapes;        /* per value: concrete shape this run; data: host or device pointer */
     bool *host_owned;         /* per value: shapes[i].data allocated by a CPU kernel */
@@ -123,12 +136,18 @@ static bool is_float(rg_dtype d) { return d == RG_DTYPE_F32 || d == RG_DTYPE_F16
 
 static bool value_on_device(const rg_cuda_exec *e, const rg_value *v) { return v && e->on_device[v->id]; }
 
+static const rg_ir_kernel *module_of(const rg_plan *plan, uint32_t node, size_t *index);
+
 static node_kind classify(const rg_cuda_exec *e, const rg_node *n) {
     switch (n->op) {
     case RG_OP_LINEAR: return NODE_LINEAR;
     case RG_OP_ATTENTION: return NODE_ATTENTION;
     case RG_OP_FUSED:
-    case RG_OP_LAYER_NORM: return NODE_FUSED;
+    case RG_OP_LAYER_NORM: {
+        /* a Fused node the plan has no kernel for runs on the host (its inputs must be there) */
+        size_t m;
+        return n->op == RG_OP_FUSED && !module_of(e->plan, n->id, &m) ? NODE_HOST : NODE_FUSED;
+    }
     case RG_OP_GATHER:
         if (n->inputs[0]->constant && is_float(n->inputs[0]->dtype) && n->inputs[0]->rank >= 1)
             return NODE_GATHER;
@@ -163,7 +182,7 @@ static rg_status place_nodes(rg_cuda_exec *e, rg_error *err) {
         for (uint32_t k = 0; k < n->ninputs; k++) {
             const rg_value *v = n->inputs[k];
             if (!v || v->constant || e->on_device[v->id]) continue;
-            if (n->op == RG_OP_ATTENTION && k == 1) continue; /* the mask becomes lengths */
+            /* an Attention mask is read on the device by the general kernel (besides giving lengths) */
             e->upload[v->id] = true;
         }
     }
@@ -248,33 +267,70 @@ static rg_status prepare_fused(rg_cuda_exec *e, uint32_t i, size_t m, rg_error *
     return rg_rt_cuda_kernel_get(e->cuda, lib, x->fused.scalar_name, &x->scalar, err);
 }
 
+static const char *dtype_short(rg_dtype d);
+
+/* The plan's general attention module, or SIZE_MAX (plans made before it). */
+static size_t general_attention_module(const rg_cuda_exec *e) {
+    for (size_t m = 0; m < e->plan->nkernels; m++)
+        if (!strcmp(e->plan->kernels[m].kind, "attention_general")) return m;
+    return SIZE_MAX;
+}
+
+/* Picks the kernels of Attention node i; m is its first module (the fused
+ * kernel's variant when it has one). */
 static rg_status prepare_attention(rg_cuda_exec *e, uint32_t i, size_t m, rg_error *err) {
     const rg_node *n = e->g->nodes[i];
     exec_node *x = &e->nodes[i];
-    RG_TRY(rg_cg_attention_variant_of(n, &x->variant, err));
-    int64_t heads;
+    attention_plan *at = &x->at;
+    int64_t heads, head_size, causal;
     RG_TRY(rg_node_attr_int(n, "num_heads", 0, &heads, err));
+    RG_TRY(rg_node_attr_int(n, "head_size", 0, &head_size, err));
+    RG_TRY(rg_node_attr_int(n, "causal", 0, &causal, err));
     x->heads = (int)heads;
-    RG_TRY(rg_node_attr_float(n, "scale", 1.0f / sqrtf((float)x->variant.head_dim), &x->scale, err));
-    const char *mask_kind;
+    at->head_dim = (int)head_size;
+    at->causal = causal != 0;
+    RG_TRY(rg_node_attr_float(n, "scale", 1.0f / sqrtf((float)head_size), &x->scale, err));
+    const char *mask_kind, *empty_rows;
     RG_TRY(rg_node_attr_string(n, "mask_kind", "none", &mask_kind, err));
-    if (strcmp(mask_kind, "none") && strcmp(mask_kind, "key_padding"))
-        return rg_error_set(err, RG_ERR_UNSUPPORTED, "mask_kind '%s' has no CUDA kernel (key_padding or none only)",
-                            mask_kind);
-    if (!strcmp(mask_kind, "key_padding")) {
-        const rg_value *mask = n->inputs[1];
-        if (e->mask && e->mask != mask)
-    x->attention = e->modules[m].attention;
-            return rg_error_set(err, RG_ERR_UNSUPPORTED, "Attention nodes read different masks ('%s' and '%s')",
-                                e->mask->name, mask->name);
-        if (e->on_device[mask->id])
-            return rg_error_set(err, RG_ERR_UNSUPPORTED, "the mask '%s' is computed on the device", mask->name);
-        e->mask = mask;
+    RG_TRY(rg_node_attr_string(n, "empty_rows", "zeros", &empty_rows, err));
+    at->uniform = !strcmp(empty_rows, "uniform");
+    bool key_padding = !strcmp(mask_kind, "key_padding");
+    size_t gm = general_attention_module(e);
+    const rg_ir_kernel *k = &e->plan->kernels[m];
+    bool fast = !strcmp(k->kind, "attention");
+    const char *why = NULL; /* why the fused kernel cannot serve this node */
+    if (!fast) why = "no fused-kernel variant for it (bias input, additive mask or head size)";
+    else if (key_padding && e->on_device[n->inputs[1]->id]) why = "its key_padding mask is computed on the device";
+    else if (key_padding && e->mask && e->mask != n->inputs[1]) why = "it reads a second key_padding mask";
+    if (why && gm == SIZE_MAX)
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "attention: %s, and the plan has no general attention kernel "
+                            "(recompile it)", why);
+    x->variant = (rg_cg_attention_variant){n->inputs[0]->dtype, (int)head_size, causal != 0};
+    if (why) at->general = true;
+    else {
+        RG_TRY(rg_cg_attention_variant_of(n, &x->variant, err));
+        if (key_padding) {
+            e->mask = n->inputs[1];
+            at->dynamic = gm != SIZE_MAX; /* else a mask that is not right padding fails the run */
+            if (at->uniform) at->uniform_below = 1;
+        }
+        if (!e->modules[m].attention)
+            RG_TRY(rg_rt_cuda_attention_load(e->cuda, k->cubin, k->cubin_size, &x->variant, e->alloc,
+                                             &e->modules[m].attention, err));
+        x->attention = e->modules[m].attention;
     }
-    if (!e->modules[m].attention) {
-        const rg_ir_kernel *k = &e->plan->kernels[m];
-        RG_TRY(rg_rt_cuda_attention_load(e->cuda, k->cubin, k->cubin_size, &x->variant, e->alloc,
-                                         &e->modules[m].attention, err));
+    if (gm == SIZE_MAX) return RG_OK;
+    rg_rt_cuda_library lib;
+    RG_TRY(module_library(e, gm, &lib, err));
+    char name[64];
+    rg_dtype dt = n->inputs[0]->dtype;
+    if (at->general || at->dynamic) {
+        snprintf(name, sizeof name, "rg_attention_general_%s", dtype_short(dt));
+        RG_TRY(rg_rt_cuda_kernel_get(e->cuda, lib, name, &at->general_kernel, err));
+    }
+    if (at->uniform_below) {
+        snprintf(name, sizeof name, "rg_attention_uniform_%s", dtype_short(dt));
+        RG_TRY(rg_rt_cuda_kernel_get(e->cuda, lib, name, &at->fixup, err));
     }
     return RG_OK;
 }
@@ -661,6 +717,25 @@ static rg_tensor device_tensor(rg_cuda_exec *e, const rg_value *v) {
 /* Lengths for the attention kernel from the [B, S] mask: sequence b's keys
  * are its first len[b] tokens, so the mask must be right padding. Written
  * into the staging buffer at the aux slot. */
+/* Dynamic Attention nodes run the general kernel when this run's mask is
+ * not right padding. Captured graphs hold the other choice when it changes,
+ * so they are dropped; with no general kernel (an older plan) it is an
+ * error, as before. */
+static rg_status attention_mode(rg_cuda_exec *e, bool general, rg_error *err) {
+    if (general) {
+        bool dynamic = false;
+        for (uint32_t i = 0; i < e->g->nnodes; i++) dynamic |= e->nodes[i].at.dynamic;
+        if (!dynamic)
+            return rg_error_set(err, RG_ERR_UNSUPPORTED, "mask '%s' is not right padding and the plan has no general "
+                                "attention kernel (the fused one takes lengths)", e->mask->name);
+    }
+    if (general == e->mask_general) return RG_OK;
+    RG_TRY(rg_rt_cuda_stream_sync(e->cuda, e->stream, err));
+    drop_graphs(e);
+    e->mask_general = general;
+    return RG_OK;
+}
+
 static rg_status stage_aux(rg_cuda_exec *e, rg_error *err) {
     int64_t batch = 1, seq = 0;
     const rg_tensor *m = e->mask ? &e->shapes[e->mask->id] : NULL;
@@ -671,6 +746,7 @@ static rg_status stage_aux(rg_cuda_exec *e, rg_error *err) {
     }
     int32_t *cu = (int32_t *)((char *)e->stage + (e->current->aux_offset - e->current->in_offset));
     int32_t *lens = cu + batch + 1;
+    bool general = false; /* some sequence is not right padding */
     for (int64_t b = 0; b <= batch; b++) cu[b] = (int32_t)(b * seq);
     for (int64_t b = 0; m && b < batch; b++) {
         /* the length is the count of nonzeros; right padding means they all come first */
@@ -688,12 +764,10 @@ static rg_status stage_aux(rg_cuda_exec *e, rg_error *err) {
             while (len < seq && rg_load_as_double(m->dtype, m->data, (size_t)(b * seq + len)) != 0) len++;
             for (int64_t j = len; j < seq; j++) ok &= rg_load_as_double(m->dtype, m->data, (size_t)(b * seq + j)) == 0;
         }
-        if (!ok)
-            return rg_error_set(err, RG_ERR_UNSUPPORTED, "mask '%s': sequence %lld is not right-padded (the CUDA "
-                                "attention kernel takes lengths)", e->mask->name, (long long)b);
+        if (!ok) general = true;
         lens[b] = (int32_t)len;
     }
-    return RG_OK;
+    return attention_mode(e, general, err);
 }
 
 static rg_status record(rg_cuda_exec *e, rg_rt_cuda_event ev, rg_error *err) {
@@ -739,12 +813,109 @@ static rg_status run_linear(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_
     return launch_flat(e, x->kernel, args, total, err);
 }
 
+/* The general kernel's parameters: the same members in the same order as
+ * rg_attention_general_params in codegen/kernels/attention_general.cu. */
+typedef struct attention_general_params {
+    const void *qkv;
+    void *out;
+    const void *mask;
+    const void *bias;
+    int64_t mask_strides[4];
+    int64_t bias_strides[4];
+    int mask_kind, mask_dtype;
+    int batch, seq, heads, head_dim;
+    float scale;
+    int causal;
+    int uniform;
+} attention_general_params;
+
+/* Element strides of an additive input over [B, H, S, S] (numpy broadcast,
+ * aligned at the right; 0 along broadcast dims). */
+static rg_status broadcast_strides(const rg_tensor *t, const int64_t full[4], const char *what, int64_t strides[4],
+                                   rg_error *err) {
+    if (t->rank > 4) return rg_error_set(err, RG_ERR_SHAPE, "attention %s has rank %d; at most 4", what, t->rank);
+    int64_t step = 1;
+    for (int a = 3; a >= 0; a--) {
+        int src = a - (4 - t->rank);
+        strides[a] = 0;
+        if (src < 0) continue;
+        int64_t d = t->dims[src];
+        if (d != 1 && d != full[a])
+            return rg_error_set(err, RG_ERR_SHAPE, "attention %s dim %d is %lld; it must be 1 or %lld", what, src,
+                                (long long)d, (long long)full[a]);
+        if (d != 1) strides[a] = step;
+        step *= d;
+    }
+    return RG_OK;
+}
+
+static int mask_dtype_code(rg_dtype d) {
+    switch (d) {
+    case RG_DTYPE_BOOL: return 0;
+    case RG_DTYPE_I32: return 1;
+    case RG_DTYPE_I64: return 2;
+    case RG_DTYPE_F32: return 3;
+    case RG_DTYPE_F16: return 4;
+    default: return 5;
+    }
+}
+
+/* One block per (query, head, sequence), the row's scores in shared memory. */
+static rg_status run_attention_general(rg_cuda_exec *e, const rg_node *n, exec_node *x, const rg_tensor *qkv,
+                                       rg_error *err) {
+    const attention_plan *at = &x->at;
+    int64_t batch = qkv->dims[0], seq = qkv->dims[1];
+    size_t shared = (size_t)(seq + at->head_dim) * sizeof(float);
+    if (shared > 48 * 1024 || batch > 65535 || x->heads > 65535)
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "the general attention kernel takes at most %d keys and 65535 "
+                            "sequences and heads (%lld x %lld, %d heads)", 48 * 256 - at->head_dim, (long long)batch,
+                            (long long)seq, x->heads);
+    attention_general_params p;
+    memset(&p, 0, sizeof p);
+    p.qkv = qkv->data;
+    p.out = device_ptr(e, n->outputs[0]);
+    p.batch = (int)batch;
+    p.seq = (int)seq;
+    p.heads = x->heads;
+    p.head_dim = at->head_dim;
+    p.scale = x->scale;
+    p.causal = at->causal;
+    p.uniform = at->uniform;
+    int64_t full[4] = {batch, x->heads, seq, seq};
+    const rg_value *mask = n->ninputs > 1 ? n->inputs[1] : NULL;
+    if (mask) {
+        rg_tensor m = device_tensor(e, mask);
+        const char *kind;
+        RG_TRY(rg_node_attr_string(n, "mask_kind", "none", &kind, err));
+        p.mask = m.data;
+        if (!strcmp(kind, "key_padding")) {
+            if (m.rank != 2 || m.dims[0] != batch || m.dims[1] != seq)
+                return rg_error_set(err, RG_ERR_SHAPE, "key_padding mask '%s' is not [%lld, %lld]", mask->name,
+                                    (long long)batch, (long long)seq);
+            p.mask_kind = 2;
+            p.mask_dtype = mask_dtype_code(m.dtype);
+        } else {
+            p.mask_kind = 1;
+            RG_TRY(broadcast_strides(&m, full, "mask", p.mask_strides, err));
+        }
+    }
+    if (n->ninputs > 2 && n->inputs[2]) {
+        rg_tensor b = device_tensor(e, n->inputs[2]);
+        p.bias = b.data;
+        RG_TRY(broadcast_strides(&b, full, "bias", p.bias_strides, err));
+    }
+    unsigned grid[3] = {(unsigned)seq, (unsigned)x->heads, (unsigned)batch}, block[3] = {128, 1, 1};
+    void *args[1] = {&p};
+    return rg_rt_cuda_launch(e->cuda, at->general_kernel, grid, block, args, (unsigned)shared, e->stream, err);
+}
+
 static rg_status run_attention(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_error *err) {
     rg_tensor qkv = device_tensor(e, n->inputs[0]);
     int64_t hd = (int64_t)x->heads * x->variant.head_dim;
     size_t esize = rg_dtype_size(qkv.dtype);
     int64_t batch = qkv.dims[0], seq = qkv.dims[1];
     if (batch == 0 || seq == 0) return RG_OK;
+    if (x->at.general || (x->at.dynamic && e->mask_general)) return run_attention_general(e, n, x, &qkv, err);
     int32_t *aux = (int32_t *)((char *)e->arena + e->current->aux_offset);
     rg_rt_attention_args a = {0};
     a.q = qkv.data;
@@ -758,7 +929,15 @@ static rg_status run_attention(rg_cuda_exec *e, const rg_node *n, exec_node *x, 
     a.heads = x->heads;
     a.max_seqlen = (int)seq;
     a.scale = x->scale;
-    return rg_rt_cuda_attention_launch(x->attention, &a, e->stream, err);
+    RG_TRY(rg_rt_cuda_attention_launch(x->attention, &a, e->stream, err));
+    if (!x->at.uniform_below || !a.seqlens_k || !x->at.fixup) return RG_OK;
+    /* sequences with no key: the fused kernel wrote zeros; "uniform" wants the mean of V */
+    if (batch > 65535) return rg_error_set(err, RG_ERR_UNSUPPORTED, "more than 65535 sequences");
+    const void *lens = a.seqlens_k;
+    int below = x->at.uniform_below, s32 = (int)seq, heads = x->heads, dim = x->at.head_dim;
+    void *args[7] = {&qkv.data, &a.out, (void *)&lens, &below, &s32, &heads, &dim};
+    unsigned grid[3] = {(unsigned)heads, (unsigned)batch, 1}, block[3] = {128, 1, 1};
+    return rg_rt_cuda_launch(e->cuda, x->at.fixup, grid, block, args, 0, e->stream, err);
 }
 
 static rg_status run_fused(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_error *err) {
