@@ -212,8 +212,8 @@ __device__ __forceinline__ void rg_attn_cp16(unsigned dst, const void *src, bool
 
 __device__ __forceinline__ void rg_attn_commit(void) { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 
-/* Waits until at most one group of this thread's copies is still in flight. */
-__device__ __forceinline__ void rg_attn_wait_one(void) { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+/* Waits until every copy this thread started has landed. */
+__device__ __forceinline__ void rg_attn_wait_all(void) { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 
 __device__ __forceinline__ void rg_attn_ldsm(unsigned r[4], unsigned addr) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -282,14 +282,20 @@ extern "C" __global__ void __launch_bounds__(RG_ATTN_MAX_THREADS, RG_ATTN_MIN_BL
     if (tiles > 0) rg_attn_load_tile(k_base, v_base, kg, vg, p, seq, 0);
     rg_attn_commit();
 
+    /* The scale is applied with the max subtraction, exp2(s * scale - m * scale)
+     * in one FMA, on raw scores: that needs scale > 0, so a negative scale
+     * negates Q instead (flipping both halves' sign bits) and 0 becomes the
+     * smallest normal float, which leaves every exp2 at 1 as it should. */
+    const float scale = fmaxf(fabsf(p.scale_log2), 1.17549435e-38f);
+    const unsigned q_sign = p.scale_log2 < 0.0f ? 0x80008000u : 0u;
     unsigned qf[RG_ATTN_KSTEPS][4];
 #pragma unroll
     for (int kk = 0; kk < RG_ATTN_KSTEPS; kk++) {
         const int col = kk * 16 + 2 * t;
-        qf[kk][0] = rg_attn_load_pair(qg, p.q_stride, seq.start, row0, seq.len_q, col);
-        qf[kk][1] = rg_attn_load_pair(qg, p.q_stride, seq.start, row1, seq.len_q, col);
-        qf[kk][2] = rg_attn_load_pair(qg, p.q_stride, seq.start, row0, seq.len_q, col + 8);
-        qf[kk][3] = rg_attn_load_pair(qg, p.q_stride, seq.start, row1, seq.len_q, col + 8);
+        qf[kk][0] = q_sign ^ rg_attn_load_pair(qg, p.q_stride, seq.start, row0, seq.len_q, col);
+        qf[kk][1] = q_sign ^ rg_attn_load_pair(qg, p.q_stride, seq.start, row1, seq.len_q, col);
+        qf[kk][2] = q_sign ^ rg_attn_load_pair(qg, p.q_stride, seq.start, row0, seq.len_q, col + 8);
+        qf[kk][3] = q_sign ^ rg_attn_load_pair(qg, p.q_stride, seq.start, row1, seq.len_q, col + 8);
     }
     float o[RG_ATTN_DTILES][4];
 #pragma unroll
@@ -307,11 +313,16 @@ extern "C" __global__ void __launch_bounds__(RG_ATTN_MAX_THREADS, RG_ATTN_MIN_BL
     for (int it = 0; it < tiles; it++) {
         const int k0 = it * RG_ATTN_BN;
         const unsigned stage = (unsigned)(it & 1) * stage_bytes;
-        const unsigned next = stage_bytes - stage; /* the other stage */
-        if (it + 1 < tiles) rg_attn_load_tile(k_base + next, v_base + next, kg, vg, p, seq, k0 + RG_ATTN_BN);
-        rg_attn_commit();
-        rg_attn_wait_one();
+        /* Tile it has landed for every thread; and every warp is done with
+         * tile it-1, so its stage can take tile it+1 while this one is used.
+         * One barrier per tile. */
+        rg_attn_wait_all();
         __syncthreads();
+        const unsigned next = stage_bytes - stage; /* the other stage */
+        if (it + 1 < tiles) {
+            rg_attn_load_tile(k_base + next, v_base + next, kg, vg, p, seq, k0 + RG_ATTN_BN);
+            rg_attn_commit();
+        }
         if (warp_active && k0 < warp_kv_end) {
             const unsigned k_stage = k_base + stage + k_lane, v_stage = v_base + stage + v_lane;
             float s[RG_ATTN_NTILES][4];
@@ -332,10 +343,6 @@ extern "C" __global__ void __launch_bounds__(RG_ATTN_MAX_THREADS, RG_ATTN_MIN_BL
             float mx0 = RG_ATTN_NEG_INF, mx1 = RG_ATTN_NEG_INF;
 #pragma unroll
             for (int j = 0; j < RG_ATTN_NTILES; j++) {
-                s[j][0] *= p.scale_log2;
-                s[j][1] *= p.scale_log2;
-                s[j][2] *= p.scale_log2;
-                s[j][3] *= p.scale_log2;
                 if (!full) {
                     const int key = k0 + j * 8 + 2 * t;
                     if (!rg_attn_visible(key, row0, seq.len_k)) s[j][0] = RG_ATTN_NEG_INF;
@@ -353,9 +360,9 @@ extern "C" __global__ void __launch_bounds__(RG_ATTN_MAX_THREADS, RG_ATTN_MIN_BL
             mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
             const float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
             /* Subtracting 0 while every key so far is masked keeps exp2 at 0, not NaN. */
-            const float base0 = new0 == RG_ATTN_NEG_INF ? 0.0f : new0;
-            const float base1 = new1 == RG_ATTN_NEG_INF ? 0.0f : new1;
-            const float alpha0 = rg_attn_exp2(m0 - base0), alpha1 = rg_attn_exp2(m1 - base1);
+            const float base0 = new0 == RG_ATTN_NEG_INF ? 0.0f : new0 * scale;
+            const float base1 = new1 == RG_ATTN_NEG_INF ? 0.0f : new1 * scale;
+            const float alpha0 = rg_attn_exp2(fmaf(m0, scale, -base0)), alpha1 = rg_attn_exp2(fmaf(m1, scale, -base1));
             m0 = new0;
             m1 = new1;
             l0 *= alpha0;
@@ -369,10 +376,10 @@ extern "C" __global__ void __launch_bounds__(RG_ATTN_MAX_THREADS, RG_ATTN_MIN_BL
             }
 #pragma unroll
             for (int j = 0; j < RG_ATTN_NTILES; j++) {
-                s[j][0] = rg_attn_exp2(s[j][0] - base0);
-                s[j][1] = rg_attn_exp2(s[j][1] - base0);
-                s[j][2] = rg_attn_exp2(s[j][2] - base1);
-                s[j][3] = rg_attn_exp2(s[j][3] - base1);
+                s[j][0] = rg_attn_exp2(fmaf(s[j][0], scale, -base0));
+                s[j][1] = rg_attn_exp2(fmaf(s[j][1], scale, -base0));
+                s[j][2] = rg_attn_exp2(fmaf(s[j][2], scale, -base1));
+                s[j][3] = rg_attn_exp2(fmaf(s[j][3], scale, -base1));
                 l0 += s[j][0] + s[j][1];
                 l1 += s[j][2] + s[j][3];
             }
@@ -392,7 +399,6 @@ extern "C" __global__ void __launch_bounds__(RG_ATTN_MAX_THREADS, RG_ATTN_MIN_BL
                 }
             }
         }
-        __syncthreads(); /* the next iteration refills this stage */
     }
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);

@@ -125,6 +125,7 @@ typedef struct batch_case {
     int lengths[8];
     bool padded;
     int seqlens_k[8];
+    bool negative_scale; /* -1/sqrt(D): the kernel's scale folding must not assume a sign */
 } batch_case;
 
 /* Runs one variant on one batch, read in place from packed QKV, and compares
@@ -158,7 +159,7 @@ static void check_case(gpu *g, rg_rt_cuda_attention *attention, const rg_cg_atte
         .q = qkv, .k = qkv + (size_t)heads * (size_t)D * elem, .v = qkv + 2 * (size_t)heads * (size_t)D * elem,
         .q_stride = stride, .k_stride = stride, .v_stride = stride, .out = NULL,
         .cu_seqlens = cu, .seqlens_k = c->padded ? c->seqlens_k : NULL,
-        .batch = c->count, .heads = heads, .max_seqlen = max_seqlen, .scale = 1.0f / sqrtf((float)D),
+        .batch = c->count, .heads = heads, .max_seqlen = max_seqlen, .scale = (c->negative_scale ? -1.0f : 1.0f) / sqrtf((float)D),
         .warps = v->dtype == RG_DTYPE_F32 ? 0 : warps,
     };
     cr_assert_eq(rg_rt_attention_reference(v->dtype, D, v->causal, &host, want, &err), RG_OK, "%s", err.message);
@@ -221,6 +222,7 @@ static const batch_case cases[] = {
     {"packed lengths 1,7,128,513,1024", 5, {513, 1, 1024, 7, 128}, false, {0}},
     {"right padding with a keyless sequence", 4, {128, 513, 7, 64}, true, {100, 513, 0, 1}},
     {"padded layout [3, 160]", 3, {160, 160, 160}, true, {160, 37, 0}},
+    {"negative scale, lengths 70,200", 2, {70, 200}, true, {70, 150}, true},
 };
 
 Test(cuda_attention, matches_reference) {
