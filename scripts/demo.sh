@@ -5,8 +5,9 @@
 #   1. on generated inputs (batch 2 × 16 tokens), printing every output;
 #   2. on real token ids with a padded second sequence, writing the sentence
 #      embeddings to .npy and comparing them with ONNX Runtime's.
-# `ragged run` picks the GPU when the build has one and it is usable, else
-# the CPU executor (this build: the CPU).
+# When nvidia-smi reports a GPU, the plan is compiled for its architecture
+# (`--target sm_XX`, CUDA kernels through NVRTC) and `ragged run` runs it there;
+# otherwise the plan targets the CPU and runs on the CPU executor.
 #
 # The Release build keeps warnings visible in $build.build.log but not fatal
 # (the test suite builds with -Werror).
@@ -37,8 +38,16 @@ bash models/fetch.sh "$model"
 onnx=models/cache/$model/model.onnx
 plan=$build/$model.plan
 
-echo "== ragged compile $onnx -o $plan"
-time "$ragged" compile "$onnx" -o "$plan"
+target=cpu
+if cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1) && [[ $cap =~ ^[0-9]+\.[0-9]+$ ]]; then
+  target=sm_${cap/./}
+  echo "== GPU found (compute capability $cap): compiling for $target"
+else
+  echo "== no GPU found: compiling for the CPU"
+fi
+
+echo "== ragged compile $onnx -o $plan --target $target"
+time "$ragged" compile "$onnx" -o "$plan" --target "$target"
 ls -l "$plan"
 
 echo "== ragged run $plan (generated inputs, batch 2 x 16 tokens)"
