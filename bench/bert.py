@@ -7,11 +7,12 @@ weights export_hf.py exports), inputs of token ids and an all-ones mask:
   cudagraph  the eager model captured in a CUDA graph and replayed
   compile    torch.compile(mode="reduce-overhead")
 ragged is timed by `ragged bench --json` on the plans run-bert.sh compiled
-(both exporters; the faster is reported, both are logged). Every time is the
-median over CUDA-event-timed runs after warm-up; ragged's includes copying
-the ids/mask in and the hidden state out (its API is host memory), the
-peers' do not. Peak memory: torch.cuda.max_memory_allocated for the peers;
-for ragged the weights plus the arena (plus cuBLASLt's 32 MiB workspace).
+(both exporters; the faster is reported, both are logged), twice: with the
+outputs copied to host memory (the default API) and with --device-outputs
+(left on the GPU, like the peers'). Every time is the median over
+CUDA-event-timed runs after warm-up; ragged's includes copying the ids/mask
+in. Peak memory: torch.cuda.max_memory_allocated for the peers; for ragged
+the weights plus the arena plus cuBLASLt's 32 MiB workspace.
 Writes bert.json and bert.md under --out.
 """
 import argparse
@@ -88,9 +89,9 @@ def peers(dtype, shapes, iters):
     return results
 
 
-def ragged_bench(binary, plan, shapes, iters):
+def ragged_bench(binary, plan, shapes, iters, device_outputs=False):
     cmd = [binary, "bench", plan, "--shapes", ",".join(f"{b}x{s}" for b, s in shapes), "--iters", str(iters),
-           "--device", "cuda", "--json", "--breakdown"]
+           "--device", "cuda", "--json", "--breakdown"] + (["--device-outputs"] if device_outputs else [])
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         print(f"  ragged bench {plan} failed: {p.stderr.strip()}", flush=True)
@@ -117,30 +118,38 @@ def main():
     for name, dtype in (("fp16", torch.float16), ("fp32", torch.float32)):
         if name not in wanted:
             continue
-        rg = {}
+        rg, rgd = {}, {}
         for exporter in ("classic_o17", "dynamo_o18"):
             plan = os.path.join(args.plans, f"bert-base_{exporter}.{name}.plan")
             if os.path.exists(plan):
                 rg[exporter] = ragged_bench(args.ragged, plan, shapes, args.iters)
+                rgd[exporter] = ragged_bench(args.ragged, plan, shapes, args.iters, device_outputs=True)
         torch_rows = peers(dtype, shapes, args.iters)
-        report["dtypes"][name] = {"ragged": rg, "torch": torch_rows}
+        report["dtypes"][name] = {"ragged": rg, "ragged_device_outputs": rgd, "torch": torch_rows}
         lines.append(f"### {name}")
         lines.append("")
-        lines.append("| shape | ragged ms | eager SDPA ms | CUDA graph ms | torch.compile ms | best peer / ragged "
-                     "| ragged MiB (weights+arena) | eager peak MiB |")
-        lines.append("|---|---|---|---|---|---|---|---|")
+        lines.append("| shape | ragged host-out ms | ragged device-out ms | eager SDPA ms | CUDA graph ms | "
+                     "torch.compile ms | best peer / ragged device-out | best peer / ragged host-out "
+                     "| ragged MiB (weights+arena+workspace) | arena MiB | eager peak MiB |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        fmt = lambda x: f"{x:.3f}" if x else "-"
+
+        def fastest(runs, key):
+            cands = [r[key] for r in runs.values() if r and key in r]
+            return min(cands, key=lambda r: r["median_ms"]) if cands else None
+
         for (b, s) in shapes:
             key = f"{b}x{s}"
-            cands = [r[key] for r in rg.values() if r and key in r]
-            best = min(cands, key=lambda r: r["median_ms"]) if cands else None
+            best, bestd = fastest(rg, key), fastest(rgd, key)
             t = torch_rows[key]
             peer_times = [x for x in (t.get("eager"), t.get("cudagraph"), t.get("compile")) if x]
-            ratio = f"{min(peer_times) / best['median_ms']:.2f}x" if best and peer_times else "-"
-            fmt = lambda x: f"{x:.3f}" if x else "-"
-            mem = f"{(best['weights_bytes'] + best['arena_bytes']) / 2**20:.0f}" if best else "-"
-            lines.append(f"| {key} | {fmt(best['median_ms']) if best else 'failed'} | {fmt(t.get('eager'))} | "
-                         f"{fmt(t.get('cudagraph'))} | {fmt(t.get('compile'))} | {ratio} | {mem} | "
-                         f"{t.get('eager_peak_mib', 0):.0f} |")
+            ratio = lambda r: f"{min(peer_times) / r['median_ms']:.2f}x" if r and peer_times else "-"
+            mem = (f"{(best['weights_bytes'] + best['arena_bytes']) / 2**20 + 32:.0f}" if best else "-")
+            arena = f"{best['arena_bytes'] / 2**20:.2f}" if best else "-"
+            lines.append(f"| {key} | {fmt(best['median_ms']) if best else 'failed'} | "
+                         f"{fmt(bestd['median_ms']) if bestd else 'failed'} | {fmt(t.get('eager'))} | "
+                         f"{fmt(t.get('cudagraph'))} | {fmt(t.get('compile'))} | {ratio(bestd)} | {ratio(best)} | "
+                         f"{mem} | {arena} | {t.get('eager_peak_mib', 0):.0f} |")
         lines.append("")
         lines.append(f"ragged {name} breakdown (medians, ms; the faster export): host prepare / stage / launch / "
                      "wait | device copy in / kernels / copy out")

@@ -17,6 +17,7 @@
 #ifndef RAGGED_H
 #define RAGGED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -167,6 +168,22 @@ typedef struct rg_tensor_view {
 
 rg_status rg_session_output(const rg_session *session, const char *name,
                             rg_tensor_view *out, rg_error *err);
+
+/* GPU sessions: with `on`, later runs leave the outputs the GPU computes in
+ * device memory instead of copying them to the host (what a caller that
+ * feeds them to more GPU work wants; a run then ends when the kernels do).
+ * rg_session_output() then fails for those outputs, naming
+ * rg_session_output_device(). Off by default. RG_ERR_UNSUPPORTED on a
+ * session that runs on the CPU. */
+rg_status rg_session_set_outputs_on_device(rg_session *session, bool on, rg_error *err);
+
+/* GPU sessions: a view of one output of the last successful run whose data
+ * is a device pointer (CUDA device memory of the session's GPU, device 0),
+ * owned by the session and valid until the next run or rg_session_free().
+ * Works whether or not outputs are also copied to the host.
+ * RG_ERR_UNSUPPORTED on a CPU session or for an output computed on the host. */
+rg_status rg_session_output_device(const rg_session *session, const char *name,
+                                   rg_tensor_view *out, rg_error *err);
 
 #ifdef __cplusplus
 }

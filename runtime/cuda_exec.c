@@ -59,6 +59,7 @@ typedef struct exec_node {
     int heads;
     rg_rt_blaslt_activation activation;
     bool gelu_erf;
+    bool bias_gelu; /* gelu_erf: GEMM without epilogue, then rg_bias_gelu_erf (vec / scalar) adds the bias too */
     attention_plan at; /* NODE_ATTENTION: which kernels (prepare_attention) */
 } exec_node;
 
@@ -115,6 +116,7 @@ struct rg_cuda_exec {
     rg_tensor *outputs;       /* data: pinned host memory the graph copies into */
     size_t *output_caps;
     bool have_outputs;
+    bool outputs_on_device;   /* no copy out: device outputs are read in the arena (rg_cuda_exec_output_device) */
     bool last_replayed;
     /* timing (rg_cuda_exec_set_timing): events before/after the copies in and out */
     bool timing;
@@ -335,6 +337,29 @@ static rg_status prepare_attention(rg_cuda_exec *e, uint32_t i, size_t m, rg_err
     return RG_OK;
 }
 
+/* The erf GELU after a Linear. Plans from before rg_bias_gelu_erf_* keep
+ * the bias epilogue and the in-place GELU kernel; otherwise the GEMM runs
+ * with no epilogue and one kernel adds the bias and applies the GELU in a
+ * single pass (the same bytes as the GELU alone). */
+static rg_status prepare_gelu(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_error *err) {
+    rg_dtype dt = n->outputs[0]->dtype;
+    const rg_value *bias = n->ninputs > 2 ? n->inputs[2] : NULL;
+    char name[48];
+    if (!bias || bias->dtype == dt) {
+        rg_error ignored = {0};
+        snprintf(name, sizeof name, "rg_bias_gelu_erf_v_%s", dtype_short(dt));
+        bool have = rg_rt_cuda_kernel_get(e->cuda, e->elementwise, name, &x->vec, &ignored) == RG_OK;
+        snprintf(name, sizeof name, "rg_bias_gelu_erf_%s", dtype_short(dt));
+        have = have && rg_rt_cuda_kernel_get(e->cuda, e->elementwise, name, &x->scalar, &ignored) == RG_OK;
+        if (have) {
+            x->bias_gelu = true;
+            return RG_OK;
+        }
+    }
+    snprintf(name, sizeof name, "rg_gelu_erf_%s", dtype_short(dt));
+    return rg_rt_cuda_kernel_get(e->cuda, e->elementwise, name, &x->kernel, err);
+}
+
 static rg_status prepare_linear(rg_cuda_exec *e, uint32_t i, rg_error *err) {
     const rg_node *n = e->g->nodes[i];
     exec_node *x = &e->nodes[i];
@@ -347,12 +372,7 @@ static rg_status prepare_linear(rg_cuda_exec *e, uint32_t i, rg_error *err) {
     else if (!strcmp(act, "gelu_tanh")) x->activation = RG_RT_BLASLT_ACT_GELU_TANH;
     else if (!strcmp(act, "gelu")) x->gelu_erf = true; /* bias epilogue, then the erf GELU kernel */
     else if (strcmp(act, "none")) return rg_error_set(err, RG_ERR_UNSUPPORTED, "Linear activation '%s'", act);
-    if (x->gelu_erf) {
-        const char *name = n->outputs[0]->dtype == RG_DTYPE_F32   ? "rg_gelu_erf_f32"
-                           : n->outputs[0]->dtype == RG_DTYPE_F16 ? "rg_gelu_erf_f16"
-                                                                  : "rg_gelu_erf_bf16";
-        RG_TRY(rg_rt_cuda_kernel_get(e->cuda, e->elementwise, name, &x->kernel, err));
-    }
+    if (x->gelu_erf) RG_TRY(prepare_gelu(e, n, x, err));
     return RG_OK;
 }
 
@@ -789,6 +809,23 @@ static rg_status launch_flat(rg_cuda_exec *e, rg_rt_cuda_kernel kernel, void **a
     return rg_rt_cuda_launch(e->cuda, kernel, grid, block, args, 0, e->stream, err);
 }
 
+/* y[m, n] = gelu_erf(y + bias) in place: 16-byte vectors when the row
+ * length and both addresses allow (every BERT shape), else element by
+ * element. One thread per vector; the kernels are grid-strided past 65535
+ * blocks. */
+static rg_status run_bias_gelu(rg_cuda_exec *e, const exec_node *x, void *y, const void *bias, int64_t m, int64_t n,
+                               rg_dtype dtype, rg_error *err) {
+    int64_t width = (int64_t)(16 / rg_dtype_size(dtype));
+    bool vec = n % width == 0 && (uintptr_t)y % 16 == 0 && (uintptr_t)bias % 16 == 0;
+    int64_t total = m * n, cols = n;
+    if (vec) {
+        total /= width;
+        cols /= width;
+    }
+    void *args[4] = {&y, (void *)&bias, &total, &cols};
+    return launch_flat(e, vec ? x->vec : x->scalar, args, total, err);
+}
+
 static rg_status run_linear(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_error *err) {
     rg_tensor in = device_tensor(e, n->inputs[0]);
     const rg_tensor *w = n->inputs[1]->constant;
@@ -802,12 +839,14 @@ static rg_status run_linear(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_
     d.batch = 1;
     d.x = in.data;
     d.w = device_ptr(e, n->inputs[1]);
-    d.bias = n->ninputs > 2 ? device_ptr(e, n->inputs[2]) : NULL;
+    const void *bias = n->ninputs > 2 ? device_ptr(e, n->inputs[2]) : NULL;
+    d.bias = x->bias_gelu ? NULL : bias;
     d.y = device_ptr(e, n->outputs[0]);
     if (d.m == 0) return RG_OK;
     RG_TRY(rg_rt_blaslt_linear(e->blaslt, &d, e->stream, err));
     if (!x->gelu_erf) return RG_OK;
     if (e->prof_ev) RG_TRY(record(e, e->prof_ev[2 * (size_t)e->prof_node + 1], err));
+    if (x->bias_gelu) return run_bias_gelu(e, x, d.y, bias, d.m, d.n, d.dtype, err);
     int64_t total = d.m * d.n;
     void *args[2] = {&d.y, &total};
     return launch_flat(e, x->kernel, args, total, err);
@@ -1045,6 +1084,12 @@ static rg_status ensure_host_buffers(rg_cuda_exec *e, rg_error *err) {
         const rg_tensor *src = v->constant ? v->constant : &e->shapes[v->id];
         rg_tensor *dst = &e->outputs[i];
         void *data = dst->data;
+        if (e->outputs_on_device && e->on_device[v->id]) {
+            /* read in the arena: no pinned buffer, no copy (data stays NULL here) */
+            *dst = *src;
+            dst->data = NULL;
+            continue;
+        }
         if (src->nbytes > e->output_caps[i] || !data) {
             rg_status st = grow_pinned(e, &data, &e->output_caps[i], src->nbytes, err);
             if (st != RG_OK) {
@@ -1066,7 +1111,7 @@ static rg_status copy_in(rg_cuda_exec *e, rg_error *err) {
 static rg_status copy_out(rg_cuda_exec *e, rg_error *err) {
     for (uint32_t i = 0; i < e->g->noutputs; i++) {
         const rg_value *v = e->g->outputs[i];
-        if (!e->on_device[v->id] || !e->outputs[i].nbytes) continue;
+        if (!e->on_device[v->id] || !e->outputs[i].nbytes || e->outputs_on_device) continue;
         RG_TRY(rg_rt_cuda_copy_to_host(e->cuda, e->outputs[i].data, device_ptr(e, v), e->outputs[i].nbytes,
                                        e->stream, err));
     }
@@ -1184,7 +1229,42 @@ void rg_cuda_exec_timing_get(const rg_cuda_exec *e, rg_cuda_exec_timing *out) { 
 
 const rg_tensor *rg_cuda_exec_output(const rg_cuda_exec *e, size_t index) {
     if (!e || !e->have_outputs || index >= e->g->noutputs) return NULL;
+    if (e->outputs_on_device && e->on_device[e->g->outputs[index]->id]) return NULL;
     return &e->outputs[index];
+}
+
+/* Captured graphs end with the copies out or not: a change drops them. */
+rg_status rg_cuda_exec_set_outputs_on_device(rg_cuda_exec *e, bool on, rg_error *err) {
+    if (!e) return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "rg_cuda_exec_set_outputs_on_device needs an executor");
+    if (e->outputs_on_device == on) return RG_OK;
+    RG_TRY(rg_rt_cuda_stream_sync(e->cuda, e->stream, err));
+    drop_graphs(e);
+    e->outputs_on_device = on;
+    e->have_outputs = false; /* the host buffers no longer match the mode */
+    return RG_OK;
+}
+
+bool rg_cuda_exec_output_is_device(const rg_cuda_exec *e, size_t index) {
+    return e && index < e->g->noutputs && e->outputs_on_device && e->on_device[e->g->outputs[index]->id];
+}
+
+rg_status rg_cuda_exec_output_device(const rg_cuda_exec *e, size_t index, rg_tensor *out, rg_error *err) {
+    if (!e || !out || index >= e->g->noutputs)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "rg_cuda_exec_output_device needs an executor, an output "
+                            "index in range and an out pointer");
+    const rg_value *v = e->g->outputs[index];
+    if (!e->have_outputs || !e->current)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "output '%s' is not available: no successful run yet",
+                            v->name);
+    if (!e->on_device[v->id] || v->constant)
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "output '%s' is computed on the host, not the GPU; read it with "
+                            "rg_session_output", v->name);
+    size_t off = e->current->offsets[v->id];
+    RG_ASSERT(off != SIZE_MAX);
+    rg_tensor t = e->shapes[v->id];
+    t.data = (char *)e->arena + off;
+    *out = t;
+    return RG_OK;
 }
 
 void rg_cuda_exec_stats_get(const rg_cuda_exec *e, rg_cuda_exec_stats *out) {

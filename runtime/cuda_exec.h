@@ -41,8 +41,20 @@ void rg_cuda_exec_free(rg_cuda_exec *exec);
 rg_status rg_cuda_exec_run(rg_cuda_exec *exec, const rg_tensor *inputs, size_t ninputs, rg_error *err);
 
 /* Output `index` of the last successful run (host memory owned by the
- * executor); NULL before. */
+ * executor); NULL before, and for a device output while outputs stay on the
+ * device. */
 const rg_tensor *rg_cuda_exec_output(const rg_cuda_exec *exec, size_t index);
+
+/* With `on`, runs leave the outputs the GPU computes in the device arena
+ * (no copy to the host, no pinned buffers for them); read them with
+ * rg_cuda_exec_output_device. Changing it drops the captured graphs. */
+rg_status rg_cuda_exec_set_outputs_on_device(rg_cuda_exec *exec, bool on, rg_error *err);
+/* Whether output `index` is left on the device by the current mode. */
+bool rg_cuda_exec_output_is_device(const rg_cuda_exec *exec, size_t index);
+/* Output `index` of the last successful run as a device tensor (data: a
+ * device pointer into the arena, valid until the next run). Works in either
+ * mode; RG_ERR_UNSUPPORTED for an output computed on the host. */
+rg_status rg_cuda_exec_output_device(const rg_cuda_exec *exec, size_t index, rg_tensor *out, rg_error *err);
 
 typedef struct rg_cuda_exec_stats {
     size_t weights_bytes;      /* constants on the device */

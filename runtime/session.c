@@ -248,6 +248,10 @@ rg_status rg_session_output(const rg_session *s, const char *name, rg_tensor_vie
         return rg_error_set(err, RG_ERR_NOT_FOUND, "the plan has no output '%s' (outputs: %s)", name,
                             list_names(g->outputs, g->noutputs, names, sizeof names));
     }
+    if (s->have_outputs && s->cuda_exec && rg_cuda_exec_output_is_device(s->cuda_exec, index))
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT,
+                            "output '%s' stays in device memory (outputs on device); read it with "
+                            "rg_session_output_device", name);
     const rg_tensor *t = !s->have_outputs ? NULL
                          : s->cuda_exec  ? rg_cuda_exec_output(s->cuda_exec, index)
                                          : rg_cpu_exec_output(s->exec, index);
@@ -262,6 +266,49 @@ rg_status rg_session_output(const rg_session *s, const char *name, rg_tensor_vie
     memcpy(view.dims, t->dims, sizeof view.dims);
     view.data = t->data;
     view.nbytes = t->nbytes;
+    *out = view;
+    return RG_OK;
+}
+
+rg_status rg_session_set_outputs_on_device(rg_session *s, bool on, rg_error *err) {
+    if (!s) return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "rg_session_set_outputs_on_device needs a session");
+    if (!s->cuda_exec) {
+        if (!on) return RG_OK;
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "outputs on device: the session runs on the CPU");
+    }
+    RG_TRY(rg_cuda_exec_set_outputs_on_device(s->cuda_exec, on, err));
+    s->have_outputs = false;
+    return RG_OK;
+}
+
+rg_status rg_session_output_device(const rg_session *s, const char *name, rg_tensor_view *out, rg_error *err) {
+    if (!s || !name || !out)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT,
+                            "rg_session_output_device needs a session, a name and an out pointer");
+    const rg_graph *g = s->graph;
+    size_t index = 0;
+    while (index < g->noutputs && strcmp(g->outputs[index]->name, name) != 0) index++;
+    if (index == g->noutputs) {
+        char names[256];
+        return rg_error_set(err, RG_ERR_NOT_FOUND, "the plan has no output '%s' (outputs: %s)", name,
+                            list_names(g->outputs, g->noutputs, names, sizeof names));
+    }
+    if (!s->cuda_exec)
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "output '%s' has no device copy: the session runs on the CPU",
+                            name);
+    if (!s->have_outputs)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT,
+                            "output '%s' is not available: the session has not run successfully yet", name);
+    rg_tensor t;
+    RG_TRY(rg_cuda_exec_output_device(s->cuda_exec, index, &t, err));
+    rg_tensor_view view;
+    memset(&view, 0, sizeof view);
+    view.name = g->outputs[index]->name;
+    view.dtype = t.dtype;
+    view.rank = t.rank;
+    memcpy(view.dims, t.dims, sizeof view.dims);
+    view.data = t.data;
+    view.nbytes = t.nbytes;
     *out = view;
     return RG_OK;
 }

@@ -1,16 +1,20 @@
 /*
  * cmd_bench.c — `ragged bench PLAN --shapes 1x128,8x128 [--iters N]
- * [--warmup N] [--device cpu|cuda|auto] [--json] [--breakdown] [--profile]`:
- * latency of whole runs per batch shape.
+ * [--warmup N] [--device cpu|cuda|auto] [--device-outputs] [--json]
+ * [--breakdown] [--profile]`: latency of whole runs per batch shape.
  *
  * Per shape: inputs are generated (token ids below 100, masks of ones, token
  * types of zeros), the session runs `warmup` times (on the GPU the first run
  * of a shape plans its memory and captures its CUDA graph), then `iters`
  * timed runs: CUDA events on the session's stream around each run on the
  * GPU, the monotonic clock on the CPU. A run includes copying the inputs in
- * and the outputs out, as the public API does. Reported: median, p10 and
- * p90 in milliseconds, and on the GPU the device memory held (weights, the
- * arena's allocation) and the shape's arena bytes against its lower bound.
+ * and the outputs out, as the public API does by default; with
+ * --device-outputs (rg_session_set_outputs_on_device) the outputs stay in
+ * device memory, as a PyTorch model's do, and a run ends with its kernels.
+ * Reported: median, p10 and p90 in milliseconds, and on the GPU the device
+ * memory held (weights, the arena's allocation) and the shape's arena bytes
+ * against its lower bound, and the GPU's used memory (cudaMemGetInfo: the
+ * whole device, the CUDA context included) after the shape.
  *
  * On the GPU, --breakdown times `iters` more runs with the executor's timers
  * on (host: input checks and shape work, staging, launch, wait; device:
@@ -29,17 +33,18 @@
 #include "ragged.h"
 #include "runtime/cuda_exec.h"
 
-enum { OPT_HELP, OPT_SHAPES, OPT_ITERS, OPT_WARMUP, OPT_DEVICE, OPT_JSON, OPT_BREAKDOWN, OPT_PROFILE };
+enum { OPT_HELP, OPT_SHAPES, OPT_ITERS, OPT_WARMUP, OPT_DEVICE, OPT_JSON, OPT_BREAKDOWN, OPT_PROFILE, OPT_DEVICE_OUTPUTS };
 
 static const rg_cli_option bench_options[] = {
     {"help", 'h', false, OPT_HELP},     {"shapes", 0, true, OPT_SHAPES}, {"iters", 0, true, OPT_ITERS},
     {"warmup", 0, true, OPT_WARMUP},    {"device", 0, true, OPT_DEVICE}, {"json", 0, false, OPT_JSON},
-    {"breakdown", 0, false, OPT_BREAKDOWN}, {"profile", 0, false, OPT_PROFILE}, {NULL, 0, false, 0},
+    {"breakdown", 0, false, OPT_BREAKDOWN}, {"profile", 0, false, OPT_PROFILE},
+    {"device-outputs", 0, false, OPT_DEVICE_OUTPUTS}, {NULL, 0, false, 0},
 };
 
 static void print_help(void) {
     printf("usage: ragged bench PLAN --shapes BxS[,BxS...] [--iters N] [--warmup N] [--device cpu|cuda|auto]\n"
-           "                    [--json] [--breakdown] [--profile]\n"
+           "                    [--device-outputs] [--json] [--breakdown] [--profile]\n"
            "\n"
            "Times whole runs of a plan on generated inputs, per batch x sequence-length shape.\n"
            "\n"
@@ -48,6 +53,7 @@ static void print_help(void) {
            "  --iters N       timed runs per shape (default 100)\n"
            "  --warmup N      untimed runs first (default 10)\n"
            "  --device D      cpu, cuda or auto (default auto)\n"
+           "  --device-outputs  GPU: leave the outputs in device memory (no copy to the host)\n"
            "  --json          one JSON object on stdout instead of the table\n"
            "  --breakdown     GPU: medians of host work, input copy, kernels, output copy (more runs)\n"
            "  --profile       GPU: device time per kind of node (one graph with an event per node)\n"
@@ -77,7 +83,7 @@ typedef struct profile_group {
 typedef struct shape_result {
     int64_t batch, seq;
     double median, p10, p90;
-    size_t arena, lower_bound, arena_capacity, weights;
+    size_t arena, lower_bound, arena_capacity, weights, gpu_used;
     bool have_breakdown;
     double prepare, stage, launch, wait, total, h2d, kernels, d2h; /* medians */
     int ngroups;
@@ -213,6 +219,10 @@ static rg_status time_shape(rg_session *s, const rg_plan *plan, shape_result *r,
         r->lower_bound = stats.arena_lower_bound;
         r->arena_capacity = stats.arena_capacity;
         r->weights = stats.weights_bytes;
+        size_t free_bytes = 0, total_bytes = 0;
+        rg_error ignored = {0};
+        if (rg_rt_cuda_mem_info(rg_cuda_exec_cuda(gpu), &free_bytes, &total_bytes, &ignored) == RG_OK)
+            r->gpu_used = total_bytes - free_bytes;
         /* diagnostics: a failure is reported and the timing above kept */
         rg_error diag = {0};
         if (want_breakdown && breakdown(s, gpu, r, iters, &diag) != RG_OK)
@@ -255,14 +265,17 @@ static int parse_shapes(const char *text, shape_result *out, int *count) {
     return *count ? 0 : -1;
 }
 
-static void print_results(const char *plan_path, const char *device, const shape_result *r, int n, bool json) {
+static void print_results(const char *plan_path, const char *device, bool device_outputs, const shape_result *r, int n,
+                          bool json) {
     if (json) {
-        printf("{\"plan\": \"%s\", \"device\": \"%s\", \"shapes\": [", plan_path, device);
+        printf("{\"plan\": \"%s\", \"device\": \"%s\", \"device_outputs\": %s, \"shapes\": [", plan_path, device,
+               device_outputs ? "true" : "false");
         for (int i = 0; i < n; i++) {
             printf("%s{\"batch\": %lld, \"seq\": %lld, \"median_ms\": %.5f, \"p10_ms\": %.5f, \"p90_ms\": %.5f, "
-                   "\"arena_bytes\": %zu, \"arena_lower_bound\": %zu, \"arena_capacity\": %zu, \"weights_bytes\": %zu",
+                   "\"arena_bytes\": %zu, \"arena_lower_bound\": %zu, \"arena_capacity\": %zu, \"weights_bytes\": %zu, "
+                   "\"gpu_used_bytes\": %zu",
                    i ? ", " : "", (long long)r[i].batch, (long long)r[i].seq, r[i].median, r[i].p10, r[i].p90,
-                   r[i].arena, r[i].lower_bound, r[i].arena_capacity, r[i].weights);
+                   r[i].arena, r[i].lower_bound, r[i].arena_capacity, r[i].weights, r[i].gpu_used);
             if (r[i].have_breakdown)
                 printf(", \"breakdown_ms\": {\"host_prepare\": %.5f, \"host_stage\": %.5f, \"host_launch\": %.5f, "
                        "\"host_wait\": %.5f, \"host_total\": %.5f, \"h2d\": %.5f, \"kernels\": %.5f, \"d2h\": %.5f}",
@@ -279,7 +292,7 @@ static void print_results(const char *plan_path, const char *device, const shape
         printf("]}\n");
         return;
     }
-    printf("%s on the %s\n", plan_path, device);
+    printf("%s on the %s%s\n", plan_path, device, device_outputs ? " (outputs left on the device)" : "");
     printf("%-10s %10s %10s %10s %14s %14s %14s\n", "shape", "median ms", "p10 ms", "p90 ms", "arena MiB",
            "lower bd MiB", "weights MiB");
     for (int i = 0; i < n; i++) {
@@ -307,7 +320,7 @@ static void print_results(const char *plan_path, const char *device, const shape
 int rg_cmd_bench(int argc, char **argv) {
     const char *plan_path = NULL, *shapes_text = NULL;
     int iters = 100, warmup = 10;
-    bool json = false, want_breakdown = false, want_profile = false;
+    bool json = false, want_breakdown = false, want_profile = false, device_outputs = false;
     rg_device device = RG_DEVICE_AUTO;
     rg_cli_args args;
     rg_cli_args_init(&args, argc, argv, "bench");
@@ -341,6 +354,7 @@ int rg_cmd_bench(int argc, char **argv) {
         case OPT_JSON: json = true; break;
         case OPT_BREAKDOWN: want_breakdown = true; break;
         case OPT_PROFILE: want_profile = true; break;
+        case OPT_DEVICE_OUTPUTS: device_outputs = true; break;
         default: return rg_cli_usage_error("bench", "unhandled option");
         }
     }
@@ -361,6 +375,10 @@ int rg_cmd_bench(int argc, char **argv) {
         goto done;
     }
     rg_cli_note_fallback(s);
+    if (device_outputs && rg_session_set_outputs_on_device(s, true, &err) != RG_OK) {
+        rc = rg_cli_fail(&err);
+        goto done;
+    }
     for (int i = 0; i < nshapes; i++)
         if (time_shape(s, plan, &results[i], iters, warmup, want_breakdown, want_profile, &err) != RG_OK) {
             rg_error_prefix(&err, err.status, "shape %lldx%lld", (long long)results[i].batch,
@@ -368,7 +386,8 @@ int rg_cmd_bench(int argc, char **argv) {
             rc = rg_cli_fail(&err);
             goto done;
         }
-    print_results(plan_path, rg_session_device(s) == RG_DEVICE_CUDA ? "gpu" : "cpu", results, nshapes, json);
+    print_results(plan_path, rg_session_device(s) == RG_DEVICE_CUDA ? "gpu" : "cpu", device_outputs, results, nshapes,
+                  json);
 done:
     rg_session_free(s);
     rg_plan_free(plan);

@@ -2,9 +2,9 @@
  * elementwise.cu — small hand-written kernels for what the CUDA executor runs
  * outside GEMMs, attention and generated batch reductions: embedding row
  * gathers, casts between the float dtypes, and the exact (erf) GELU that
- * cuBLASLt's epilogues lack. Compiled once per plan by NVRTC (no -D
- * options); every kernel is extern "C" and grid-strided, so any size works
- * with any grid.
+ * cuBLASLt's epilogues lack, with the Linear's bias folded in. Compiled once
+ * per plan by NVRTC (no -D options); every kernel is extern "C" and
+ * grid-strided, so any size works with any grid.
  */
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
@@ -68,14 +68,102 @@ RG_CAST(f32, float, bf16, __nv_bfloat16)
 RG_CAST(f16, __half, bf16, __nv_bfloat16)
 RG_CAST(bf16, __nv_bfloat16, f16, __half)
 
-/* x = 0.5 x (1 + erf(x / sqrt 2)) in place, in f32. */
+__device__ __forceinline__ float gelu_erf_f(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
+
+/* x = 0.5 x (1 + erf(x / sqrt 2)) in place, in f32 (scalar; any size). */
 template <typename T>
 __device__ void gelu_erf(T *x, i64 n) {
-    for (i64 k = (i64)blockIdx.x * blockDim.x + threadIdx.x; k < n; k += (i64)gridDim.x * blockDim.x) {
-        float v = load_f(x, k);
-        store_f(x, k, 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)));
-    }
+    for (i64 k = (i64)blockIdx.x * blockDim.x + threadIdx.x; k < n; k += (i64)gridDim.x * blockDim.x)
+        store_f(x, k, gelu_erf_f(load_f(x, k)));
 }
 extern "C" __global__ void rg_gelu_erf_f32(float *x, i64 n) { gelu_erf<float>(x, n); }
 extern "C" __global__ void rg_gelu_erf_f16(__half *x, i64 n) { gelu_erf<__half>(x, n); }
 extern "C" __global__ void rg_gelu_erf_bf16(__nv_bfloat16 *x, i64 n) { gelu_erf<__nv_bfloat16>(x, n); }
+
+/* The bias add and erf GELU after a GEMM that ran without an epilogue, in
+ * place over x [rows, cols]: x = gelu(x + bias[col]) in f32. One pass over
+ * x, so it costs what the GELU alone did and the GEMM's bias epilogue is
+ * gone. The _v variants move 16 bytes per access (8 halves or 4 floats) and
+ * need cols a multiple of the vector width and x and bias 16-byte aligned
+ * (the executor checks and otherwise takes the scalar one); bias may be NULL.
+ * Vectors of one thread never straddle a row, so one division per vector
+ * finds the column. */
+template <typename T>
+__device__ void bias_gelu_erf(T *__restrict__ x, const T *__restrict__ bias, i64 n, i64 cols) {
+    for (i64 k = (i64)blockIdx.x * blockDim.x + threadIdx.x; k < n; k += (i64)gridDim.x * blockDim.x) {
+        float v = load_f(x, k);
+        if (bias) v += load_f(bias, k % cols);
+        store_f(x, k, gelu_erf_f(v));
+    }
+}
+
+/* 16 bytes as 8 halves (or bf16s) or 4 floats, widened to f32. */
+template <typename T> struct vec16;
+template <> struct vec16<float> {
+    enum { N = 4 };
+    static __device__ __forceinline__ void load(const uint4 &u, float *f) {
+        f[0] = __uint_as_float(u.x), f[1] = __uint_as_float(u.y), f[2] = __uint_as_float(u.z), f[3] = __uint_as_float(u.w);
+    }
+    static __device__ __forceinline__ uint4 store(const float *f) {
+        return make_uint4(__float_as_uint(f[0]), __float_as_uint(f[1]), __float_as_uint(f[2]), __float_as_uint(f[3]));
+    }
+};
+template <> struct vec16<__half> {
+    enum { N = 8 };
+    static __device__ __forceinline__ void load(const uint4 &u, float *f) {
+        const __half2 *h = reinterpret_cast<const __half2 *>(&u);
+        for (int j = 0; j < 4; j++) {
+            float2 p = __half22float2(h[j]);
+            f[2 * j] = p.x, f[2 * j + 1] = p.y;
+        }
+    }
+    static __device__ __forceinline__ uint4 store(const float *f) {
+        uint4 u;
+        __half2 *h = reinterpret_cast<__half2 *>(&u);
+        for (int j = 0; j < 4; j++) h[j] = __floats2half2_rn(f[2 * j], f[2 * j + 1]);
+        return u;
+    }
+};
+template <> struct vec16<__nv_bfloat16> {
+    enum { N = 8 };
+    static __device__ __forceinline__ void load(const uint4 &u, float *f) {
+        const __nv_bfloat162 *h = reinterpret_cast<const __nv_bfloat162 *>(&u);
+        for (int j = 0; j < 4; j++) {
+            float2 p = __bfloat1622float2(h[j]);
+            f[2 * j] = p.x, f[2 * j + 1] = p.y;
+        }
+    }
+    static __device__ __forceinline__ uint4 store(const float *f) {
+        uint4 u;
+        __nv_bfloat162 *h = reinterpret_cast<__nv_bfloat162 *>(&u);
+        for (int j = 0; j < 4; j++) h[j] = __floats2bfloat162_rn(f[2 * j], f[2 * j + 1]);
+        return u;
+    }
+};
+
+/* nvec = elements / N vectors; cvec = cols / N vectors per row. */
+template <typename T>
+__device__ void bias_gelu_erf_v(uint4 *__restrict__ x, const uint4 *__restrict__ bias, i64 nvec, i64 cvec) {
+    typedef vec16<T> V;
+    for (i64 k = (i64)blockIdx.x * blockDim.x + threadIdx.x; k < nvec; k += (i64)gridDim.x * blockDim.x) {
+        float f[V::N], b[V::N];
+        V::load(x[k], f);
+        if (bias) {
+            V::load(__ldg(&bias[k % cvec]), b);
+            for (int j = 0; j < V::N; j++) f[j] += b[j];
+        }
+        for (int j = 0; j < V::N; j++) f[j] = gelu_erf_f(f[j]);
+        x[k] = V::store(f);
+    }
+}
+
+#define RG_BIAS_GELU(name, T)                                                                                        \
+    extern "C" __global__ void rg_bias_gelu_erf_##name(T *x, const T *bias, i64 n, i64 cols) {                      \
+        bias_gelu_erf<T>(x, bias, n, cols);                                                                          \
+    }                                                                                                                \
+    extern "C" __global__ void rg_bias_gelu_erf_v_##name(uint4 *x, const uint4 *bias, i64 nvec, i64 cvec) {         \
+        bias_gelu_erf_v<T>(x, bias, nvec, cvec);                                                                     \
+    }
+RG_BIAS_GELU(f32, float)
+RG_BIAS_GELU(f16, __half)
+RG_BIAS_GELU(bf16, __nv_bfloat16)
