@@ -115,17 +115,20 @@ rg_status rg_rt_cuda_attention_launch(rg_rt_cuda_attention *attention, const rg_
         .batch = args->batch, .heads = args->heads,
         .scale_log2 = (float)((double)args->scale * 1.4426950408889634), /* log2(e) */
     };
-    /* fp32: 128 threads, 32 queries (RG_ATTN_BM there). fp16/bf16: 16 queries
-     * a warp, up to 8 warps (RG_ATTN_MAX_THREADS there). A K/V tile serves a
-     * whole block, so long sequences take 8 warps (half the K/V traffic of
-     * 4); short ones take fewer, so that B=32, S=128 still makes enough
-     * blocks for every SM. */
+    /* fp32: 128 threads, 32 queries (RG_ATTN_BM there). fp16/bf16: 32 queries
+     * a warp and at most 4 warps (RG_ATTN_WM, RG_ATTN_MAX_THREADS there), or
+     * 16 and 8 at head size 128. A K/V tile serves a whole block, so long
+     * sequences take the most warps; short ones fewer, so that small batches
+     * still make enough blocks for every SM. */
     int threads = 128, tile = 32;
     if (attention->variant.dtype != RG_DTYPE_F32) {
+        bool wide = attention->variant.head_dim == 128;
+        int rows = wide ? 16 : 32, max_warps = wide ? 8 : 4;
         int warps = args->warps;
-        if (warps == 0) warps = args->max_seqlen >= 256 ? 8 : 4;
+        if (warps == 0) warps = args->max_seqlen > 64 ? max_warps : max_warps / 2;
+        if (warps > max_warps) warps = max_warps;
         threads = 32 * warps;
-        tile = 16 * warps;
+        tile = rows * warps;
     }
     unsigned grid[3] = {(unsigned)((args->max_seqlen + tile - 1) / tile), (unsigned)args->heads,
                         (unsigned)args->batch};

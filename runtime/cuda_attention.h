@@ -45,9 +45,10 @@ typedef struct rg_rt_attention_args {
      * it would be left unwritten: the caller must make it true. */
     int max_seqlen;
     float scale; /* softmax scale, usually 1/sqrt(head_dim) */
-    /* fp16/bf16 only: warps per block (each owns 16 queries): 2, 4 or 8, or
-     * 0 to let the launcher choose from max_seqlen (more for long sequences,
-     * fewer for short ones, so that the grid still fills the GPU). */
+    /* fp16/bf16 only: warps per block: 2, 4 or 8 (each owns 32 queries and
+     * 8 is taken as 4, or at head size 128 16 queries and up to 8), or 0 to
+     * let the launcher choose from max_seqlen (more for long sequences, fewer
+     * for short ones, so that the grid still fills the GPU). */
     int warps;
 } rg_rt_attention_args;
 
@@ -69,7 +70,7 @@ void rg_rt_cuda_attention_free(rg_rt_cuda_attention *attention);
 
 /* Launches on `stream` (NULL: the default stream) with a grid of
  * (ceil(max_seqlen / query tile), heads, batch); the query tile is 32 for
- * fp32 and 16 per warp for fp16/bf16. All pointers in `args` are
+ * fp32 and 32 per warp for fp16/bf16 (16 at head size 128). All pointers in `args` are
  * device pointers. Checks the arguments it can see (counts, alignment,
  * strides); cu_seqlens and seqlens_k are read on the device. */
 rg_status rg_rt_cuda_attention_launch(rg_rt_cuda_attention *attention, const rg_rt_attention_args *args,

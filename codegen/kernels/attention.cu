@@ -149,10 +149,10 @@ extern "C" __global__ void __launch_bounds__(128) RG_ATTN_KERNEL(const rg_attent
 #else
 /* ---------------------------------------------------------------------------
  * fp16/bf16: tensor cores through mma.sync m16n8k16 (sm_80+), fp32
- * accumulators. Each warp owns 16 query rows; the block has blockDim.x / 32
- * warps (the launcher picks 2 to 8: fewer for short sequences, so that there
- * are enough blocks, more for long ones, so that a K/V tile loaded once serves
- * more queries). Fragment layouts are the PTX ISA's for m16n8k16: with
+ * accumulators. Each warp owns 16 * RG_ATTN_WM query rows; the block has
+ * blockDim.x / 32 warps (the launcher picks: fewer for short sequences, so
+ * that there are enough blocks, more for long ones, so that a K/V tile loaded
+ * once serves more queries). Fragment layouts are the PTX ISA's for m16n8k16: with
  * g = lane / 4 and t = lane % 4, an A register holds row g or g+8, columns
  * 2t, 2t+1 (+8); a B register holds rows (k) 2t, 2t+1 (+8) of column g; the
  * accumulator holds row g (c0, c1) and g+8 (c2, c3), columns 2t, 2t+1. So the
@@ -163,8 +163,9 @@ extern "C" __global__ void __launch_bounds__(128) RG_ATTN_KERNEL(const rg_attent
  * fetches tile i+1 while the tensor cores work on tile i. Fragments come out
  * of shared memory with ldmatrix (K as stored, V transposed by
  * ldmatrix.trans). Rows are padded by 16 bytes, so the 8 row addresses of one
- * 8x8 matrix fall in distinct bank groups. Head size 128 uses 32-key tiles so
- * that the two stages stay within the 48 KB of static shared memory.
+ * 8x8 matrix fall in distinct bank groups. Tiles are 32 keys (64 for head
+ * size 32) to leave registers for two row tiles a warp and, at head size
+ * 128, to keep the two stages within the 48 KB of static shared memory.
  */
 #if RG_ATTN_DTYPE == 1
 typedef __half rg_attn_elem;
@@ -182,11 +183,20 @@ __device__ __forceinline__ unsigned rg_attn_pack(float lo, float hi) {
 }
 #endif
 
+/* Row tiles (16 queries each) per warp. Two halve the shared-memory reads
+ * per MMA (each K/V fragment feeds both), which is what bounds the kernel at
+ * one tile a warp; head size 128 has no registers for two. */
+#define RG_ATTN_WM (RG_ATTN_HEAD_DIM == 128 ? 1 : 2)
+#if RG_ATTN_WM == 2
+/* 4 warps at most, 3 blocks an SM: 170 registers a thread. */
+#define RG_ATTN_MAX_THREADS 128
+#define RG_ATTN_MIN_BLOCKS 3
+#define RG_ATTN_BN (RG_ATTN_HEAD_DIM == 32 ? 64 : 32)
+#else
 #define RG_ATTN_MAX_THREADS 256
-/* Two 8-warp blocks per SM caps registers at 128 a thread: enough for head
- * sizes 32 and 64; 128 (64 accumulators a thread) gets the full budget. */
-#define RG_ATTN_MIN_BLOCKS (RG_ATTN_HEAD_DIM == 128 ? 1 : 2)
-#define RG_ATTN_BN (RG_ATTN_HEAD_DIM == 128 ? 32 : 64)
+#define RG_ATTN_MIN_BLOCKS 1
+#define RG_ATTN_BN 32
+#endif
 #define RG_ATTN_LD (RG_ATTN_HEAD_DIM + 8) /* padded row, in elements */
 #define RG_ATTN_TILE (RG_ATTN_BN * RG_ATTN_LD)
 #define RG_ATTN_CHUNKS (RG_ATTN_HEAD_DIM / 8) /* 16-byte pieces of a row */
@@ -263,13 +273,12 @@ extern "C" __global__ void __launch_bounds__(RG_ATTN_MAX_THREADS, RG_ATTN_MIN_BL
     __shared__ __align__(128) rg_attn_elem v_tile[2 * RG_ATTN_TILE];
     const int b = blockIdx.z, h = blockIdx.y;
     const rg_attn_seq seq = rg_attn_sequence(p, b);
-    const int bm = (int)(blockDim.x >> 5) * 16; /* queries per block */
+    const int bm = (int)(blockDim.x >> 5) * 16 * RG_ATTN_WM; /* queries per block */
     const int q0 = blockIdx.x * bm;
     if (q0 >= seq.len_q) return; /* a query tile past this sequence */
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int g = lane >> 2, t = lane & 3;
-    const int warp_row = q0 + warp * 16;
-    const int row0 = warp_row + g, row1 = row0 + 8; /* the two rows this thread holds */
+    const int warp_row = q0 + warp * 16 * RG_ATTN_WM; /* rows warp_row + 16 r + g (+8) are this thread's */
     const rg_attn_elem *qg = (const rg_attn_elem *)p.q + h * RG_ATTN_HEAD_DIM;
     const rg_attn_elem *kg = (const rg_attn_elem *)p.k + h * RG_ATTN_HEAD_DIM;
     const rg_attn_elem *vg = (const rg_attn_elem *)p.v + h * RG_ATTN_HEAD_DIM;
@@ -288,23 +297,32 @@ extern "C" __global__ void __launch_bounds__(RG_ATTN_MAX_THREADS, RG_ATTN_MIN_BL
      * smallest normal float, which leaves every exp2 at 1 as it should. */
     const float scale = fmaxf(fabsf(p.scale_log2), 1.17549435e-38f);
     const unsigned q_sign = p.scale_log2 < 0.0f ? 0x80008000u : 0u;
-    unsigned qf[RG_ATTN_KSTEPS][4];
+    unsigned qf[RG_ATTN_WM][RG_ATTN_KSTEPS][4];
 #pragma unroll
-    for (int kk = 0; kk < RG_ATTN_KSTEPS; kk++) {
-        const int col = kk * 16 + 2 * t;
-        qf[kk][0] = q_sign ^ rg_attn_load_pair(qg, p.q_stride, seq.start, row0, seq.len_q, col);
-        qf[kk][1] = q_sign ^ rg_attn_load_pair(qg, p.q_stride, seq.start, row1, seq.len_q, col);
-        qf[kk][2] = q_sign ^ rg_attn_load_pair(qg, p.q_stride, seq.start, row0, seq.len_q, col + 8);
-        qf[kk][3] = q_sign ^ rg_attn_load_pair(qg, p.q_stride, seq.start, row1, seq.len_q, col + 8);
+    for (int r = 0; r < RG_ATTN_WM; r++) {
+        const int row0 = warp_row + 16 * r + g, row1 = row0 + 8;
+#pragma unroll
+        for (int kk = 0; kk < RG_ATTN_KSTEPS; kk++) {
+            const int col = kk * 16 + 2 * t;
+            qf[r][kk][0] = q_sign ^ rg_attn_load_pair(qg, p.q_stride, seq.start, row0, seq.len_q, col);
+            qf[r][kk][1] = q_sign ^ rg_attn_load_pair(qg, p.q_stride, seq.start, row1, seq.len_q, col);
+            qf[r][kk][2] = q_sign ^ rg_attn_load_pair(qg, p.q_stride, seq.start, row0, seq.len_q, col + 8);
+            qf[r][kk][3] = q_sign ^ rg_attn_load_pair(qg, p.q_stride, seq.start, row1, seq.len_q, col + 8);
+        }
     }
-    float o[RG_ATTN_DTILES][4];
+    float o[RG_ATTN_WM][RG_ATTN_DTILES][4];
+    float m[RG_ATTN_WM][2], l[RG_ATTN_WM][2]; /* per row: running max (raw score), this thread's part of the sum */
 #pragma unroll
-    for (int d = 0; d < RG_ATTN_DTILES; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
-    float m0 = RG_ATTN_NEG_INF, m1 = RG_ATTN_NEG_INF, l0 = 0.0f, l1 = 0.0f; /* l: this thread's part */
+    for (int r = 0; r < RG_ATTN_WM; r++) {
+#pragma unroll
+        for (int d = 0; d < RG_ATTN_DTILES; d++) o[r][d][0] = o[r][d][1] = o[r][d][2] = o[r][d][3] = 0.0f;
+        m[r][0] = m[r][1] = RG_ATTN_NEG_INF;
+        l[r][0] = l[r][1] = 0.0f;
+    }
     /* A warp whose rows are all past len_q only helps with the loads; under a
      * causal mask a warp stops at the last key its last row sees. */
     const bool warp_active = warp_row < seq.len_q;
-    const int warp_kv_end = RG_ATTN_CAUSAL ? min(kv_end, warp_row + 16) : kv_end;
+    const int warp_kv_end = RG_ATTN_CAUSAL ? min(kv_end, warp_row + 16 * RG_ATTN_WM) : kv_end;
     /* ldmatrix row addresses: lanes 8m..8m+7 name the rows of matrix m. */
     const unsigned k_lane = (unsigned)((lane & 7) * RG_ATTN_LD + (lane >> 3) * 8) * (unsigned)sizeof(rg_attn_elem);
     const unsigned v_lane =
@@ -323,96 +341,112 @@ extern "C" __global__ void __launch_bounds__(RG_ATTN_MAX_THREADS, RG_ATTN_MIN_BL
             rg_attn_load_tile(k_base + next, v_base + next, kg, vg, p, seq, k0 + RG_ATTN_BN);
             rg_attn_commit();
         }
-        if (warp_active && k0 < warp_kv_end) {
-            const unsigned k_stage = k_base + stage + k_lane, v_stage = v_base + stage + v_lane;
-            float s[RG_ATTN_NTILES][4];
+        if (!warp_active || k0 >= warp_kv_end) continue;
+        const unsigned k_stage = k_base + stage + k_lane, v_stage = v_base + stage + v_lane;
+        float s[RG_ATTN_WM][RG_ATTN_NTILES][4];
 #pragma unroll
-            for (int j = 0; j < RG_ATTN_NTILES; j++) {
-                s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+        for (int j = 0; j < RG_ATTN_NTILES; j++) {
 #pragma unroll
-                for (int kk = 0; kk < RG_ATTN_KSTEPS; kk += 2) {
-                    unsigned kb[4];
-                    rg_attn_ldsm(kb, k_stage + (unsigned)(j * 8 * RG_ATTN_LD + kk * 16) * (unsigned)sizeof(rg_attn_elem));
-                    rg_attn_mma(s[j], qf[kk], kb[0], kb[1]);
-                    rg_attn_mma(s[j], qf[kk + 1], kb[2], kb[3]);
+            for (int r = 0; r < RG_ATTN_WM; r++) s[r][j][0] = s[r][j][1] = s[r][j][2] = s[r][j][3] = 0.0f;
+#pragma unroll
+            for (int kk = 0; kk < RG_ATTN_KSTEPS; kk += 2) {
+                unsigned kb[4];
+                rg_attn_ldsm(kb, k_stage + (unsigned)(j * 8 * RG_ATTN_LD + kk * 16) * (unsigned)sizeof(rg_attn_elem));
+#pragma unroll
+                for (int r = 0; r < RG_ATTN_WM; r++) {
+                    rg_attn_mma(s[r][j], qf[r][kk], kb[0], kb[1]);
+                    rg_attn_mma(s[r][j], qf[r][kk + 1], kb[2], kb[3]);
                 }
             }
-            /* Masks matter only on a tile that reaches past len_k or, under a
-             * causal mask, past this warp's first row. */
-            const bool full = k0 + RG_ATTN_BN <= seq.len_k && (!RG_ATTN_CAUSAL || k0 + RG_ATTN_BN - 1 <= warp_row);
+        }
+        /* Masks matter only on a tile that reaches past len_k or, under a
+         * causal mask, past this warp's first row. */
+        const bool full = k0 + RG_ATTN_BN <= seq.len_k && (!RG_ATTN_CAUSAL || k0 + RG_ATTN_BN - 1 <= warp_row);
+        unsigned pa[RG_ATTN_WM][RG_ATTN_BN / 16][4]; /* P as the A operand of P V */
+#pragma unroll
+        for (int r = 0; r < RG_ATTN_WM; r++) {
+            const int row0 = warp_row + 16 * r + g, row1 = row0 + 8;
             float mx0 = RG_ATTN_NEG_INF, mx1 = RG_ATTN_NEG_INF;
 #pragma unroll
             for (int j = 0; j < RG_ATTN_NTILES; j++) {
                 if (!full) {
                     const int key = k0 + j * 8 + 2 * t;
-                    if (!rg_attn_visible(key, row0, seq.len_k)) s[j][0] = RG_ATTN_NEG_INF;
-                    if (!rg_attn_visible(key + 1, row0, seq.len_k)) s[j][1] = RG_ATTN_NEG_INF;
-                    if (!rg_attn_visible(key, row1, seq.len_k)) s[j][2] = RG_ATTN_NEG_INF;
-                    if (!rg_attn_visible(key + 1, row1, seq.len_k)) s[j][3] = RG_ATTN_NEG_INF;
+                    if (!rg_attn_visible(key, row0, seq.len_k)) s[r][j][0] = RG_ATTN_NEG_INF;
+                    if (!rg_attn_visible(key + 1, row0, seq.len_k)) s[r][j][1] = RG_ATTN_NEG_INF;
+                    if (!rg_attn_visible(key, row1, seq.len_k)) s[r][j][2] = RG_ATTN_NEG_INF;
+                    if (!rg_attn_visible(key + 1, row1, seq.len_k)) s[r][j][3] = RG_ATTN_NEG_INF;
                 }
-                mx0 = fmaxf(mx0, fmaxf(s[j][0], s[j][1]));
-                mx1 = fmaxf(mx1, fmaxf(s[j][2], s[j][3]));
+                mx0 = fmaxf(mx0, fmaxf(s[r][j][0], s[r][j][1]));
+                mx1 = fmaxf(mx1, fmaxf(s[r][j][2], s[r][j][3]));
             }
             /* The four threads of a group hold one row between them. */
             mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
             mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
             mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
             mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-            const float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
+            const float new0 = fmaxf(m[r][0], mx0), new1 = fmaxf(m[r][1], mx1);
             /* Subtracting 0 while every key so far is masked keeps exp2 at 0, not NaN. */
             const float base0 = new0 == RG_ATTN_NEG_INF ? 0.0f : new0 * scale;
             const float base1 = new1 == RG_ATTN_NEG_INF ? 0.0f : new1 * scale;
-            const float alpha0 = rg_attn_exp2(fmaf(m0, scale, -base0)), alpha1 = rg_attn_exp2(fmaf(m1, scale, -base1));
-            m0 = new0;
-            m1 = new1;
-            l0 *= alpha0;
-            l1 *= alpha1;
+            const float alpha0 = rg_attn_exp2(fmaf(m[r][0], scale, -base0));
+            const float alpha1 = rg_attn_exp2(fmaf(m[r][1], scale, -base1));
+            m[r][0] = new0;
+            m[r][1] = new1;
+            l[r][0] *= alpha0;
+            l[r][1] *= alpha1;
 #pragma unroll
             for (int d = 0; d < RG_ATTN_DTILES; d++) {
-                o[d][0] *= alpha0;
-                o[d][1] *= alpha0;
-                o[d][2] *= alpha1;
-                o[d][3] *= alpha1;
+                o[r][d][0] *= alpha0;
+                o[r][d][1] *= alpha0;
+                o[r][d][2] *= alpha1;
+                o[r][d][3] *= alpha1;
             }
 #pragma unroll
             for (int j = 0; j < RG_ATTN_NTILES; j++) {
-                s[j][0] = rg_attn_exp2(fmaf(s[j][0], scale, -base0));
-                s[j][1] = rg_attn_exp2(fmaf(s[j][1], scale, -base0));
-                s[j][2] = rg_attn_exp2(fmaf(s[j][2], scale, -base1));
-                s[j][3] = rg_attn_exp2(fmaf(s[j][3], scale, -base1));
-                l0 += s[j][0] + s[j][1];
-                l1 += s[j][2] + s[j][3];
+                const float p0 = rg_attn_exp2(fmaf(s[r][j][0], scale, -base0));
+                const float p1 = rg_attn_exp2(fmaf(s[r][j][1], scale, -base0));
+                const float p2 = rg_attn_exp2(fmaf(s[r][j][2], scale, -base1));
+                const float p3 = rg_attn_exp2(fmaf(s[r][j][3], scale, -base1));
+                l[r][0] += p0 + p1;
+                l[r][1] += p2 + p3;
+                pa[r][j / 2][(j & 1) * 2] = rg_attn_pack(p0, p1);
+                pa[r][j / 2][(j & 1) * 2 + 1] = rg_attn_pack(p2, p3);
             }
+        }
 #pragma unroll
-            for (int c = 0; c < RG_ATTN_BN / 16; c++) {
-                unsigned a[4];
-                a[0] = rg_attn_pack(s[2 * c][0], s[2 * c][1]);
-                a[1] = rg_attn_pack(s[2 * c][2], s[2 * c][3]);
-                a[2] = rg_attn_pack(s[2 * c + 1][0], s[2 * c + 1][1]);
-                a[3] = rg_attn_pack(s[2 * c + 1][2], s[2 * c + 1][3]);
+        for (int c = 0; c < RG_ATTN_BN / 16; c++) {
 #pragma unroll
-                for (int d = 0; d < RG_ATTN_DTILES; d += 2) {
-                    unsigned vb[4];
-                    rg_attn_ldsm_trans(vb, v_stage + (unsigned)(c * 16 * RG_ATTN_LD + d * 8) * (unsigned)sizeof(rg_attn_elem));
-                    rg_attn_mma(o[d], a, vb[0], vb[1]);
-                    rg_attn_mma(o[d + 1], a, vb[2], vb[3]);
+            for (int d = 0; d < RG_ATTN_DTILES; d += 2) {
+                unsigned vb[4];
+                rg_attn_ldsm_trans(vb, v_stage + (unsigned)(c * 16 * RG_ATTN_LD + d * 8) * (unsigned)sizeof(rg_attn_elem));
+#pragma unroll
+                for (int r = 0; r < RG_ATTN_WM; r++) {
+                    rg_attn_mma(o[r][d], pa[r][c], vb[0], vb[1]);
+                    rg_attn_mma(o[r][d + 1], pa[r][c], vb[2], vb[3]);
                 }
             }
         }
     }
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
     rg_attn_elem *og = (rg_attn_elem *)p.out + (long long)h * RG_ATTN_HEAD_DIM + 2 * t;
     const long long row_stride = (long long)p.heads * RG_ATTN_HEAD_DIM;
 #pragma unroll
-    for (int d = 0; d < RG_ATTN_DTILES; d++) {
-        if (row0 < seq.len_q)
-            *(unsigned *)(og + (seq.start + row0) * row_stride + d * 8) = rg_attn_pack(o[d][0] * inv0, o[d][1] * inv0);
-        if (row1 < seq.len_q)
-            *(unsigned *)(og + (seq.start + row1) * row_stride + d * 8) = rg_attn_pack(o[d][2] * inv1, o[d][3] * inv1);
+    for (int r = 0; r < RG_ATTN_WM; r++) {
+        float l0 = l[r][0], l1 = l[r][1];
+        l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+        l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+        const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
+        const int row0 = warp_row + 16 * r + g, row1 = row0 + 8;
+#pragma unroll
+        for (int d = 0; d < RG_ATTN_DTILES; d++) {
+            if (row0 < seq.len_q)
+                *(unsigned *)(og + (seq.start + row0) * row_stride + d * 8) =
+                    rg_attn_pack(o[r][d][0] * inv0, o[r][d][1] * inv0);
+            if (row1 < seq.len_q)
+                *(unsigned *)(og + (seq.start + row1) * row_stride + d * 8) =
+                    rg_attn_pack(o[r][d][2] * inv1, o[r][d][3] * inv1);
+        }
     }
 }
 #endif

@@ -237,7 +237,7 @@ Test(cuda_attention, matches_reference) {
                 rg_rt_cuda_attention *attention = NULL;
                 cr_assert_eq(rg_rt_cuda_attention_new(g.cuda, g.nvrtc, &v, g.arch, NULL, &attention, &err), RG_OK,
                              "%s", err.message);
-                /* 0: the launcher's choice (8 warps past 256 queries, else 4);
+                /* 0: the launcher's choice (the most warps past 64 queries);
                  * then every block shape, fp16/bf16 only. */
                 const int warp_counts[] = {0, 2, 4, 8};
                 int shapes = v.dtype == RG_DTYPE_F32 ? 1 : 4;
