@@ -91,7 +91,7 @@ def peers(dtype, shapes, iters):
 
 def ragged_bench(binary, plan, shapes, iters, device_outputs=False):
     cmd = [binary, "bench", plan, "--shapes", ",".join(f"{b}x{s}" for b, s in shapes), "--iters", str(iters),
-           "--device", "cuda", "--json", "--breakdown"] + (["--device-outputs"] if device_outputs else [])
+           "--device", "cuda", "--json"] + (["--device-outputs"] if device_outputs else ["--breakdown"])
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         print(f"  ragged bench {plan} failed: {p.stderr.strip()}", flush=True)
