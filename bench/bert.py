@@ -97,7 +97,12 @@ def ragged_bench(binary, plan, shapes, iters, device_outputs=False):
         print(f"  ragged bench {plan} failed: {p.stderr.strip()}", flush=True)
         return None
     data = json.loads(p.stdout)
-    return {f"{r['batch']}x{r['seq']}": r for r in data["shapes"]}
+    rows = {f"{r['batch']}x{r['seq']}": r for r in data["shapes"]}
+    # logged as it comes, so a run cut short still shows what was measured
+    print(f"  ragged {os.path.basename(plan)}{' device-outputs' if device_outputs else ''}: " +
+          ", ".join(f"{k} {r['median_ms']:.3f} ms (arena {r['arena_bytes'] / 2**20:.1f} MiB, gpu used "
+                    f"{r.get('gpu_used_bytes', 0) / 2**20:.0f} MiB)" for k, r in rows.items()), flush=True)
+    return rows
 
 
 def main():
