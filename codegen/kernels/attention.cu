@@ -188,10 +188,15 @@ __device__ __forceinline__ unsigned rg_attn_pack(float lo, float hi) {
  * one tile a warp; head size 128 has no registers for two. */
 #define RG_ATTN_WM (RG_ATTN_HEAD_DIM == 128 ? 1 : 2)
 #if RG_ATTN_WM == 2
-/* 4 warps at most, 3 blocks an SM: 170 registers a thread. */
+/* 4 warps at most, 3 blocks an SM: 170 registers a thread. The two tuning
+ * knobs may be set with -D (tests/runtime/test_cuda_attention.c sweeps them). */
 #define RG_ATTN_MAX_THREADS 128
+#ifndef RG_ATTN_MIN_BLOCKS
 #define RG_ATTN_MIN_BLOCKS 3
+#endif
+#ifndef RG_ATTN_BN
 #define RG_ATTN_BN (RG_ATTN_HEAD_DIM == 32 ? 64 : 32)
+#endif
 #else
 #define RG_ATTN_MAX_THREADS 256
 #define RG_ATTN_MIN_BLOCKS 1

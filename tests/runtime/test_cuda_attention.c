@@ -280,68 +280,119 @@ Test(cuda_attention, launch_checks_arguments) {
     gpu_close(&g);
 }
 
+/* Milliseconds per launch of `attention` on BERT-base-shaped packed QKV
+ * (H = 12, D = 64, B sequences of S tokens, no mask), after a warm-up. */
+static double time_attention(gpu *g, rg_rt_cuda_attention *attention, rg_dtype dtype, int B, int S, int warps) {
+    rg_error err = {0};
+    const int heads = 12, D = 64, T = B * S;
+    size_t elem = rg_dtype_size(dtype);
+    size_t qkv_size = (size_t)T * 3 * heads * D * elem, out_size = (size_t)T * heads * D * elem;
+    int32_t *cu = malloc(sizeof(int32_t) * (size_t)(B + 1));
+    cr_assert_not_null(cu);
+    for (int b = 0; b <= B; b++) cu[b] = b * S;
+    void *cu_dev = device_copy(g, cu, sizeof(int32_t) * (size_t)(B + 1));
+    void *qkv = NULL, *out = NULL;
+    cr_assert_eq(rg_rt_cuda_malloc(g->cuda, qkv_size, &qkv, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_malloc(g->cuda, out_size, &out, &err), RG_OK, "%s", err.message);
+    /* 0x2f bytes: small finite values in every dtype. */
+    cr_assert_eq(rg_rt_cuda_memset(g->cuda, qkv, 0x2f, qkv_size, NULL, &err), RG_OK, "%s", err.message);
+    int64_t stride = 3 * heads * D;
+    rg_rt_attention_args a = {.q = qkv, .k = (char *)qkv + (size_t)heads * D * elem,
+                              .v = (char *)qkv + 2 * (size_t)heads * D * elem, .q_stride = stride,
+                              .k_stride = stride, .v_stride = stride, .out = out, .cu_seqlens = cu_dev,
+                              .batch = B, .heads = heads, .max_seqlen = S, .scale = 0.125f, .warps = warps};
+    rg_rt_cuda_event start, end;
+    cr_assert_eq(rg_rt_cuda_event_new(g->cuda, &start, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_event_new(g->cuda, &end, &err), RG_OK, "%s", err.message);
+    const int reps = 20;
+    for (int r = 0; r < 3; r++)
+        cr_assert_eq(rg_rt_cuda_attention_launch(attention, &a, NULL, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_event_record(g->cuda, start, NULL, &err), RG_OK, "%s", err.message);
+    for (int r = 0; r < reps; r++)
+        cr_assert_eq(rg_rt_cuda_attention_launch(attention, &a, NULL, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_event_record(g->cuda, end, NULL, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_device_sync(g->cuda, &err), RG_OK, "%s", err.message);
+    float ms = 0;
+    cr_assert_eq(rg_rt_cuda_event_elapsed(g->cuda, start, end, &ms, &err), RG_OK, "%s", err.message);
+    rg_rt_cuda_event_free(g->cuda, start);
+    rg_rt_cuda_event_free(g->cuda, end);
+    rg_rt_cuda_free(g->cuda, qkv);
+    rg_rt_cuda_free(g->cuda, out);
+    rg_rt_cuda_free(g->cuda, cu_dev);
+    free(cu);
+    return ms / reps;
+}
+
+static double tflops(int B, int S, double ms) { return 4.0 * B * (double)S * S * 12 * 64 / (ms * 1e-3) / 1e12; }
+
 /* BERT-base attention (H = 12, D = 64, no mask) in packed QKV: milliseconds
- * and TFLOP/s (4 * B * S^2 * H * D), printed only. */
+ * and TFLOP/s (4 * B * S^2 * H * D), printed only; fp16 also at each block
+ * shape. */
 Test(cuda_attention, bert_base_timing) {
     gpu g = {0};
     gpu_open_or_skip(&g);
     rg_error err = {0};
     const int shapes[][2] = {{32, 128}, {64, 512}};
     const rg_dtype timed[] = {RG_DTYPE_F16, RG_DTYPE_BF16, RG_DTYPE_F32};
-    const int heads = 12, D = 64;
-    rg_rt_cuda_event start, end;
-    cr_assert_eq(rg_rt_cuda_event_new(g.cuda, &start, &err), RG_OK, "%s", err.message);
-    cr_assert_eq(rg_rt_cuda_event_new(g.cuda, &end, &err), RG_OK, "%s", err.message);
     for (size_t t = 0; t < 3; t++) {
-        rg_cg_attention_variant v = {timed[t], D, false};
+        rg_cg_attention_variant v = {timed[t], 64, false};
         rg_rt_cuda_attention *attention = NULL;
         cr_assert_eq(rg_rt_cuda_attention_new(g.cuda, g.nvrtc, &v, g.arch, NULL, &attention, &err), RG_OK, "%s",
                      err.message);
         for (size_t s = 0; s < 2; s++) {
-            int B = shapes[s][0], S = shapes[s][1], T = B * S;
-            size_t elem = rg_dtype_size(v.dtype);
-            size_t qkv_size = (size_t)T * 3 * heads * D * elem, out_size = (size_t)T * heads * D * elem;
-            int32_t *cu = malloc(sizeof(int32_t) * (size_t)(B + 1));
-            cr_assert_not_null(cu);
-            for (int b = 0; b <= B; b++) cu[b] = b * S;
-            void *cu_dev = device_copy(&g, cu, sizeof(int32_t) * (size_t)(B + 1));
-            void *qkv = NULL, *out = NULL;
-            cr_assert_eq(rg_rt_cuda_malloc(g.cuda, qkv_size, &qkv, &err), RG_OK, "%s", err.message);
-            cr_assert_eq(rg_rt_cuda_malloc(g.cuda, out_size, &out, &err), RG_OK, "%s", err.message);
-            /* 0x2f bytes: small finite values in every dtype. */
-            cr_assert_eq(rg_rt_cuda_memset(g.cuda, qkv, 0x2f, qkv_size, NULL, &err), RG_OK, "%s", err.message);
-            int64_t stride = 3 * heads * D;
-            rg_rt_attention_args a = {.q = qkv, .k = (char *)qkv + (size_t)heads * D * elem,
-                                      .v = (char *)qkv + 2 * (size_t)heads * D * elem, .q_stride = stride,
-                                      .k_stride = stride, .v_stride = stride, .out = out, .cu_seqlens = cu_dev,
-                                      .batch = B, .heads = heads, .max_seqlen = S, .scale = 0.125f};
-            /* The launcher's choice, then each block shape (fp16 only). */
-            const int warp_counts[] = {0, 2, 4, 8};
-            int shapes_tried = v.dtype == RG_DTYPE_F16 ? 4 : 1;
-            for (int w = 0; w < shapes_tried; w++) {
-                a.warps = warp_counts[w];
-                const int reps = 20;
-                for (int r = 0; r < 3; r++)
-                    cr_assert_eq(rg_rt_cuda_attention_launch(attention, &a, NULL, &err), RG_OK, "%s", err.message);
-                cr_assert_eq(rg_rt_cuda_event_record(g.cuda, start, NULL, &err), RG_OK, "%s", err.message);
-                for (int r = 0; r < reps; r++)
-                    cr_assert_eq(rg_rt_cuda_attention_launch(attention, &a, NULL, &err), RG_OK, "%s", err.message);
-                cr_assert_eq(rg_rt_cuda_event_record(g.cuda, end, NULL, &err), RG_OK, "%s", err.message);
-                cr_assert_eq(rg_rt_cuda_device_sync(g.cuda, &err), RG_OK, "%s", err.message);
-                float ms = 0;
-                cr_assert_eq(rg_rt_cuda_event_elapsed(g.cuda, start, end, &ms, &err), RG_OK, "%s", err.message);
-                double per = ms / reps, flops = 4.0 * B * (double)S * S * heads * D;
-                cr_log_info("attention %s B=%d S=%d H=%d D=%d warps=%d%s: %.3f ms, %.1f TFLOP/s", rg_dtype_name(v.dtype), B,
-                            S, heads, D, a.warps, a.warps ? "" : " (auto)", per, flops / (per * 1e-3) / 1e12);
+            int B = shapes[s][0], S = shapes[s][1];
+            const int warp_counts[] = {0, 2, 4};
+            int tried = v.dtype == RG_DTYPE_F16 ? 3 : 1;
+            for (int w = 0; w < tried; w++) {
+                double ms = time_attention(&g, attention, v.dtype, B, S, warp_counts[w]);
+                cr_log_info("attention %s B=%d S=%d H=12 D=64 warps=%d%s: %.3f ms, %.1f TFLOP/s",
+                            rg_dtype_name(v.dtype), B, S, warp_counts[w], warp_counts[w] ? "" : " (auto)", ms,
+                            tflops(B, S, ms));
             }
-            rg_rt_cuda_free(g.cuda, qkv);
-            rg_rt_cuda_free(g.cuda, out);
-            rg_rt_cuda_free(g.cuda, cu_dev);
-            free(cu);
         }
         rg_rt_cuda_attention_free(attention);
     }
-    rg_rt_cuda_event_free(g.cuda, start);
-    rg_rt_cuda_event_free(g.cuda, end);
+    gpu_close(&g);
+}
+
+/* A tuning aid: the fp16 head-size-64 kernel built with other key-tile sizes
+ * and register budgets (the -D knobs of attention.cu), each checked against
+ * the reference and timed; printed only. */
+Test(cuda_attention, tuning_sweep) {
+    gpu g = {0};
+    gpu_open_or_skip(&g);
+    rg_error err = {0};
+    const char *knobs[][2] = {
+        {"-DRG_ATTN_BN=32", "-DRG_ATTN_MIN_BLOCKS=3"},
+        {"-DRG_ATTN_BN=64", "-DRG_ATTN_MIN_BLOCKS=2"},
+        {"-DRG_ATTN_BN=32", "-DRG_ATTN_MIN_BLOCKS=2"},
+        {"-DRG_ATTN_BN=64", "-DRG_ATTN_MIN_BLOCKS=1"},
+    };
+    rg_cg_attention_variant v = {RG_DTYPE_F16, 64, false};
+    char storage[256];
+    const char *defines[6];
+    rg_cg_attention_defines(&v, storage, sizeof storage, defines);
+    char name[64];
+    rg_cg_attention_kernel_name(&v, name, sizeof name);
+    for (size_t k = 0; k < sizeof knobs / sizeof knobs[0]; k++) {
+        defines[4] = knobs[k][0];
+        defines[5] = knobs[k][1];
+        rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = defines, .extra_count = 6};
+        void *cubin = NULL;
+        size_t size = 0;
+        cr_assert_eq(rg_cg_nvrtc_compile(g.nvrtc, rg_cg_kernel_template("attention.cu"), name, g.arch, &options,
+                                         &cubin, &size, &err),
+                     RG_OK, "%s", err.message);
+        rg_rt_cuda_attention *attention = NULL;
+        cr_assert_eq(rg_rt_cuda_attention_load(g.cuda, cubin, size, &v, NULL, &attention, &err), RG_OK, "%s",
+                     err.message);
+        free(cubin);
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) check_case(&g, attention, &v, &cases[c], 2, 0, 7);
+        double short_ms = time_attention(&g, attention, v.dtype, 32, 128, 0);
+        double long_ms = time_attention(&g, attention, v.dtype, 64, 512, 0);
+        cr_log_info("sweep %s %s: 32x128 %.1f TFLOP/s, 64x512 %.1f TFLOP/s", knobs[k][0], knobs[k][1],
+                    tflops(32, 128, short_ms), tflops(64, 512, long_ms));
+        rg_rt_cuda_attention_free(attention);
+    }
     gpu_close(&g);
 }
