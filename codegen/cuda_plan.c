@@ -199,6 +199,11 @@ static rg_status compile_all(rg_cg_cuda_kernels *k, const rg_graph *g, const cha
     const char *ew = rg_cg_kernel_template("elementwise.cu");
     RG_ASSERT(ew != NULL);
     if (!add_module(k, RG_CG_PLAN_ELEMENTWISE_MODULE, "elementwise", arch, ew, 0)) return nomem(err);
+    /* data movement on device values (Transpose, Slice, Concat, Gather, Where, Cast, ...): the executor
+     * decides at session creation which nodes run it, so every GPU plan carries it */
+    const char *mv = rg_cg_kernel_template("movement.cu");
+    RG_ASSERT(mv != NULL);
+    if (!add_module(k, "rg_movement", "movement", arch, mv, 0)) return nomem(err);
     for (size_t i = 0; i < k->nkernels; i++) {
         rg_ir_kernel *m = &k->kernels[i];
         if (!strcmp(m->kind, "attention")) {

@@ -34,9 +34,29 @@ typedef enum node_kind {
     NODE_LINEAR,
     NODE_ATTENTION,
     NODE_FUSED, /* Fused and LayerNorm */
-    NODE_GATHER,
+    NODE_GATHER, /* any axis, data on the device or a float constant table */
     NODE_CAST,
+    NODE_MOVE,   /* Transpose, Expand, Slice, Concat (strided copies), the Reshape family (a copy) */
+    NODE_WHERE,
 } node_kind;
+
+#define MOVE_RANK 8 /* RG_MOVE_MAX_RANK in codegen/kernels/movement.cu; RG_MAX_RANK (8) is no more */
+
+/* One launch of the strided kernels: the same members in the same order as
+ * rg_move_params in codegen/kernels/movement.cu (all 64-bit: no padding).
+ * Element k of the iteration shape dims is written at out_offset +
+ * idx . out_strides and read, for input j, at in_offset[j] + idx .
+ * in_strides[j] (0 along broadcast dims). */
+typedef struct move_params {
+    int64_t total, rank;
+    int64_t dims[MOVE_RANK], out_strides[MOVE_RANK], in_strides[3][MOVE_RANK];
+    int64_t out_offset, in_offset[3];
+} move_params;
+
+/* A Gather as outer x n x inner elements over an axis of axis_dim. */
+typedef struct gather_dims {
+    int64_t outer, n, axis_dim, inner;
+} gather_dims;
 
 /* How an Attention node runs: the fused kernel on lengths (with the
  * "uniform" fix-up for empty sequences), or the general kernel. */
@@ -61,6 +81,14 @@ typedef struct exec_node {
     bool gelu_erf;
     bool bias_gelu; /* gelu_erf: GEMM without epilogue, then rg_bias_gelu_erf (vec / scalar) adds the bias too */
     attention_plan at; /* NODE_ATTENTION: which kernels (prepare_attention) */
+    /* NODE_MOVE, NODE_WHERE, NODE_GATHER, NODE_CAST (prepare_movement_node; arguments per run in prepare_moves) */
+    move_params *moves; /* one launch per input of a Concat, else one */
+    uint32_t nmoves;
+    bool plain_copy;    /* the Reshape family: the same bytes, one device copy */
+    gather_dims gather;
+    uint32_t flag;      /* NODE_GATHER: its error flag (an index out of range) */
+    bool any_cast;      /* NODE_CAST through rg_cast_any */
+    int cast_from, cast_to;
 } exec_node;
 
 typedef struct shape_entry {
@@ -68,6 +96,8 @@ typedef struct shape_entry {
     int64_t syms[MAX_SYMBOLS];
     size_t *offsets; /* per value id; SIZE_MAX: no arena slot */
     size_t aux_offset; /* cu_seqlens and seqlens_k (inside the input block) */
+    size_t flags_offset; /* the Gather error flags (inside the input block: zeroed by each run's copy in) */
+    uint64_t move_hash;  /* the movement arguments its graph was captured with */
     size_t in_offset, in_bytes; /* the input block: uploaded values and aux, one copy from the staging buffer */
     size_t arena_bytes, lower_bound;
     rg_rt_cuda_graph graph;
@@ -94,6 +124,9 @@ struct rg_cuda_exec {
     module_state *modules;
     size_t nmodules;
     rg_rt_cuda_library elementwise;
+    uint32_t nflags;          /* Gather nodes on the device: one error flag each */
+    int32_t *flags_host;      /* pinned: the flags copied out by each run */
+    uint64_t move_hash;       /* this run's movement arguments (prepare_moves) */
     exec_node *nodes;
     bool *on_device;   /* per value: produced by a device node */
     bool *upload;      /* per value: a host value some device node reads */
@@ -151,14 +184,44 @@ static node_kind classify(const rg_cuda_exec *e, const rg_node *n) {
         return n->op == RG_OP_FUSED && !module_of(e->plan, n->id, &m) ? NODE_HOST : NODE_FUSED;
     }
     case RG_OP_GATHER:
-        if (n->inputs[0]->constant && is_float(n->inputs[0]->dtype) && n->inputs[0]->rank >= 1)
+        if (value_on_device(e, n->inputs[0]) || value_on_device(e, n->inputs[1]) ||
+            (n->inputs[0]->constant && is_float(n->inputs[0]->dtype) && n->inputs[0]->rank >= 1))
             return NODE_GATHER;
         return NODE_HOST;
     case RG_OP_CAST:
-        if (value_on_device(e, n->inputs[0]) && is_float(n->inputs[0]->dtype) && is_float(n->outputs[0]->dtype))
+        /* a large constant cast to float (a dequantized table) is uploaded once and cast on the device, not
+         * cast on the host and copied in every run; shape arithmetic never casts one */
+        if (value_on_device(e, n->inputs[0]) ||
+            (n->inputs[0]->constant && is_float(n->outputs[0]->dtype) && n->inputs[0]->constant->nbytes >= 65536))
             return NODE_CAST;
         return NODE_HOST;
+    case RG_OP_TRANSPOSE:
+    case RG_OP_EXPAND:
+    case RG_OP_SLICE:
+    case RG_OP_RESHAPE:
+    case RG_OP_SQUEEZE:
+    case RG_OP_UNSQUEEZE:
+    case RG_OP_FLATTEN:
+    case RG_OP_IDENTITY: return value_on_device(e, n->inputs[0]) ? NODE_MOVE : NODE_HOST;
+    case RG_OP_CONCAT:
+    case RG_OP_WHERE:
+        for (uint32_t k = 0; k < n->ninputs; k++)
+            if (value_on_device(e, n->inputs[k])) return n->op == RG_OP_WHERE ? NODE_WHERE : NODE_MOVE;
+        return NODE_HOST;
     default: return NODE_HOST;
+    }
+}
+
+/* Inputs a device node reads on the host (Slice starts, a Reshape's shape):
+ * never copied in, and never device data. */
+static bool host_param(const rg_node *n, uint32_t k) {
+    switch (n->op) {
+    case RG_OP_SLICE:
+    case RG_OP_RESHAPE:
+    case RG_OP_EXPAND:
+    case RG_OP_SQUEEZE:
+    case RG_OP_UNSQUEEZE: return k >= 1;
+    default: return false;
     }
 }
 
@@ -179,10 +242,17 @@ static rg_status place_nodes(rg_cuda_exec *e, rg_error *err) {
                 }
             continue;
         }
+        if (x->kind == NODE_GATHER) x->flag = e->nflags++;
         for (uint32_t k = 0; k < n->noutputs; k++)
             if (n->outputs[k]) e->on_device[n->outputs[k]->id] = true;
         for (uint32_t k = 0; k < n->ninputs; k++) {
             const rg_value *v = n->inputs[k];
+            if (v && host_param(n, k)) {
+                if (!e->on_device[v->id]) continue;
+                char l[160];
+                return rg_error_set(err, RG_ERR_UNSUPPORTED, "node %s: input %u is device data; the CUDA executor "
+                                    "reads it on the host", label(n, l, sizeof l), k);
+            }
             if (!v || v->constant || e->on_device[v->id]) continue;
             /* an Attention mask is read on the device by the general kernel (besides giving lengths) */
             e->upload[v->id] = true;
@@ -380,6 +450,84 @@ static const char *dtype_short(rg_dtype d) {
     return d == RG_DTYPE_F32 ? "f32" : d == RG_DTYPE_F16 ? "f16" : "bf16";
 }
 
+/* The plan's movement module (every GPU plan since it was added). */
+static rg_status movement_library(rg_cuda_exec *e, rg_rt_cuda_library *out, rg_error *err) {
+    for (size_t m = 0; m < e->plan->nkernels; m++)
+        if (!strcmp(e->plan->kernels[m].kind, "movement")) return module_library(e, m, out, err);
+    return rg_error_set(err, RG_ERR_UNSUPPORTED, "the plan has no data-movement kernels (recompile it)");
+}
+
+/* Dtype codes of rg_cast_any (codegen/kernels/movement.cu). */
+static int cast_code(rg_dtype d) {
+    switch (d) {
+    case RG_DTYPE_F32: return 0;
+    case RG_DTYPE_F16: return 1;
+    case RG_DTYPE_BF16: return 2;
+    case RG_DTYPE_I8: return 4;
+    case RG_DTYPE_U8: return 5;
+    case RG_DTYPE_I32: return 8;
+    case RG_DTYPE_I64: return 10;
+    case RG_DTYPE_BOOL: return 12;
+    default: return -1;
+    }
+}
+
+/* Kernels of a Gather, Cast, Where or movement node; launches per run. */
+static rg_status prepare_movement_node(rg_cuda_exec *e, uint32_t i, rg_error *err) {
+    const rg_node *n = e->g->nodes[i];
+    exec_node *x = &e->nodes[i];
+    char name[48];
+    rg_rt_cuda_library lib = NULL;
+    size_t esize = rg_dtype_size(n->outputs[0]->dtype);
+    if (x->kind == NODE_CAST) {
+        rg_dtype from = n->inputs[0]->dtype, to = n->outputs[0]->dtype;
+        if (from == to) return RG_OK;
+        if (is_float(from) && is_float(to)) {
+            snprintf(name, sizeof name, "rg_cast_%s_%s", dtype_short(from), dtype_short(to));
+            return rg_rt_cuda_kernel_get(e->cuda, e->elementwise, name, &x->kernel, err);
+        }
+        x->cast_from = cast_code(from);
+        x->cast_to = cast_code(to);
+        if (x->cast_from < 0 || x->cast_to < 0)
+            return rg_error_set(err, RG_ERR_UNSUPPORTED, "Cast from %s to %s", rg_dtype_name(from), rg_dtype_name(to));
+        RG_TRY(movement_library(e, &lib, err));
+        x->any_cast = true;
+        return rg_rt_cuda_kernel_get(e->cuda, lib, "rg_cast_any", &x->kernel, err);
+    }
+    switch (n->op) {
+    case RG_OP_RESHAPE:
+    case RG_OP_SQUEEZE:
+    case RG_OP_UNSQUEEZE:
+    case RG_OP_FLATTEN:
+    case RG_OP_IDENTITY: x->plain_copy = true; return RG_OK;
+    default: break;
+    }
+    if (esize != 1 && esize != 2 && esize != 4 && esize != 8)
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "%s of %s", rg_op_name(n->op), rg_dtype_name(n->outputs[0]->dtype));
+    RG_TRY(movement_library(e, &lib, err));
+    x->nmoves = n->op == RG_OP_CONCAT ? n->ninputs : 1;
+    x->moves = rg_mem_calloc(e->alloc, x->nmoves, sizeof *x->moves);
+    if (!x->moves) return rg_error_set(err, RG_ERR_NOMEM, "out of memory");
+    if (n->op == RG_OP_GATHER) {
+        rg_dtype it = n->inputs[1]->dtype;
+        if (it != RG_DTYPE_I64 && it != RG_DTYPE_I32)
+            return rg_error_set(err, RG_ERR_DTYPE, "input 1 (indices) must be int64 or int32, not %s", rg_dtype_name(it));
+        const char *is = it == RG_DTYPE_I64 ? "i64" : "i32";
+        snprintf(name, sizeof name, "rg_gather_%zu_%s", esize, is);
+        RG_TRY(rg_rt_cuda_kernel_get(e->cuda, lib, name, &x->kernel, err));
+        snprintf(name, sizeof name, "rg_gather_8_%s", is);
+        return rg_rt_cuda_kernel_get(e->cuda, lib, name, &x->vec, err);
+    }
+    if (n->op == RG_OP_WHERE) {
+        if (n->inputs[0]->dtype != RG_DTYPE_BOOL)
+            return rg_error_set(err, RG_ERR_DTYPE, "Where condition of %s", rg_dtype_name(n->inputs[0]->dtype));
+        snprintf(name, sizeof name, "rg_where_%zu", esize);
+    } else {
+        snprintf(name, sizeof name, "rg_copy_strided_%zu", esize);
+    }
+    return rg_rt_cuda_kernel_get(e->cuda, lib, name, &x->kernel, err);
+}
+
 static rg_status prepare_nodes(rg_cuda_exec *e, rg_error *err) {
     const rg_graph *g = e->g;
     for (uint32_t i = 0; i < g->nnodes; i++) {
@@ -401,23 +549,10 @@ static rg_status prepare_nodes(rg_cuda_exec *e, rg_error *err) {
             }
             st = x->kind == NODE_FUSED ? prepare_fused(e, i, m, err) : prepare_attention(e, i, m, err);
             break;
-        case NODE_GATHER: {
-            int64_t axis;
-            st = rg_node_attr_int(n, "axis", 0, &axis, err);
-            if (st == RG_OK && axis != 0) st = rg_error_set(err, RG_ERR_UNSUPPORTED, "Gather on axis %lld", (long long)axis);
-            if (st == RG_OK && n->inputs[1]->dtype != RG_DTYPE_I64)
-                st = rg_error_set(err, RG_ERR_UNSUPPORTED, "Gather with %s indices", rg_dtype_name(n->inputs[1]->dtype));
-            break;
-        }
-        case NODE_CAST: {
-            rg_dtype from = n->inputs[0]->dtype, to = n->outputs[0]->dtype;
-            if (from != to) {
-                char name[48];
-                snprintf(name, sizeof name, "rg_cast_%s_%s", dtype_short(from), dtype_short(to));
-                st = rg_rt_cuda_kernel_get(e->cuda, e->elementwise, name, &x->kernel, err);
-            }
-            break;
-        }
+        case NODE_GATHER:
+        case NODE_CAST:
+        case NODE_MOVE:
+        case NODE_WHERE: st = prepare_movement_node(e, i, err); break;
         }
         if (st != RG_OK) {
             char l[160];
@@ -480,6 +615,8 @@ rg_status rg_cuda_exec_new(const rg_plan *plan, const rg_allocator *alloc, rg_cu
     if ((st = rg_rt_blaslt_open(e->cuda, alloc, &e->blaslt, err)) != RG_OK) goto fail;
     if ((st = prepare_nodes(e, err)) != RG_OK) goto fail;
     if ((st = upload_constants(e, err)) != RG_OK) goto fail;
+    if (e->nflags && (st = rg_rt_cuda_host_alloc(e->cuda, e->nflags * sizeof(int32_t), (void **)&e->flags_host, err)) != RG_OK)
+        goto fail;
     if ((st = rg_rt_cuda_stream_new(e->cuda, &e->stream, err)) != RG_OK) goto fail;
     *out = e;
     return RG_OK;
@@ -527,8 +664,11 @@ void rg_cuda_exec_free(rg_cuda_exec *e) {
     for (uint32_t i = 0; e->cuda && e->outputs && i < g->noutputs; i++) rg_rt_cuda_host_free(e->cuda, e->outputs[i].data);
     if (e->cuda) {
         rg_rt_cuda_host_free(e->cuda, e->stage);
+        rg_rt_cuda_host_free(e->cuda, e->flags_host);
         for (int k = 0; k < 4; k++) rg_rt_cuda_event_free(e->cuda, e->ev[k]);
     }
+    for (uint32_t i = 0; e->nodes && i < g->nnodes; i++)
+        if (e->nodes[i].moves) rg_mem_free(alloc, e->nodes[i].moves, e->nodes[i].nmoves * sizeof *e->nodes[i].moves);
     FREE_ARRAY(e->modules, e->nmodules);
     FREE_ARRAY(e->nodes, g->nnodes);
     FREE_ARRAY(e->on_device, g->nvalues);
@@ -685,6 +825,8 @@ static rg_status plan_shape(rg_cuda_exec *e, shape_entry **out, rg_error *err) {
     if (e->mask) batch = e->shapes[e->mask->id].dims[0];
     size_t aux_local = block;
     block += (size_t)(2 * batch + 1) * sizeof(int32_t);
+    size_t flags_local = block;
+    block += e->nflags * sizeof(int32_t);
     t[n] = (rg_rt_memplan_tensor){block, 0, g->nnodes, 0};
     rg_rt_memplan_result r;
     if ((st = rg_rt_memplan_solve(t, n + 1, ARENA_ALIGN, alloc, &r, err)) != RG_OK) goto done;
@@ -694,6 +836,7 @@ static rg_status plan_shape(rg_cuda_exec *e, shape_entry **out, rg_error *err) {
     for (uint32_t i = 0; i < g->nvalues; i++)
         if (e->upload[i] && !e->on_device[i]) s->offsets[i] += s->in_offset;
     s->aux_offset = s->in_offset + aux_local;
+    s->flags_offset = s->in_offset + flags_local;
     s->arena_bytes = r.arena_bytes;
     s->lower_bound = r.lower_bound;
     memcpy(s->syms, e->sym_values, sizeof s->syms);
@@ -993,31 +1136,372 @@ static rg_status run_fused(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_e
     return rg_rt_fused_launch(e->cuda, &x->fused, x->vec, x->scalar, inp, outs, e->stream, err);
 }
 
-static rg_status run_gather(rg_cuda_exec *e, const rg_node *n, rg_error *err) {
-    const rg_tensor *table = n->inputs[0]->constant;
-    rg_tensor idx = device_tensor(e, n->inputs[1]);
-    int64_t count = (int64_t)rg_tensor_numel(&idx), rows = table->dims[0];
-    if (count == 0) return RG_OK;
-    size_t row_bytes = rows ? table->nbytes / (size_t)rows : 0;
-    const char *name = row_bytes % 16 == 0 ? "rg_gather_rows_w16" : row_bytes % 4 == 0 ? "rg_gather_rows_w4"
-                                                                                      : "rg_gather_rows_w2";
-    int64_t words = (int64_t)(row_bytes / (row_bytes % 16 == 0 ? 16 : row_bytes % 4 == 0 ? 4 : 2));
-    rg_rt_cuda_kernel k;
-    RG_TRY(rg_rt_cuda_kernel_get(e->cuda, e->elementwise, name, &k, err));
-    void *out = device_ptr(e, n->outputs[0]);
-    const void *tab = device_ptr(e, n->inputs[0]);
-    void *args[6] = {&out, (void *)&tab, &idx.data, &count, &rows, &words};
-    return launch_flat(e, k, args, count * words, err);
-}
-
 static rg_status run_cast(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_error *err) {
     rg_tensor in = device_tensor(e, n->inputs[0]);
     void *out = device_ptr(e, n->outputs[0]);
     int64_t total = (int64_t)rg_tensor_numel(&in);
     if (total == 0) return RG_OK;
     if (!x->kernel) return rg_rt_cuda_copy_on_device(e->cuda, out, in.data, in.nbytes, e->stream, err);
+    if (x->any_cast) {
+        void *any[5] = {&out, &in.data, &total, &x->cast_from, &x->cast_to};
+        return launch_flat(e, x->kernel, any, total, err);
+    }
     void *args[3] = {&out, &in.data, &total};
     return launch_flat(e, x->kernel, args, total, err);
+}
+
+/* ------------------------------------------------------- data movement */
+
+/* Gather, Transpose, Expand, Slice, Concat, Where, the Reshape family and
+ * Cast on device values. Their kernel arguments (strides, offsets, sizes)
+ * come from this run's shapes and host values (Slice starts, Concat axis
+ * sizes), computed each run by prepare_moves; a captured graph holds the
+ * arguments of its capture, so a shape entry remembers their hash and drops
+ * its graph when they change. */
+
+static const rg_tensor *value_shape(const rg_cuda_exec *e, const rg_value *v) {
+    return v->constant ? v->constant : &e->shapes[v->id];
+}
+
+static void contiguous_strides(int rank, const int64_t *dims, int64_t *strides) {
+    int64_t s = 1;
+    for (int d = rank - 1; d >= 0; d--) {
+        strides[d] = s;
+        s *= dims[d];
+    }
+}
+
+/* Up to `max` integers of a host int32/int64 tensor. */
+static rg_status host_ints(const rg_tensor *t, const char *what, int64_t *out, int max, int *count, rg_error *err) {
+    if (t->dtype != RG_DTYPE_I64 && t->dtype != RG_DTYPE_I32)
+        return rg_error_set(err, RG_ERR_DTYPE, "%s must be int64 or int32, not %s", what, rg_dtype_name(t->dtype));
+    size_t n = rg_tensor_numel(t);
+    if (n > (size_t)max) return rg_error_set(err, RG_ERR_SHAPE, "%s has %zu entries; at most %d", what, n, max);
+    if (n && !t->data) return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "%s has no host data", what);
+    for (size_t i = 0; i < n; i++)
+        out[i] = t->dtype == RG_DTYPE_I64 ? ((const int64_t *)t->data)[i] : ((const int32_t *)t->data)[i];
+    *count = (int)n;
+    return RG_OK;
+}
+
+static bool same_dims(const move_params *p, const rg_tensor *out) {
+    if (p->rank != out->rank) return false;
+    for (int d = 0; d < out->rank; d++)
+        if (p->dims[d] != out->dims[d]) return false;
+    return true;
+}
+
+/* Input j read through numpy broadcasting into the iteration shape. */
+static rg_status broadcast_into(move_params *p, int j, const rg_tensor *in, const char *what, rg_error *err) {
+    if (in->rank > p->rank)
+        return rg_error_set(err, RG_ERR_SHAPE, "%s has rank %d, more than the output's %lld", what, in->rank,
+                            (long long)p->rank);
+    int64_t strides[RG_MAX_RANK];
+    contiguous_strides(in->rank, in->dims, strides);
+    for (int d = 0; d < p->rank; d++) {
+        int src = d - ((int)p->rank - in->rank);
+        p->in_strides[j][d] = 0;
+        if (src < 0) continue;
+        if (in->dims[src] != 1 && in->dims[src] != p->dims[d])
+            return rg_error_set(err, RG_ERR_SHAPE, "%s dim %d is %lld; it must be 1 or %lld", what, src,
+                                (long long)in->dims[src], (long long)p->dims[d]);
+        if (in->dims[src] != 1) p->in_strides[j][d] = strides[src];
+    }
+    return RG_OK;
+}
+
+/* The iteration shape is the output's, written contiguously. */
+static void iterate_output(move_params *p, const rg_tensor *out) {
+    memset(p, 0, sizeof *p);
+    p->rank = out->rank;
+    for (int d = 0; d < out->rank; d++) p->dims[d] = out->dims[d];
+    contiguous_strides(out->rank, out->dims, p->out_strides);
+    p->total = (int64_t)rg_tensor_numel(out);
+}
+
+static rg_status move_transpose(const rg_node *n, const rg_tensor *in, const rg_tensor *out, move_params *p,
+                                rg_error *err) {
+    const int64_t *perm;
+    size_t count;
+    RG_TRY(rg_node_attr_ints(n, "perm", &perm, &count, err));
+    int64_t rev[RG_MAX_RANK];
+    if (!perm) {
+        for (int d = 0; d < in->rank; d++) rev[d] = in->rank - 1 - d;
+        perm = rev;
+        count = (size_t)in->rank;
+    }
+    if (count != (size_t)in->rank)
+        return rg_error_set(err, RG_ERR_INVALID_MODEL, "perm has %zu entries for data of rank %d", count, in->rank);
+    int64_t strides[RG_MAX_RANK];
+    contiguous_strides(in->rank, in->dims, strides);
+    iterate_output(p, out);
+    bool seen[RG_MAX_RANK] = {false};
+    for (int d = 0; d < in->rank; d++) {
+        if (perm[d] < 0 || perm[d] >= in->rank || seen[perm[d]])
+            return rg_error_set(err, RG_ERR_INVALID_MODEL, "perm is not a permutation of 0..%d", in->rank - 1);
+        seen[perm[d]] = true;
+        if (out->rank != in->rank || out->dims[d] != in->dims[perm[d]])
+            return rg_error_set(err, RG_ERR_SHAPE, "output dim %d is not input dim %lld", d, (long long)perm[d]);
+        p->in_strides[0][d] = strides[perm[d]];
+    }
+    return RG_OK;
+}
+
+/* ONNX Slice on one axis of size dim: first index and count. */
+static int64_t slice_count(int64_t dim, int64_t step, int64_t *start, int64_t end) {
+    int64_t s = *start, e = end;
+    if (s < 0) s = s < -dim ? -1 : s + dim; /* -1: before the first element */
+    if (e < 0) e = e < -dim ? -1 : e + dim;
+    if (step > 0) {
+        if (s < 0) s = 0;
+        if (s > dim) s = dim;
+        if (e < 0) e = 0;
+        if (e > dim) e = dim;
+        *start = s;
+        return e > s ? (e - s + step - 1) / step : 0;
+    }
+    if (s > dim - 1) s = dim - 1;
+    if (e > dim - 1) e = dim - 1;
+    *start = s;
+    if (s < 0) return 0;
+    return s > e ? (s - e + (-step) - 1) / (-step) : 0;
+}
+
+static rg_status move_slice(rg_cuda_exec *e, const rg_node *n, const rg_tensor *in, const rg_tensor *out,
+                            move_params *p, rg_error *err) {
+    int64_t starts[RG_MAX_RANK], ends[RG_MAX_RANK], axes[RG_MAX_RANK], steps[RG_MAX_RANK];
+    int ns, ne, na, nst;
+    if (n->ninputs < 3 || !n->inputs[1] || !n->inputs[2])
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "Slice without starts and ends inputs");
+    RG_TRY(host_ints(value_shape(e, n->inputs[1]), "input 1 (starts)", starts, RG_MAX_RANK, &ns, err));
+    RG_TRY(host_ints(value_shape(e, n->inputs[2]), "input 2 (ends)", ends, RG_MAX_RANK, &ne, err));
+    if (ne != ns) return rg_error_set(err, RG_ERR_SHAPE, "starts has %d entries, ends %d", ns, ne);
+    if (n->ninputs > 3 && n->inputs[3]) {
+        RG_TRY(host_ints(value_shape(e, n->inputs[3]), "input 3 (axes)", axes, RG_MAX_RANK, &na, err));
+        if (na != ns) return rg_error_set(err, RG_ERR_SHAPE, "axes has %d entries, starts %d", na, ns);
+    } else {
+        for (int i = 0; i < ns; i++) axes[i] = i;
+    }
+    if (n->ninputs > 4 && n->inputs[4]) {
+        RG_TRY(host_ints(value_shape(e, n->inputs[4]), "input 4 (steps)", steps, RG_MAX_RANK, &nst, err));
+        if (nst != ns) return rg_error_set(err, RG_ERR_SHAPE, "steps has %d entries, starts %d", nst, ns);
+    } else {
+        for (int i = 0; i < ns; i++) steps[i] = 1;
+    }
+    int64_t strides[RG_MAX_RANK];
+    contiguous_strides(in->rank, in->dims, strides);
+    memset(p, 0, sizeof *p);
+    p->rank = in->rank;
+    for (int d = 0; d < in->rank; d++) {
+        p->dims[d] = in->dims[d];
+        p->in_strides[0][d] = strides[d];
+    }
+    bool seen[RG_MAX_RANK] = {false};
+    for (int i = 0; i < ns; i++) {
+        int64_t a = axes[i] < 0 ? axes[i] + in->rank : axes[i];
+        if (a < 0 || a >= in->rank || seen[a])
+            return rg_error_set(err, RG_ERR_INVALID_MODEL, "axis %lld is out of range or repeated",
+                                (long long)axes[i]);
+        seen[a] = true;
+        if (steps[i] == 0) return rg_error_set(err, RG_ERR_INVALID_MODEL, "step 0 on axis %lld", (long long)a);
+        int64_t step = steps[i] == INT64_MIN ? -INT64_MAX : steps[i], s = starts[i];
+        int64_t count = slice_count(in->dims[a], step, &s, ends[i]);
+        p->dims[a] = count;
+        p->in_strides[0][a] = count > 1 ? step * strides[a] : 0;
+        if (count > 0) p->in_offset[0] += s * strides[a];
+    }
+    if (!same_dims(p, out))
+        return rg_error_set(err, RG_ERR_SHAPE, "the slice's shape differs from the one sized for output '%s'",
+                            n->outputs[0]->name);
+    contiguous_strides(out->rank, out->dims, p->out_strides);
+    p->total = (int64_t)rg_tensor_numel(out);
+    return RG_OK;
+}
+
+static rg_status move_concat(rg_cuda_exec *e, const rg_node *n, exec_node *x, const rg_tensor *out, rg_error *err) {
+    int64_t axis;
+    RG_TRY(rg_node_attr_int(n, "axis", 0, &axis, err));
+    if (axis < 0) axis += out->rank;
+    if (axis < 0 || axis >= out->rank) return rg_error_set(err, RG_ERR_INVALID_MODEL, "axis out of range");
+    int64_t out_strides[RG_MAX_RANK], at = 0;
+    contiguous_strides(out->rank, out->dims, out_strides);
+    for (uint32_t k = 0; k < n->ninputs; k++) {
+        move_params *p = &x->moves[k];
+        memset(p, 0, sizeof *p);
+        if (!n->inputs[k]) continue;
+        const rg_tensor *in = value_shape(e, n->inputs[k]);
+        if (in->rank != out->rank)
+            return rg_error_set(err, RG_ERR_SHAPE, "input %u has rank %d; the output %d", k, in->rank, out->rank);
+        for (int d = 0; d < out->rank; d++)
+            if (d != axis && in->dims[d] != out->dims[d])
+                return rg_error_set(err, RG_ERR_SHAPE, "input %u dim %d is %lld; the output's %lld", k, d,
+                                    (long long)in->dims[d], (long long)out->dims[d]);
+        p->rank = in->rank;
+        for (int d = 0; d < in->rank; d++) {
+            p->dims[d] = in->dims[d];
+            p->out_strides[d] = out_strides[d];
+        }
+        contiguous_strides(in->rank, in->dims, p->in_strides[0]);
+        p->out_offset = at * out_strides[axis];
+        p->total = (int64_t)rg_tensor_numel(in);
+        at += in->dims[axis];
+    }
+    if (at != out->dims[axis])
+        return rg_error_set(err, RG_ERR_SHAPE, "the inputs give %lld along axis %lld; the output has %lld",
+                            (long long)at, (long long)axis, (long long)out->dims[axis]);
+    return RG_OK;
+}
+
+/* Every index of a host value against the axis, before anything runs. */
+static rg_status check_host_indices(const rg_tensor *idx, int64_t dim, rg_error *err) {
+    size_t count = rg_tensor_numel(idx);
+    if (count && !idx->data) return RG_OK; /* not a host value */
+    for (size_t i = 0; i < count; i++) {
+        int64_t v = idx->dtype == RG_DTYPE_I64 ? ((const int64_t *)idx->data)[i] : ((const int32_t *)idx->data)[i];
+        if (v < -dim || v >= dim)
+            return rg_error_set(err, RG_ERR_INVALID_ARGUMENT,
+                                "input 1 (indices) holds %lld at position %zu, out of range for an axis of size %lld",
+                                (long long)v, i, (long long)dim);
+    }
+    return RG_OK;
+}
+
+static rg_status move_gather(rg_cuda_exec *e, const rg_node *n, exec_node *x, const rg_tensor *out, rg_error *err) {
+    const rg_tensor *data = value_shape(e, n->inputs[0]), *idx = value_shape(e, n->inputs[1]);
+    int64_t axis;
+    RG_TRY(rg_node_attr_int(n, "axis", 0, &axis, err));
+    if (axis < 0) axis += data->rank;
+    if (axis < 0 || axis >= data->rank) return rg_error_set(err, RG_ERR_INVALID_MODEL, "axis out of range");
+    gather_dims *gd = &x->gather;
+    gd->outer = gd->inner = 1;
+    for (int d = 0; d < axis; d++) gd->outer *= data->dims[d];
+    for (int d = (int)axis + 1; d < data->rank; d++) gd->inner *= data->dims[d];
+    gd->axis_dim = data->dims[axis];
+    gd->n = (int64_t)rg_tensor_numel(idx);
+    if ((size_t)(gd->outer * gd->n * gd->inner) != rg_tensor_numel(out) || out->rank != data->rank - 1 + idx->rank)
+        return rg_error_set(err, RG_ERR_SHAPE, "the gather's shape differs from the one sized for output '%s'",
+                            n->outputs[0]->name);
+    if (!e->on_device[n->inputs[1]->id] || n->inputs[1]->constant)
+        RG_TRY(check_host_indices(idx, gd->axis_dim, err));
+    return RG_OK;
+}
+
+static rg_status prepare_move(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_error *err) {
+    const rg_tensor *out = &e->shapes[n->outputs[0]->id];
+    const rg_tensor *in = value_shape(e, n->inputs[0]);
+    switch (n->op) {
+    case RG_OP_GATHER: return move_gather(e, n, x, out, err);
+    case RG_OP_CONCAT: return move_concat(e, n, x, out, err);
+    case RG_OP_TRANSPOSE: return move_transpose(n, in, out, &x->moves[0], err);
+    case RG_OP_SLICE: return move_slice(e, n, in, out, &x->moves[0], err);
+    case RG_OP_EXPAND:
+        iterate_output(&x->moves[0], out);
+        return broadcast_into(&x->moves[0], 0, in, "input 0", err);
+    case RG_OP_WHERE:
+        iterate_output(&x->moves[0], out);
+        for (int j = 0; j < 3; j++) {
+            static const char *const what[3] = {"input 0 (condition)", "input 1 (X)", "input 2 (Y)"};
+            RG_TRY(broadcast_into(&x->moves[0], j, value_shape(e, n->inputs[j]), what[j], err));
+        }
+        return RG_OK;
+    default:
+        /* the Reshape family: the same bytes */
+        if (rg_tensor_numel(in) != rg_tensor_numel(out))
+            return rg_error_set(err, RG_ERR_SHAPE, "%zu elements in, %zu sized for output '%s'", rg_tensor_numel(in),
+                                rg_tensor_numel(out), n->outputs[0]->name);
+        return RG_OK;
+    }
+}
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t size) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < size; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+/* This run's arguments of every movement node, and their hash. */
+static rg_status prepare_moves(rg_cuda_exec *e, rg_error *err) {
+    uint64_t h = 14695981039346656037ull;
+    for (uint32_t i = 0; i < e->g->nnodes; i++) {
+        exec_node *x = &e->nodes[i];
+        if (x->kind != NODE_MOVE && x->kind != NODE_WHERE && x->kind != NODE_GATHER) continue;
+        const rg_node *n = e->g->nodes[i];
+        rg_status st = prepare_move(e, n, x, err);
+        if (st != RG_OK) {
+            char l[160];
+            return rg_error_prefix(err, st, "node %s", label(n, l, sizeof l));
+        }
+        h = hash_bytes(h, x->moves, x->nmoves * sizeof *x->moves);
+        h = hash_bytes(h, &x->gather, sizeof x->gather);
+    }
+    e->move_hash = h;
+    return RG_OK;
+}
+
+static rg_status run_move(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_error *err) {
+    void *out = device_ptr(e, n->outputs[0]);
+    if (x->plain_copy) {
+        rg_tensor in = device_tensor(e, n->inputs[0]);
+        if (!in.nbytes) return RG_OK;
+        return rg_rt_cuda_copy_on_device(e->cuda, out, in.data, in.nbytes, e->stream, err);
+    }
+    for (uint32_t k = 0; k < x->nmoves; k++) {
+        move_params *p = &x->moves[k];
+        if (p->total == 0) continue;
+        const void *in = device_ptr(e, n->inputs[k]);
+        void *args[3] = {&out, (void *)&in, p};
+        RG_TRY(launch_flat(e, x->kernel, args, p->total, err));
+    }
+    return RG_OK;
+}
+
+static rg_status run_where(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_error *err) {
+    move_params *p = &x->moves[0];
+    if (p->total == 0) return RG_OK;
+    void *out = device_ptr(e, n->outputs[0]);
+    const void *c = device_ptr(e, n->inputs[0]), *a = device_ptr(e, n->inputs[1]), *b = device_ptr(e, n->inputs[2]);
+    void *args[5] = {&out, (void *)&c, (void *)&a, (void *)&b, p};
+    return launch_flat(e, x->kernel, args, p->total, err);
+}
+
+static rg_status run_gather(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_error *err) {
+    gather_dims g = x->gather;
+    int64_t total = g.outer * g.n * g.inner;
+    if (total == 0) return RG_OK;
+    size_t esize = rg_dtype_size(n->inputs[0]->dtype);
+    rg_rt_cuda_kernel k = x->kernel;
+    void *out = device_ptr(e, n->outputs[0]);
+    const void *data = device_ptr(e, n->inputs[0]), *idx = device_ptr(e, n->inputs[1]);
+    if (esize < 8 && x->vec && (size_t)g.inner * esize % 8 == 0 && (uintptr_t)out % 8 == 0 &&
+        (uintptr_t)data % 8 == 0) {
+        /* rows of whole 8-byte words (embedding rows): move words */
+        g.inner = (int64_t)((size_t)g.inner * esize / 8);
+        total = g.outer * g.n * g.inner;
+        k = x->vec;
+    }
+    int *flag = (int *)((char *)e->arena + e->current->flags_offset) + x->flag;
+    void *args[8] = {&out, (void *)&data, (void *)&idx, &g.outer, &g.n, &g.axis_dim, &g.inner, &flag};
+    return launch_flat(e, k, args, total, err);
+}
+
+/* The Gather error flags back to the host (after the copies out). */
+static rg_status copy_flags_out(rg_cuda_exec *e, rg_error *err) {
+    if (!e->nflags) return RG_OK;
+    return rg_rt_cuda_copy_to_host(e->cuda, e->flags_host, (char *)e->arena + e->current->flags_offset,
+                                   e->nflags * sizeof(int32_t), e->stream, err);
+}
+
+/* After the stream is synchronised: a Gather that met an index out of
+ * range wrote zeros there and raised its flag; the run fails naming it. */
+static rg_status check_flags(rg_cuda_exec *e, rg_error *err) {
+    for (uint32_t i = 0; e->nflags && i < e->g->nnodes; i++) {
+        if (e->nodes[i].kind != NODE_GATHER || !e->flags_host[e->nodes[i].flag]) continue;
+        char l[160];
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "node %s: input 1 (indices) holds an index out of range "
+                            "for an axis of size %lld", label(e->g->nodes[i], l, sizeof l),
+                            (long long)e->nodes[i].gather.axis_dim);
+    }
+    return RG_OK;
 }
 
 /* Issues every device node on the stream, in order. */
@@ -1033,8 +1517,10 @@ static rg_status launch_all(rg_cuda_exec *e, rg_error *err) {
         case NODE_LINEAR: st = run_linear(e, n, x, err); break;
         case NODE_ATTENTION: st = run_attention(e, n, x, err); break;
         case NODE_FUSED: st = run_fused(e, n, x, err); break;
-        case NODE_GATHER: st = run_gather(e, n, err); break;
+        case NODE_GATHER: st = run_gather(e, n, x, err); break;
         case NODE_CAST: st = run_cast(e, n, x, err); break;
+        case NODE_MOVE: st = run_move(e, n, x, err); break;
+        case NODE_WHERE: st = run_where(e, n, x, err); break;
         }
         /* profiling: the GELU after a GEMM records its own event in run_linear */
         if (st == RG_OK && e->prof_ev && x->kind != NODE_HOST) {
@@ -1057,6 +1543,7 @@ static rg_status stage_inputs(rg_cuda_exec *e, rg_error *err) {
         memcpy((char *)e->stage + (e->current->offsets[i] - e->current->in_offset), e->shapes[i].data,
                e->shapes[i].nbytes);
     }
+    memset((char *)e->stage + (e->current->flags_offset - e->current->in_offset), 0, e->nflags * sizeof(int32_t));
     return stage_aux(e, err);
 }
 
@@ -1125,7 +1612,8 @@ static rg_status issue_run(rg_cuda_exec *e, bool timed, rg_error *err) {
     if (timed) RG_TRY(record(e, e->ev[1], err));
     RG_TRY(launch_all(e, err));
     if (timed) RG_TRY(record(e, e->ev[2], err));
-    return copy_out(e, err);
+    RG_TRY(copy_out(e, err));
+    return copy_flags_out(e, err);
 }
 
 static double now_ms(void) {
@@ -1142,12 +1630,21 @@ rg_status rg_cuda_exec_run(rg_cuda_exec *e, const rg_tensor *inputs, size_t ninp
     e->have_outputs = false;
     free_host_values(e);
     RG_TRY(bind_inputs(e, inputs, ninputs, err));
-    RG_TRY(run_host_nodes(e, err));
+    /* device values first, from the bound symbols: a host node may read one's shape (Shape), never its data */
     RG_TRY(size_device_values(e, err));
+    RG_TRY(run_host_nodes(e, err));
+    RG_TRY(prepare_moves(e, err));
     shape_entry *s;
     RG_TRY(plan_shape(e, &s, err));
     RG_TRY(ensure_arena(e, s->arena_bytes, err));
     e->current = s;
+    if (s->graph && s->move_hash != e->move_hash) {
+        /* captured with other movement arguments (host values changed within one shape) */
+        rg_rt_cuda_graph_free(e->cuda, s->graph);
+        s->graph = NULL;
+        s->graph_failed = false;
+    }
+    s->move_hash = e->move_hash;
     RG_TRY(ensure_host_buffers(e, err));
     if (timed) t1 = now_ms();
     RG_TRY(stage_inputs(e, err));
@@ -1187,6 +1684,7 @@ rg_status rg_cuda_exec_run(rg_cuda_exec *e, const rg_tensor *inputs, size_t ninp
         t3 = now_ms();
     }
     RG_TRY(rg_rt_cuda_stream_sync(e->cuda, e->stream, err));
+    RG_TRY(check_flags(e, err));
     /* outputs the host computed (none in a usual model) */
     for (uint32_t i = 0; i < e->g->noutputs; i++) {
         const rg_value *v = e->g->outputs[i];
@@ -1358,7 +1856,9 @@ const char *rg_cuda_exec_node_kind(rg_cuda_exec *e, size_t i, char *buf, size_t 
                  in0 && in0->rank > 1 ? (long long)in0->dims[1] : 0LL, x->heads, x->variant.head_dim);
         break;
     case NODE_FUSED: snprintf(buf, cap, "%s rows of %lld", rg_op_name(n->op), in0 && in0->rank ? (long long)in0->dims[in0->rank - 1] : 0LL); break;
-    case NODE_GATHER: snprintf(buf, cap, "Gather rows"); break;
+    case NODE_GATHER: snprintf(buf, cap, "Gather"); break;
+    case NODE_MOVE:
+    case NODE_WHERE: snprintf(buf, cap, "%s", rg_op_name(n->op)); break;
     case NODE_CAST: snprintf(buf, cap, "Cast"); break;
     default: snprintf(buf, cap, "%s", rg_op_name(n->op)); break;
     }

@@ -237,3 +237,162 @@ Test(cuda_exec, minilm_L6_int8, .timeout = 600) {
     if (access(path, R_OK) != 0) snprintf(path, sizeof path, "%s/.gpu-models/all-MiniLM-L6-v2-int8.onnx", source_dir());
     gpu_model(path);
 }
+
+/* ------------------------------------------- data movement on device values
+ *
+ * A hand-built graph whose values are on the device from its first Gather
+ * (a constant float table, host ids) on: Transpose, Slice with a negative
+ * step, Concat, Unsqueeze, Expand, Where over a host condition and a scalar,
+ * Gather on axis 1 with int32 indices (one negative), a float Cast to int64
+ * feeding a Gather whose indices are device data, and a Reshape. Movement is
+ * exact, so the GPU must equal the CPU executor bit for bit. An id out of
+ * range is caught on the host; a device index out of range (row 9 of the
+ * table holds 50) fails the run after it, naming the node. Here (no GPU)
+ * the CPU half runs and the GPU half is skipped with the reason. */
+
+#include "codegen/cuda_plan.h"
+#include "codegen/plan_write.h"
+#include "runtime/plan.h"
+
+static rg_value *mv_value(rg_graph *g, const char *name, rg_dtype dt, int rank, const int64_t *dims) {
+    rg_dim d[RG_MAX_RANK];
+    for (int i = 0; i < rank; i++) d[i] = rg_dim_const(dims[i]);
+    rg_value *v;
+    cr_assert_eq(rg_graph_add_value(g, name, dt, rank, d, &v, NULL), RG_OK);
+    return v;
+}
+
+static rg_value *mv_const(rg_graph *g, const char *name, rg_dtype dt, int rank, const int64_t *dims, const void *data) {
+    rg_tensor *t;
+    cr_assert_eq(rg_graph_new_tensor(g, dt, rank, dims, &t, NULL), RG_OK);
+    memcpy(t->data, data, t->nbytes);
+    rg_value *v = mv_value(g, name, dt, rank, dims);
+    cr_assert_eq(rg_value_set_constant(g, v, t, NULL), RG_OK);
+    return v;
+}
+
+static rg_node *mv_node(rg_graph *g, rg_op op, const char *name, uint32_t nin, rg_value *const *ins, rg_value *out) {
+    rg_node *n;
+    cr_assert_eq(rg_graph_add_node(g, op, name, 17, nin, ins, 1, &out, &n, NULL), RG_OK);
+    return n;
+}
+
+static rg_graph *movement_graph(void) {
+    rg_graph *g;
+    cr_assert_eq(rg_graph_new(NULL, &g, NULL), RG_OK);
+    g->opset = 17;
+    float table[60];
+    for (int i = 0; i < 60; i++) table[i] = i >= 54 ? 50.0f : (float)((i * 7) % 19 - 9); /* row 9: out of range */
+    static const int64_t d_table[2] = {10, 6}, d4[1] = {4}, d46[2] = {4, 6}, d64[2] = {6, 4}, d34[2] = {3, 4},
+                         d94[2] = {9, 4}, d194[3] = {1, 9, 4}, d294[3] = {2, 9, 4}, d2[1] = {2}, d3[1] = {3},
+                         d1[1] = {1}, d93[2] = {9, 3}, d466[3] = {4, 6, 6}, d436[2] = {4, 36};
+    rg_value *tab = mv_const(g, "table", RG_DTYPE_F32, 2, d_table, table);
+    rg_value *ids = mv_value(g, "ids", RG_DTYPE_I64, 1, d4), *cond = mv_value(g, "cond", RG_DTYPE_BOOL, 2, d94);
+    cr_assert_eq(rg_graph_add_input(g, ids, NULL), RG_OK);
+    cr_assert_eq(rg_graph_add_input(g, cond, NULL), RG_OK);
+    rg_value *g1 = mv_value(g, "g1", RG_DTYPE_F32, 2, d46);
+    mv_node(g, RG_OP_GATHER, "gather_rows", 2, (rg_value *[]){tab, ids}, g1);
+    rg_value *t = mv_value(g, "t", RG_DTYPE_F32, 2, d64);
+    rg_node *tn = mv_node(g, RG_OP_TRANSPOSE, "transpose", 1, (rg_value *[]){g1}, t);
+    static int64_t perm[2] = {1, 0};
+    static rg_attr perm_attr = {.name = "perm", .kind = RG_ATTR_INTS, .count = 2, .ints = perm};
+    rg_node_set_attrs(tn, 1, &perm_attr);
+    static const int64_t starts[2] = {5, 0}, ends[2] = {-100, 4}, axes[2] = {0, 1}, steps[2] = {-2, 1};
+    rg_value *s = mv_value(g, "s", RG_DTYPE_F32, 2, d34);
+    mv_node(g, RG_OP_SLICE, "slice", 5,
+            (rg_value *[]){t, mv_const(g, "starts", RG_DTYPE_I64, 1, d2, starts), mv_const(g, "ends", RG_DTYPE_I64, 1, d2, ends),
+                           mv_const(g, "axes", RG_DTYPE_I64, 1, d2, axes), mv_const(g, "steps", RG_DTYPE_I64, 1, d2, steps)},
+            s);
+    rg_value *c = mv_value(g, "c", RG_DTYPE_F32, 2, d94);
+    rg_node *cn = mv_node(g, RG_OP_CONCAT, "concat", 2, (rg_value *[]){s, t}, c);
+    static rg_attr axis0 = {.name = "axis", .kind = RG_ATTR_INT, .i = 0};
+    rg_node_set_attrs(cn, 1, &axis0);
+    static const int64_t zero_axis[1] = {0}, expand_to[3] = {2, 9, 4}, reshape_to[2] = {4, 36};
+    rg_value *u = mv_value(g, "u", RG_DTYPE_F32, 3, d194), *ex = mv_value(g, "expanded", RG_DTYPE_F32, 3, d294);
+    mv_node(g, RG_OP_UNSQUEEZE, "unsqueeze", 2, (rg_value *[]){c, mv_const(g, "uaxes", RG_DTYPE_I64, 1, d1, zero_axis)}, u);
+    mv_node(g, RG_OP_EXPAND, "expand", 2, (rg_value *[]){u, mv_const(g, "eshape", RG_DTYPE_I64, 1, d3, expand_to)}, ex);
+    static const float zero = 0.0f;
+    rg_value *w = mv_value(g, "where", RG_DTYPE_F32, 2, d94);
+    mv_node(g, RG_OP_WHERE, "where", 3, (rg_value *[]){cond, c, mv_const(g, "zero", RG_DTYPE_F32, 0, NULL, &zero)}, w);
+    static const int32_t cols[3] = {3, -1, 0};
+    rg_value *ga = mv_value(g, "cols", RG_DTYPE_F32, 2, d93);
+    rg_node *gan = mv_node(g, RG_OP_GATHER, "gather_cols", 2, (rg_value *[]){c, mv_const(g, "ci", RG_DTYPE_I32, 1, d3, cols)}, ga);
+    static rg_attr axis1 = {.name = "axis", .kind = RG_ATTR_INT, .i = 1};
+    rg_node_set_attrs(gan, 1, &axis1);
+    rg_value *ci = mv_value(g, "ci64", RG_DTYPE_I64, 2, d46);
+    rg_node *cast = mv_node(g, RG_OP_CAST, "cast", 1, (rg_value *[]){g1}, ci);
+    static rg_attr to_i64 = {.name = "to", .kind = RG_ATTR_INT, .i = 7};
+    rg_node_set_attrs(cast, 1, &to_i64);
+    rg_value *g3 = mv_value(g, "g3", RG_DTYPE_F32, 3, d466), *r = mv_value(g, "reshaped", RG_DTYPE_F32, 2, d436);
+    mv_node(g, RG_OP_GATHER, "gather_device_indices", 2, (rg_value *[]){tab, ci}, g3);
+    mv_node(g, RG_OP_RESHAPE, "reshape", 2, (rg_value *[]){g3, mv_const(g, "rshape", RG_DTYPE_I64, 1, d2, reshape_to)}, r);
+    rg_value *outs[4] = {ex, w, ga, r};
+    for (int i = 0; i < 4; i++) cr_assert_eq(rg_graph_add_output(g, outs[i], NULL), RG_OK);
+    return g;
+}
+
+/* Runs the plan on `device` with these ids; the four outputs (324 floats) into out. */
+static rg_status movement_run(const rg_plan *plan, rg_device device, const int64_t *ids, float *out, rg_error *err) {
+    rg_session *s = NULL;
+    rg_session_options opt = {device, 1};
+    bool cond[36];
+    for (int i = 0; i < 36; i++) cond[i] = (i * 5) % 3 != 0;
+    int64_t d4[1] = {4}, d94[2] = {9, 4};
+    rg_status st = rg_session_new(plan, &opt, &s, err);
+    if (st == RG_OK) st = rg_session_bind_input(s, "ids", RG_DTYPE_I64, 1, d4, ids, err);
+    if (st == RG_OK) st = rg_session_bind_input(s, "cond", RG_DTYPE_BOOL, 2, d94, cond, err);
+    /* twice: the second run replays the captured graph */
+    if (st == RG_OK) st = rg_session_run(s, err);
+    if (st == RG_OK) st = rg_session_run(s, err);
+    static const char *const names[4] = {"expanded", "where", "cols", "reshaped"};
+    static const size_t counts[4] = {72, 36, 27, 144};
+    for (int i = 0, at = 0; st == RG_OK && i < 4; at += (int)counts[i], i++) {
+        rg_tensor_view v;
+        st = rg_session_output(s, names[i], &v, err);
+        if (st != RG_OK) break;
+        cr_assert_eq(v.nbytes, counts[i] * sizeof(float), "output %s", names[i]);
+        memcpy(out + at, v.data, v.nbytes);
+    }
+    rg_session_free(s);
+    return st;
+}
+
+Test(cuda_exec, data_movement_on_device, .timeout = 120) {
+    char arch[16] = "sm_90", why[RG_ERROR_MESSAGE_MAX] = "";
+    bool gpu = gpu_arch(arch, sizeof arch, why, sizeof why);
+    rg_graph *g = movement_graph();
+    rg_cg_cuda_kernels *k = NULL;
+    rg_error err = {0};
+    rg_status st = rg_cg_cuda_compile_graph(g, arch, NULL, &k, &err);
+    if (st == RG_ERR_DEVICE) {
+        rg_graph_free(g);
+        cr_skip_test("%s", err.message); /* no NVRTC */
+    }
+    cr_assert_eq(st, RG_OK, "%s", err.message);
+    rg_cg_plan_options po = {arch, RG_DTYPE_UNDEFINED, 0, NULL, k->kernels, k->nkernels};
+    void *data = NULL;
+    size_t size = 0;
+    cr_assert_eq(rg_cg_write_plan_memory(g, &po, NULL, &data, &size, &err), RG_OK, "%s", err.message);
+    rg_plan *plan = NULL;
+    cr_assert_eq(rg_rt_plan_load_memory(data, size, NULL, &plan, &err), RG_OK, "%s", err.message);
+    static const int64_t ids[4] = {2, 0, 7, 3}, bad_host[4] = {2, 10, 0, 1}, bad_device[4] = {1, 9, 0, 2};
+    float want[279], got[279];
+    cr_assert_eq(movement_run(plan, RG_DEVICE_CPU, ids, want, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(movement_run(plan, RG_DEVICE_CPU, bad_host, want + 0, &err), RG_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(movement_run(plan, RG_DEVICE_CPU, ids, want, &err), RG_OK, "%s", err.message);
+    if (gpu) {
+        cr_assert_eq(movement_run(plan, RG_DEVICE_CUDA, ids, got, &err), RG_OK, "%s", err.message);
+        for (int i = 0; i < 279; i++) cr_assert_eq(got[i], want[i], "element %d: %g, CPU %g", i, got[i], want[i]);
+        st = movement_run(plan, RG_DEVICE_CUDA, bad_host, got, &err);
+        cr_assert_eq(st, RG_ERR_INVALID_ARGUMENT, "%s", err.message);
+        cr_assert(strstr(err.message, "gather_rows"), "%s", err.message);
+        st = movement_run(plan, RG_DEVICE_CUDA, bad_device, got, &err);
+        cr_assert_eq(st, RG_ERR_INVALID_ARGUMENT, "%s", err.message);
+        cr_assert(strstr(err.message, "gather_device_indices"), "%s", err.message);
+    }
+    rg_plan_free(plan);
+    rg_mem_free(rg_allocator_default(), data, size);
+    rg_cg_cuda_kernels_free(k);
+    rg_graph_free(g);
+    if (!gpu) cr_skip_test("CPU half only: %s", why);
+}
