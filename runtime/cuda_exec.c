@@ -954,8 +954,7 @@ static rg_status launch_flat(rg_cuda_exec *e, rg_rt_cuda_kernel kernel, void **a
 
 /* y[m, n] = gelu_erf(y + bias) in place: 16-byte vectors when the row
  * length and both addresses allow (every BERT shape), else element by
- * element. One thread per vector; the kernels are grid-strided past 65535
- * blocks. */
+ * element. The kernels are grid-strided past 65535 blocks. */
 static rg_status run_bias_gelu(rg_cuda_exec *e, const exec_node *x, void *y, const void *bias, int64_t m, int64_t n,
                                rg_dtype dtype, rg_error *err) {
     int64_t width = (int64_t)(16 / rg_dtype_size(dtype));
@@ -966,7 +965,8 @@ static rg_status run_bias_gelu(rg_cuda_exec *e, const exec_node *x, void *y, con
         cols /= width;
     }
     void *args[4] = {&y, (void *)&bias, &total, &cols};
-    return launch_flat(e, vec ? x->vec : x->scalar, args, total, err);
+    /* the vector kernel takes 4 vectors per thread (RG_GELU_UNROLL in elementwise.cu) */
+    return launch_flat(e, vec ? x->vec : x->scalar, args, vec ? (total + 3) / 4 : total, err);
 }
 
 static rg_status run_linear(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_error *err) {

@@ -141,19 +141,43 @@ template <> struct vec16<__nv_bfloat16> {
     }
 };
 
-/* nvec = elements / N vectors; cvec = cols / N vectors per row. */
+/* nvec = elements / N vectors; cvec = cols / N vectors per row. Each
+ * thread takes RG_GELU_UNROLL vectors a grid stride apart and issues all
+ * their loads before any erf, so enough bytes are in flight to reach HBM
+ * bandwidth; the column is a 32-bit remainder whenever the sizes allow (a
+ * 64-bit one is a long software sequence). */
+#define RG_GELU_UNROLL 4
 template <typename T>
 __device__ void bias_gelu_erf_v(uint4 *__restrict__ x, const uint4 *__restrict__ bias, i64 nvec, i64 cvec) {
     typedef vec16<T> V;
-    for (i64 k = (i64)blockIdx.x * blockDim.x + threadIdx.x; k < nvec; k += (i64)gridDim.x * blockDim.x) {
-        float f[V::N], b[V::N];
-        V::load(x[k], f);
-        if (bias) {
-            V::load(__ldg(&bias[k % cvec]), b);
-            for (int j = 0; j < V::N; j++) f[j] += b[j];
+    const i64 stride = (i64)gridDim.x * blockDim.x;
+    const bool narrow = nvec <= 0xffffffffLL;
+    for (i64 base = (i64)blockIdx.x * blockDim.x + threadIdx.x; base < nvec; base += stride * RG_GELU_UNROLL) {
+        uint4 u[RG_GELU_UNROLL], b[RG_GELU_UNROLL];
+#pragma unroll
+        for (int r = 0; r < RG_GELU_UNROLL; r++) {
+            i64 k = base + r * stride;
+            if (k >= nvec) break;
+            u[r] = x[k];
+            if (bias) {
+                i64 c = narrow ? (i64)((unsigned)k % (unsigned)cvec) : k % cvec;
+                b[r] = __ldg(&bias[c]);
+            }
         }
-        for (int j = 0; j < V::N; j++) f[j] = gelu_erf_f(f[j]);
-        x[k] = V::store(f);
+#pragma unroll
+        for (int r = 0; r < RG_GELU_UNROLL; r++) {
+            i64 k = base + r * stride;
+            if (k >= nvec) break;
+            float f[V::N];
+            V::load(u[r], f);
+            if (bias) {
+                float fb[V::N];
+                V::load(b[r], fb);
+                for (int j = 0; j < V::N; j++) f[j] += fb[j];
+            }
+            for (int j = 0; j < V::N; j++) f[j] = gelu_erf_f(f[j]);
+            x[k] = V::store(f);
+        }
     }
 }
 
