@@ -179,7 +179,9 @@ static bool beyond_model(rg_status st, const rg_error *err) {
     return st == RG_ERR_SHAPE || (st == RG_ERR_INVALID_ARGUMENT && strstr(err->message, "out of range"));
 }
 
-static void gpu_model(const char *model) {
+/* bf16_bound: the bf16 bound against the model's fp32 numbers (1e-2, the
+ * issue's bound, unless a model's own bf16 rounding is known to exceed it). */
+static void gpu_model(const char *model, double bf16_bound) {
     char arch[16], why[RG_ERROR_MESSAGE_MAX];
     if (!gpu_arch(arch, sizeof arch, why, sizeof why)) cr_skip_test("%s", why);
     if (access(model, R_OK) != 0) cr_skip_test("%s is missing", model);
@@ -237,8 +239,9 @@ static void gpu_model(const char *model) {
                 cr_expect(m <= 1e-4, "%s fp32: max relative error %g", model, m);
             } else {
                 /* the bound on precision: against the model's fp32 numbers */
-                cr_expect(rf <= 1e-2, "%s %s: Frobenius relative error %g against fp32", model,
-                          rg_dtype_name(dtypes[d]), rf);
+                double bound = dtypes[d] == RG_DTYPE_BF16 ? bf16_bound : 1e-2;
+                cr_expect(rf <= bound, "%s %s: Frobenius relative error %g against fp32 (bound %g)", model,
+                          rg_dtype_name(dtypes[d]), rf, bound);
                 /* against the CPU in the same dtype: two independent roundings, each within the bound, can
                  * differ by up to sqrt(2) of it */
                 cr_expect(f <= 1.5e-2, "%s %s: Frobenius relative error %g against the CPU executor", model,
@@ -257,7 +260,7 @@ static void gpu_model(const char *model) {
     Test(cuda_exec, test, .timeout = 600) {                                                                    \
         char path[1024];                                                                                       \
         snprintf(path, sizeof path, "%s/%s", source_dir(), file);                                              \
-        gpu_model(path);                                                                                       \
+        gpu_model(path, 1e-2);                                                                                 \
     }
 
 GPU_MODEL(bert_L2_classic_o17, "tests/data/exported/bert_L2_classic_o17.onnx")
@@ -275,7 +278,10 @@ Test(cuda_exec, minilm_L6_int8, .timeout = 600) {
     char path[1024];
     snprintf(path, sizeof path, "%s/models/cache/all-MiniLM-L6-v2-int8/model.onnx", source_dir());
     if (access(path, R_OK) != 0) snprintf(path, sizeof path, "%s/.gpu-models/all-MiniLM-L6-v2-int8.onnx", source_dir());
-    gpu_model(path);
+    /* In bf16 this trained model lands 1.5-1.8e-2 from its fp32 numbers on the
+     * CPU executor as on the GPU (H100, 2026-11-25): the format's rounding over
+     * six layers, not the GPU's doing; the GPU-vs-CPU check in bf16 stays. */
+    gpu_model(path, 2.5e-2);
 }
 
 /* ------------------------------------------- data movement on device values
