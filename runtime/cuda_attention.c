@@ -115,12 +115,17 @@ rg_status rg_rt_cuda_attention_launch(rg_rt_cuda_attention *attention, const rg_
         .batch = args->batch, .heads = args->heads,
         .scale_log2 = (float)((double)args->scale * 1.4426950408889634), /* log2(e) */
     };
-    /* fp32: 128 threads, 32 queries (RG_ATTN_BM there). fp16/bf16: 32 queries
-     * a warp and at most 4 warps (RG_ATTN_WM, RG_ATTN_MAX_THREADS there), or
-     * 16 and 8 at head size 128. A K/V tile serves a whole block, so long
-     * sequences take the most warps; short ones fewer, so that small batches
-     * still make enough blocks for every SM. */
-    int threads = 128, tile = 32;
+    /* fp32: 64 queries on 128 threads, or 32 on 64 at head size 128
+     * (RG_ATTN_BM, RG_ATTN_THREADS there; the kernel needs exactly these).
+     * fp16/bf16: 32 queries a warp and at most 4 warps (RG_ATTN_WM,
+     * RG_ATTN_MAX_THREADS there), or 16 and 8 at head size 128. A K/V tile
+     * serves a whole block, so long sequences take the most warps; short ones
+     * fewer, so that small batches still make enough blocks for every SM. */
+    int threads = 128, tile = 64;
+    if (attention->variant.dtype == RG_DTYPE_F32 && attention->variant.head_dim == 128) {
+        threads = 64;
+        tile = 32;
+    }
     if (attention->variant.dtype != RG_DTYPE_F32) {
         bool wide = attention->variant.head_dim == 128;
         int rows = wide ? 16 : 32, max_warps = wide ? 8 : 4;

@@ -69,81 +69,221 @@ __device__ __forceinline__ bool rg_attn_visible(int key, int row, int len_k) {
 
 #if RG_ATTN_DTYPE == 0
 /* ---------------------------------------------------------------------------
- * fp32: correctness first. Four threads share a query row, thread `sub` owning
- * dims sub, sub+4, ... (consecutive words across the four, so shared-memory
- * reads of a K/V row hit distinct banks); dot products are finished with two
- * shuffles. 32 query rows per block, 32 keys per tile.
+ * fp32: exact fp32 FMA (no TF32, no tensor cores), register-blocked like an
+ * SGEMM in both products. A block owns RG_ATTN_BM queries; its threads form a
+ * (BM / 4) x 8 grid: thread (ty, tx) holds queries 4ty .. 4ty+3 and, for
+ * S = Q K^T, keys tx*4 + 32g + i (RG_ATTN_TK of them), for O += P V, dims
+ * tx*4 + 32g + i (RG_ATTN_TD of them). So one thread's rows are the same in
+ * both products, the row max rescales its own output, and the 8 threads of a
+ * row (adjacent lanes) finish row reductions with three shuffles. Each step
+ * of either product reads one float4 of queries and RG_ATTN_TK/4 (TD/4)
+ * float4 of keys (values) from shared memory for 4*TK (4*TD) FMAs.
+ *
+ * Shared memory: Q and K are stored transposed ([d][query], [d][key]) so a
+ * float4 holds 4 queries / 4 keys of one dim; V as [key][d]; P as
+ * [key][query] in the space of K (K is dead once S is computed; that costs
+ * two more barriers a tile but keeps the block within 48 KB of static shared
+ * memory). Stores that would land in one bank are spread by XOR-swizzling
+ * the 16-byte group within a row (transposed tiles: by d & 7; P: by key / 4),
+ * which keeps every float4 contiguous and every read conflict-free.
+ * Head size 128 takes 32x32 tiles (64 threads) to stay within 48 KB.
  */
+#define RG_ATTN_TX 8 /* threads sharing a query row */
+#if RG_ATTN_HEAD_DIM == 128
 #define RG_ATTN_BM 32
 #define RG_ATTN_BN 32
-#define RG_ATTN_SLICE (RG_ATTN_HEAD_DIM / 4)
+#else
+#define RG_ATTN_BM 64
+#define RG_ATTN_BN 64
+#endif
+#define RG_ATTN_TK (RG_ATTN_BN / RG_ATTN_TX)       /* keys per thread */
+#define RG_ATTN_TD (RG_ATTN_HEAD_DIM / RG_ATTN_TX) /* output dims per thread */
+#define RG_ATTN_THREADS (RG_ATTN_BM / 4 * RG_ATTN_TX)
+#define RG_ATTN_WARPS (RG_ATTN_THREADS / 32)
+#define RG_ATTN_KP_SIZE \
+    (RG_ATTN_HEAD_DIM * RG_ATTN_BN > RG_ATTN_BN * RG_ATTN_BM ? RG_ATTN_HEAD_DIM * RG_ATTN_BN : RG_ATTN_BN * RG_ATTN_BM)
 
-extern "C" __global__ void __launch_bounds__(128) RG_ATTN_KERNEL(const rg_attention_params p) {
-    __shared__ float k_tile[RG_ATTN_BN * RG_ATTN_HEAD_DIM];
-    __shared__ float v_tile[RG_ATTN_BN * RG_ATTN_HEAD_DIM];
+/* Index of (d, n) in a transposed [d][n] tile of row length `width`. */
+__device__ __forceinline__ int rg_attn_tr(int d, int n, int width) { return d * width + (n ^ ((d & 7) << 2)); }
+
+/* Index of (key, query) in P. */
+__device__ __forceinline__ int rg_attn_p(int key, int query) {
+    return key * RG_ATTN_BM + (query ^ (((key >> 2) & (RG_ATTN_BM / 4 - 1)) << 2));
+}
+
+/* Loads go out RG_ATTN_BATCH at a time before their stores: enough in
+ * flight with the other resident blocks, few registers (addresses are 64-bit). */
+#define RG_ATTN_BATCH 8
+
+/* Rows first .. first+N-1 of one head (N = width) into a transposed tile;
+ * rows at or past `end` become zeros. A warp reads 4 rows x 8 dims per step
+ * (32-byte pieces of each row), whose swizzled stores hit 32 distinct banks. */
+template <int N>
+__device__ __forceinline__ void rg_attn_load_tr(float *dst, const float *src, long long stride, int start, int first,
+                                                int end) {
+    constexpr int chunks = RG_ATTN_HEAD_DIM / 8 * (N / 4), steps = chunks / RG_ATTN_WARPS;
+    static_assert(steps % RG_ATTN_BATCH == 0, "whole batches");
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+#pragma unroll 1
+    for (int s0 = 0; s0 < steps; s0 += RG_ATTN_BATCH) {
+        float x[RG_ATTN_BATCH];
+#pragma unroll
+        for (int s = 0; s < RG_ATTN_BATCH; s++) {
+            const int c = (s0 + s) * RG_ATTN_WARPS + warp;
+            const int d = (c % (RG_ATTN_HEAD_DIM / 8)) * 8 + (lane & 7), n = (c / (RG_ATTN_HEAD_DIM / 8)) * 4 + (lane >> 3);
+            x[s] = first + n < end ? src[(long long)(start + first + n) * stride + d] : 0.0f;
+        }
+#pragma unroll
+        for (int s = 0; s < RG_ATTN_BATCH; s++) {
+            const int c = (s0 + s) * RG_ATTN_WARPS + warp;
+            const int d = (c % (RG_ATTN_HEAD_DIM / 8)) * 8 + (lane & 7), n = (c / (RG_ATTN_HEAD_DIM / 8)) * 4 + (lane >> 3);
+            dst[rg_attn_tr(d, n, N)] = x[s];
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(RG_ATTN_THREADS, 3) RG_ATTN_KERNEL(const rg_attention_params p) {
+    __shared__ __align__(16) float q_tile[RG_ATTN_HEAD_DIM * RG_ATTN_BM];
+    __shared__ __align__(16) float kp_tile[RG_ATTN_KP_SIZE];
+    __shared__ __align__(16) float v_tile[RG_ATTN_BN * RG_ATTN_HEAD_DIM];
     const int b = blockIdx.z, h = blockIdx.y;
     const rg_attn_seq seq = rg_attn_sequence(p, b);
     const int q0 = blockIdx.x * RG_ATTN_BM;
-    if (q0 >= seq.len_q) return;
-    const int sub = threadIdx.x & 3;
-    const int row = q0 + (threadIdx.x >> 2);
-    const bool row_valid = row < seq.len_q;
-    const float *qg = (const float *)p.q + h * RG_ATTN_HEAD_DIM;
+    if (q0 >= seq.len_q) return; /* the whole block: no barrier is left waiting */
+    const int tx = threadIdx.x % RG_ATTN_TX, ty = threadIdx.x / RG_ATTN_TX;
     const float *kg = (const float *)p.k + h * RG_ATTN_HEAD_DIM;
     const float *vg = (const float *)p.v + h * RG_ATTN_HEAD_DIM;
+    rg_attn_load_tr<RG_ATTN_BM>(q_tile, (const float *)p.q + h * RG_ATTN_HEAD_DIM, p.q_stride, seq.start, q0,
+                                seq.len_q);
 
-    float q[RG_ATTN_SLICE], o[RG_ATTN_SLICE];
+    float o[4][RG_ATTN_TD], m[4], l[4]; /* l: this thread's part of the row sum */
 #pragma unroll
-    for (int i = 0; i < RG_ATTN_SLICE; i++) {
-        q[i] = row_valid ? qg[(long long)(seq.start + row) * p.q_stride + sub + 4 * i] : 0.0f;
-        o[i] = 0.0f;
+    for (int r = 0; r < 4; r++) {
+        m[r] = RG_ATTN_NEG_INF;
+        l[r] = 0.0f;
+#pragma unroll
+        for (int i = 0; i < RG_ATTN_TD; i++) o[r][i] = 0.0f;
     }
-    float m = RG_ATTN_NEG_INF, l = 0.0f;
     int kv_end = seq.len_k;
     if (RG_ATTN_CAUSAL) kv_end = min(kv_end, q0 + RG_ATTN_BM);
 
     for (int k0 = 0; k0 < kv_end; k0 += RG_ATTN_BN) {
-        __syncthreads();
-        for (int i = threadIdx.x; i < RG_ATTN_BN * RG_ATTN_HEAD_DIM; i += blockDim.x) {
-            const int r = i / RG_ATTN_HEAD_DIM, c = i % RG_ATTN_HEAD_DIM, key = k0 + r;
-            const bool in = key < seq.len_k;
-            k_tile[i] = in ? kg[(long long)(seq.start + key) * p.k_stride + c] : 0.0f;
-            v_tile[i] = in ? vg[(long long)(seq.start + key) * p.v_stride + c] : 0.0f;
+        __syncthreads(); /* the previous tile's P and V are no longer read */
+        rg_attn_load_tr<RG_ATTN_BN>(kp_tile, kg, p.k_stride, seq.start, k0, seq.len_k);
+        constexpr int v_steps = RG_ATTN_BN * RG_ATTN_HEAD_DIM / RG_ATTN_THREADS;
+        static_assert(v_steps % RG_ATTN_BATCH == 0, "whole batches");
+#pragma unroll 1
+        for (int s0 = 0; s0 < v_steps; s0 += RG_ATTN_BATCH) {
+            float x[RG_ATTN_BATCH];
+#pragma unroll
+            for (int s = 0; s < RG_ATTN_BATCH; s++) {
+                const int e = (s0 + s) * RG_ATTN_THREADS + threadIdx.x;
+                const int n = e / RG_ATTN_HEAD_DIM, d = e % RG_ATTN_HEAD_DIM;
+                /* Zeros past len_k: P is 0 there and 0 * garbage could be NaN. */
+                x[s] = k0 + n < seq.len_k ? vg[(long long)(seq.start + k0 + n) * p.v_stride + d] : 0.0f;
+            }
+#pragma unroll
+            for (int s = 0; s < RG_ATTN_BATCH; s++) v_tile[(s0 + s) * RG_ATTN_THREADS + threadIdx.x] = x[s];
         }
         __syncthreads();
-        float s[RG_ATTN_BN];
-        float mx = RG_ATTN_NEG_INF;
+
+        float s[4][RG_ATTN_TK];
 #pragma unroll
-        for (int j = 0; j < RG_ATTN_BN; j++) {
-            float part = 0.0f;
+        for (int r = 0; r < 4; r++)
 #pragma unroll
-            for (int i = 0; i < RG_ATTN_SLICE; i++) part = fmaf(q[i], k_tile[j * RG_ATTN_HEAD_DIM + sub + 4 * i], part);
-            part += __shfl_xor_sync(0xffffffffu, part, 1);
-            part += __shfl_xor_sync(0xffffffffu, part, 2);
-            s[j] = rg_attn_visible(k0 + j, row, seq.len_k) ? part * p.scale_log2 : RG_ATTN_NEG_INF;
-            mx = fmaxf(mx, s[j]);
+            for (int j = 0; j < RG_ATTN_TK; j++) s[r][j] = 0.0f;
+#pragma unroll 1
+        for (int d0 = 0; d0 < RG_ATTN_HEAD_DIM; d0 += 8) {
+#pragma unroll
+            for (int dd = 0; dd < 8; dd++) {
+                const int d = d0 + dd;
+                const float4 a = *(const float4 *)&q_tile[rg_attn_tr(d, 4 * ty, RG_ATTN_BM)];
+                const float qa[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+                for (int g = 0; g < RG_ATTN_TK / 4; g++) {
+                    const float4 k = *(const float4 *)&kp_tile[rg_attn_tr(d, 32 * g + 4 * tx, RG_ATTN_BN)];
+#pragma unroll
+                    for (int r = 0; r < 4; r++) {
+                        s[r][4 * g + 0] = fmaf(qa[r], k.x, s[r][4 * g + 0]);
+                        s[r][4 * g + 1] = fmaf(qa[r], k.y, s[r][4 * g + 1]);
+                        s[r][4 * g + 2] = fmaf(qa[r], k.z, s[r][4 * g + 2]);
+                        s[r][4 * g + 3] = fmaf(qa[r], k.w, s[r][4 * g + 3]);
+                    }
+                }
+            }
         }
-        const float m_new = fmaxf(m, mx);
-        /* Subtracting 0 while every key so far is masked keeps exp2 at 0, not NaN. */
-        const float base = m_new == RG_ATTN_NEG_INF ? 0.0f : m_new;
-        const float alpha = exp2f(m - base);
-        m = m_new;
-        l *= alpha;
+
+        /* Online softmax, base 2: scale, mask, row max over the 8 threads. */
 #pragma unroll
-        for (int i = 0; i < RG_ATTN_SLICE; i++) o[i] *= alpha;
+        for (int r = 0; r < 4; r++) {
+            const int row = q0 + 4 * ty + r;
+            float mx = RG_ATTN_NEG_INF;
 #pragma unroll
-        for (int j = 0; j < RG_ATTN_BN; j++) {
-            const float pj = exp2f(s[j] - base);
-            l += pj;
+            for (int j = 0; j < RG_ATTN_TK; j++) {
+                const int key = k0 + 32 * (j / 4) + 4 * tx + (j % 4);
+                s[r][j] = rg_attn_visible(key, row, seq.len_k) ? s[r][j] * p.scale_log2 : RG_ATTN_NEG_INF;
+                mx = fmaxf(mx, s[r][j]);
+            }
 #pragma unroll
-            for (int i = 0; i < RG_ATTN_SLICE; i++) o[i] = fmaf(pj, v_tile[j * RG_ATTN_HEAD_DIM + sub + 4 * i], o[i]);
+            for (int off = 1; off < RG_ATTN_TX; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+            const float m_new = fmaxf(m[r], mx);
+            /* Subtracting 0 while every key so far is masked keeps exp2 at 0, not NaN. */
+            const float base = m_new == RG_ATTN_NEG_INF ? 0.0f : m_new;
+            const float alpha = exp2f(m[r] - base);
+            m[r] = m_new;
+            l[r] *= alpha;
+#pragma unroll
+            for (int i = 0; i < RG_ATTN_TD; i++) o[r][i] *= alpha;
+#pragma unroll
+            for (int j = 0; j < RG_ATTN_TK; j++) {
+                s[r][j] = exp2f(s[r][j] - base);
+                l[r] += s[r][j];
+            }
+        }
+        __syncthreads(); /* every thread is done with K: P takes its place */
+#pragma unroll
+        for (int j = 0; j < RG_ATTN_TK; j++) {
+            const int key = 32 * (j / 4) + 4 * tx + (j % 4);
+            *(float4 *)&kp_tile[rg_attn_p(key, 4 * ty)] = make_float4(s[0][j], s[1][j], s[2][j], s[3][j]);
+        }
+        __syncthreads();
+
+#pragma unroll 1
+        for (int j0 = 0; j0 < RG_ATTN_BN; j0 += 8) {
+#pragma unroll
+            for (int jj = 0; jj < 8; jj++) {
+                const int j = j0 + jj;
+                const float4 a = *(const float4 *)&kp_tile[rg_attn_p(j, 4 * ty)];
+                const float pa[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+                for (int g = 0; g < RG_ATTN_TD / 4; g++) {
+                    const float4 v = *(const float4 *)&v_tile[j * RG_ATTN_HEAD_DIM + 32 * g + 4 * tx];
+#pragma unroll
+                    for (int r = 0; r < 4; r++) {
+                        o[r][4 * g + 0] = fmaf(pa[r], v.x, o[r][4 * g + 0]);
+                        o[r][4 * g + 1] = fmaf(pa[r], v.y, o[r][4 * g + 1]);
+                        o[r][4 * g + 2] = fmaf(pa[r], v.z, o[r][4 * g + 2]);
+                        o[r][4 * g + 3] = fmaf(pa[r], v.w, o[r][4 * g + 3]);
+                    }
+                }
+            }
         }
     }
-    if (!row_valid) return;
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-    float *og = (float *)p.out + ((long long)(seq.start + row) * p.heads + h) * RG_ATTN_HEAD_DIM;
+
+    const long long row_stride = (long long)p.heads * RG_ATTN_HEAD_DIM;
+    float *og = (float *)p.out + (long long)h * RG_ATTN_HEAD_DIM;
 #pragma unroll
-    for (int i = 0; i < RG_ATTN_SLICE; i++) og[sub + 4 * i] = o[i] * inv;
+    for (int r = 0; r < 4; r++) {
+        float sum = l[r];
+#pragma unroll
+        for (int off = 1; off < RG_ATTN_TX; off <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+        const int row = q0 + 4 * ty + r;
+        if (row >= seq.len_q) continue;
+        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+        float *dst = og + (long long)(seq.start + row) * row_stride;
+#pragma unroll
+        for (int i = 0; i < RG_ATTN_TD; i++) dst[32 * (i / 4) + 4 * tx + (i % 4)] = o[r][i] * inv;
+    }
 }
 
 #else
