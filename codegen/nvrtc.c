@@ -69,19 +69,25 @@ struct rg_cg_nvrtc {
 
 /* Tries the versioned soname (what the CUDA 13 toolkit installs), the
  * toolkit's own folder (not always in the loader's path), then the bare name.
- * The first dlerror is the one reported: it names the library we want. */
+ * The first dlerror is the one reported: it names the library we want.
+ * RTLD_NODELETE keeps NVRTC (and the libstdc++ it pulls in) mapped after
+ * dlclose: reloading it per compile costs time, and libstdc++'s one-off
+ * exception-handling pool would otherwise show up as a leak from an unmapped
+ * module that no sanitizer suppression can name. */
+#define NVRTC_DLOPEN_FLAGS (RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)
+
 static void *open_library(const char *soname, const char *fallback, char *why, size_t why_size) {
-    void *lib = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    void *lib = dlopen(soname, NVRTC_DLOPEN_FLAGS);
     if (lib) return lib;
     const char *e = dlerror();
     snprintf(why, why_size, "%s", e ? e : soname);
     if (RG_CUDA_LIB_DIR[0]) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s", RG_CUDA_LIB_DIR, soname);
-        lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        lib = dlopen(path, NVRTC_DLOPEN_FLAGS);
         if (lib) return lib;
     }
-    return dlopen(fallback, RTLD_NOW | RTLD_LOCAL);
+    return dlopen(fallback, NVRTC_DLOPEN_FLAGS);
 }
 
 static bool resolve(void *lib, const char *symbol, void **slot) {
