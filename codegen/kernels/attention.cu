@@ -87,6 +87,9 @@ __device__ __forceinline__ bool rg_attn_visible(int key, int row, int len_k) {
  * the 16-byte group within a row (transposed tiles: by d & 7; P: by key / 4),
  * which keeps every float4 contiguous and every read conflict-free.
  * Head size 128 takes 32x32 tiles (64 threads) to stay within 48 KB.
+ * Tiles come in by 4-byte cp.async (fp32 strides need no alignment), all of
+ * a tile in flight at once; the other resident blocks (4 an SM at head size
+ * 64) compute meanwhile.
  */
 #define RG_ATTN_TX 8 /* threads sharing a query row */
 #if RG_ATTN_HEAD_DIM == 128
@@ -111,34 +114,33 @@ __device__ __forceinline__ int rg_attn_p(int key, int query) {
     return key * RG_ATTN_BM + (query ^ (((key >> 2) & (RG_ATTN_BM / 4 - 1)) << 2));
 }
 
-/* Loads go out RG_ATTN_BATCH at a time before their stores: enough in
- * flight with the other resident blocks, few registers (addresses are 64-bit). */
-#define RG_ATTN_BATCH 8
+/* 4 bytes global -> shared, asynchronously (cp.async, sm_80+); zero when
+ * !valid (src is not read, but must still be a mapped address). Every load
+ * of a tile is in flight at once and none takes a register. */
+__device__ __forceinline__ void rg_attn_cp4(float *dst, const float *src, bool valid) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"((unsigned)__cvta_generic_to_shared(dst)),
+                 "l"(src), "r"(valid ? 4 : 0)
+                 : "memory");
+}
 
-/* Rows first .. first+N-1 of one head (N = width) into a transposed tile;
- * rows at or past `end` become zeros. A warp reads 4 rows x 8 dims per step
- * (32-byte pieces of each row), whose swizzled stores hit 32 distinct banks. */
+/* Waits until every copy this thread started has landed. */
+__device__ __forceinline__ void rg_attn_cp_wait(void) { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+
+/* Starts the copy of rows first .. first+N-1 of one head (N = width) into a
+ * transposed tile; rows at or past `end` become zeros (first < end). A warp
+ * reads 4 rows x 8 dims per step (32-byte pieces of each row), whose
+ * swizzled stores hit 32 distinct banks. */
 template <int N>
 __device__ __forceinline__ void rg_attn_load_tr(float *dst, const float *src, long long stride, int start, int first,
                                                 int end) {
     constexpr int chunks = RG_ATTN_HEAD_DIM / 8 * (N / 4), steps = chunks / RG_ATTN_WARPS;
-    static_assert(steps % RG_ATTN_BATCH == 0, "whole batches");
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-#pragma unroll 1
-    for (int s0 = 0; s0 < steps; s0 += RG_ATTN_BATCH) {
-        float x[RG_ATTN_BATCH];
-#pragma unroll
-        for (int s = 0; s < RG_ATTN_BATCH; s++) {
-            const int c = (s0 + s) * RG_ATTN_WARPS + warp;
-            const int d = (c % (RG_ATTN_HEAD_DIM / 8)) * 8 + (lane & 7), n = (c / (RG_ATTN_HEAD_DIM / 8)) * 4 + (lane >> 3);
-            x[s] = first + n < end ? src[(long long)(start + first + n) * stride + d] : 0.0f;
-        }
-#pragma unroll
-        for (int s = 0; s < RG_ATTN_BATCH; s++) {
-            const int c = (s0 + s) * RG_ATTN_WARPS + warp;
-            const int d = (c % (RG_ATTN_HEAD_DIM / 8)) * 8 + (lane & 7), n = (c / (RG_ATTN_HEAD_DIM / 8)) * 4 + (lane >> 3);
-            dst[rg_attn_tr(d, n, N)] = x[s];
-        }
+#pragma unroll 8
+    for (int s = 0; s < steps; s++) {
+        const int c = s * RG_ATTN_WARPS + warp;
+        const int d = (c % (RG_ATTN_HEAD_DIM / 8)) * 8 + (lane & 7), n = (c / (RG_ATTN_HEAD_DIM / 8)) * 4 + (lane >> 3);
+        const bool in = first + n < end;
+        rg_attn_cp4(&dst[rg_attn_tr(d, n, N)], src + (long long)(start + (in ? first + n : first)) * stride + d, in);
     }
 }
 
@@ -170,21 +172,15 @@ extern "C" __global__ void __launch_bounds__(RG_ATTN_THREADS, 3) RG_ATTN_KERNEL(
     for (int k0 = 0; k0 < kv_end; k0 += RG_ATTN_BN) {
         __syncthreads(); /* the previous tile's P and V are no longer read */
         rg_attn_load_tr<RG_ATTN_BN>(kp_tile, kg, p.k_stride, seq.start, k0, seq.len_k);
-        constexpr int v_steps = RG_ATTN_BN * RG_ATTN_HEAD_DIM / RG_ATTN_THREADS;
-        static_assert(v_steps % RG_ATTN_BATCH == 0, "whole batches");
-#pragma unroll 1
-        for (int s0 = 0; s0 < v_steps; s0 += RG_ATTN_BATCH) {
-            float x[RG_ATTN_BATCH];
-#pragma unroll
-            for (int s = 0; s < RG_ATTN_BATCH; s++) {
-                const int e = (s0 + s) * RG_ATTN_THREADS + threadIdx.x;
-                const int n = e / RG_ATTN_HEAD_DIM, d = e % RG_ATTN_HEAD_DIM;
-                /* Zeros past len_k: P is 0 there and 0 * garbage could be NaN. */
-                x[s] = k0 + n < seq.len_k ? vg[(long long)(seq.start + k0 + n) * p.v_stride + d] : 0.0f;
-            }
-#pragma unroll
-            for (int s = 0; s < RG_ATTN_BATCH; s++) v_tile[(s0 + s) * RG_ATTN_THREADS + threadIdx.x] = x[s];
+#pragma unroll 8
+        for (int s = 0; s < RG_ATTN_BN * RG_ATTN_HEAD_DIM / RG_ATTN_THREADS; s++) {
+            const int e = s * RG_ATTN_THREADS + threadIdx.x;
+            const int n = e / RG_ATTN_HEAD_DIM, d = e % RG_ATTN_HEAD_DIM;
+            /* Zeros past len_k: P is 0 there and 0 * garbage could be NaN. */
+            const bool in = k0 + n < seq.len_k;
+            rg_attn_cp4(&v_tile[e], vg + (long long)(seq.start + (in ? k0 + n : k0)) * p.v_stride + d, in);
         }
+        rg_attn_cp_wait();
         __syncthreads();
 
         float s[4][RG_ATTN_TK];
@@ -213,7 +209,10 @@ extern "C" __global__ void __launch_bounds__(RG_ATTN_THREADS, 3) RG_ATTN_KERNEL(
             }
         }
 
-        /* Online softmax, base 2: scale, mask, row max over the 8 threads. */
+        /* Online softmax, base 2: scale, mask, row max over the 8 threads.
+         * Masks matter only on a tile past len_k or, under a causal mask,
+         * past the block's first query. */
+        const bool full = k0 + RG_ATTN_BN <= seq.len_k && (!RG_ATTN_CAUSAL || k0 + RG_ATTN_BN - 1 <= q0);
 #pragma unroll
         for (int r = 0; r < 4; r++) {
             const int row = q0 + 4 * ty + r;
@@ -221,7 +220,7 @@ extern "C" __global__ void __launch_bounds__(RG_ATTN_THREADS, 3) RG_ATTN_KERNEL(
 #pragma unroll
             for (int j = 0; j < RG_ATTN_TK; j++) {
                 const int key = k0 + 32 * (j / 4) + 4 * tx + (j % 4);
-                s[r][j] = rg_attn_visible(key, row, seq.len_k) ? s[r][j] * p.scale_log2 : RG_ATTN_NEG_INF;
+                s[r][j] = full || rg_attn_visible(key, row, seq.len_k) ? s[r][j] * p.scale_log2 : RG_ATTN_NEG_INF;
                 mx = fmaxf(mx, s[r][j]);
             }
 #pragma unroll
@@ -270,6 +269,7 @@ extern "C" __global__ void __launch_bounds__(RG_ATTN_THREADS, 3) RG_ATTN_KERNEL(
         }
     }
 
+    rg_attn_cp_wait(); /* Q's copies, when there was no key tile to wait for them */
     const long long row_stride = (long long)p.heads * RG_ATTN_HEAD_DIM;
     float *og = (float *)p.out + (long long)h * RG_ATTN_HEAD_DIM;
 #pragma unroll
