@@ -47,10 +47,6 @@ rg_status rg_cg_attention_check(const rg_cg_attention_variant *variant, rg_error
     return RG_OK;
 }
 
-int rg_cg_attention_query_tile(const rg_cg_attention_variant *variant) {
-    return variant->dtype == RG_DTYPE_F32 ? 32 : 64; /* RG_ATTN_BM in attention.cu */
-}
-
 void rg_cg_attention_kernel_name(const rg_cg_attention_variant *variant, char *out, size_t out_size) {
     const char *name;
     attention_dtype_code(variant->dtype, &name);

@@ -27,13 +27,11 @@ typedef struct rg_cg_attention_variant {
     bool causal;    /* key j visible to query i only when j <= i (within the sequence) */
 } rg_cg_attention_variant;
 
-/* Threads per block of every attention variant. */
-#define RG_CG_ATTENTION_THREADS 128
+/* The launch shape (queries and threads per block) is the launcher's
+ * (runtime/cuda_attention.c): it depends on dtype, head size and length. */
 
 /* RG_ERR_UNSUPPORTED naming the dtype or head size ragged has no kernel for. */
 rg_status rg_cg_attention_check(const rg_cg_attention_variant *variant, rg_error *err);
-/* Queries per block: the grid's x dimension is ceil(max_seqlen / this). */
-int rg_cg_attention_query_tile(const rg_cg_attention_variant *variant);
 /* The kernel's extern "C" name, e.g. "rg_attention_f16_d64_causal". */
 void rg_cg_attention_kernel_name(const rg_cg_attention_variant *variant, char *out, size_t out_size);
 /* The NVRTC options (-D...) that select the variant, written into
