@@ -168,6 +168,20 @@ static const char *list_names(rg_value *const *values, size_t count, char *buf, 
     return buf;
 }
 
+/* The position of the value called `name` among `values` (a plan's inputs
+ * or outputs); RG_ERR_NOT_FOUND listing the names there are. */
+static rg_status find_named(rg_value *const *values, size_t count, const char *name, const char *what,
+                            size_t *index, rg_error *err) {
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(values[i]->name, name) == 0) {
+            *index = i;
+            return RG_OK;
+        }
+    char names[256];
+    return rg_error_set(err, RG_ERR_NOT_FOUND, "the plan has no %s '%s' (%ss: %s)", what, name, what,
+                        list_names(values, count, names, sizeof names));
+}
+
 static const char *shape_text(int rank, const int64_t *dims, char *buf, size_t cap) {
     size_t used = 0;
     int n = snprintf(buf, cap, "[");
@@ -186,13 +200,8 @@ rg_status rg_session_bind_input(rg_session *s, const char *name, rg_dtype dtype,
     if (!s || !name)
         return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "rg_session_bind_input needs a session and an input name");
     const rg_graph *g = s->graph;
-    size_t index = 0;
-    while (index < g->ninputs && strcmp(g->inputs[index]->name, name) != 0) index++;
-    if (index == g->ninputs) {
-        char names[256];
-        return rg_error_set(err, RG_ERR_NOT_FOUND, "the plan has no input '%s' (inputs: %s)", name,
-                            list_names(g->inputs, g->ninputs, names, sizeof names));
-    }
+    size_t index;
+    RG_TRY(find_named(g->inputs, g->ninputs, name, "input", &index, err));
     const rg_value *v = g->inputs[index];
     if (dtype != v->dtype)
         return rg_error_set(err, RG_ERR_DTYPE, "input '%s' expects %s, got %s", name, rg_dtype_name(v->dtype),
@@ -241,13 +250,8 @@ rg_status rg_session_output(const rg_session *s, const char *name, rg_tensor_vie
     if (!s || !name || !out)
         return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "rg_session_output needs a session, a name and an out pointer");
     const rg_graph *g = s->graph;
-    size_t index = 0;
-    while (index < g->noutputs && strcmp(g->outputs[index]->name, name) != 0) index++;
-    if (index == g->noutputs) {
-        char names[256];
-        return rg_error_set(err, RG_ERR_NOT_FOUND, "the plan has no output '%s' (outputs: %s)", name,
-                            list_names(g->outputs, g->noutputs, names, sizeof names));
-    }
+    size_t index;
+    RG_TRY(find_named(g->outputs, g->noutputs, name, "output", &index, err));
     if (s->have_outputs && s->cuda_exec && rg_cuda_exec_output_is_device(s->cuda_exec, index))
         return rg_error_set(err, RG_ERR_INVALID_ARGUMENT,
                             "output '%s' stays in device memory (outputs on device); read it with "
@@ -286,13 +290,8 @@ rg_status rg_session_output_device(const rg_session *s, const char *name, rg_ten
         return rg_error_set(err, RG_ERR_INVALID_ARGUMENT,
                             "rg_session_output_device needs a session, a name and an out pointer");
     const rg_graph *g = s->graph;
-    size_t index = 0;
-    while (index < g->noutputs && strcmp(g->outputs[index]->name, name) != 0) index++;
-    if (index == g->noutputs) {
-        char names[256];
-        return rg_error_set(err, RG_ERR_NOT_FOUND, "the plan has no output '%s' (outputs: %s)", name,
-                            list_names(g->outputs, g->noutputs, names, sizeof names));
-    }
+    size_t index;
+    RG_TRY(find_named(g->outputs, g->noutputs, name, "output", &index, err));
     if (!s->cuda_exec)
         return rg_error_set(err, RG_ERR_UNSUPPORTED, "output '%s' has no device copy: the session runs on the CPU",
                             name);
