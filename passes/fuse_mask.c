@@ -26,7 +26,14 @@
  * the dynamo exporter's Where(.., 0, float32 lowest) gives a flat softmax
  * over all S keys, since every score rounds to that one value (empty_rows
  * "uniform"). Masks with a smaller negative fill are left alone.
+ *
+ * Older transformers (get_extended_attention_mask; e.g. the sentence-
+ * transformers MiniLM exports) add (1 - float(mask[b, None, None, :])) *
+ * float32 lowest instead: the mask input's axes are index variables of their
+ * own, so the same interpreter follows the Unsqueezes, and recognise_additive
+ * says when that sum is exactly key_padding (uniform empty rows).
  */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -45,10 +52,12 @@ typedef enum term_kind {
     T_SCALED,   /* element = var a * dim */
     T_FLAT,     /* element = var a * dim + var b */
     T_TUPLE,    /* last axis of 2: (var a, var b) */
-    T_LEAF,     /* the [B, S] mask input itself (source), maybe as != 0 */
+    T_LEAF,     /* the [B, S] mask input itself (source[var a, var b]), maybe as != 0 */
     T_FLATLEAF, /* that mask flattened to [B*S, 1] */
     T_MASK,     /* element = source[var a, var b], maybe as != 0 */
     T_BOOL,     /* conjunction: (source[a, b] != 0 if pad) && (var lo <= var hi if causal) */
+    T_INV,      /* element = 1 - source[var a, var b] (maybe as != 0) */
+    T_ADDMASK,  /* element = (1 - source[var a, var b]) * c, c a finite fill */
 } term_kind;
 
 typedef struct term {
@@ -295,7 +304,7 @@ static bool as_bool(const term *x, term *t) {
     *t = *x;
     if (x->kind == T_BOOL) return true;
     if (x->kind == T_CONST && x->c != 0) return t->kind = T_BOOL, t->pad = t->causal = false, true;
-    if (x->kind == T_MASK && x->nonzero) return t->kind = T_BOOL, t->pad = true, t->causal = false, true;
+    if ((x->kind == T_MASK || x->kind == T_LEAF) && x->nonzero) return t->kind = T_BOOL, t->pad = true, t->causal = false, true;
     return false;
 }
 
@@ -360,15 +369,43 @@ static bool eval_arith(interp *in, const rg_node *n, const term *x, const term *
     return false;
 }
 
+/* A fresh index variable over `dim`, NO_VAR when there are too many. */
+static int new_var(interp *in, rg_dim dim) {
+    if (in->nvars >= MAX_VARS) return NO_VAR;
+    int v = in->nvars++;
+    in->domain[v] = dim;
+    in->parent[v] = (int8_t)v;
+    return v;
+}
+
+/* 1 - mask (the older transformers' get_extended_attention_mask, after the
+ * Cast to float). */
+static bool eval_sub(interp *in, const rg_node *n, const term *x, const term *y, term *t) {
+    if (x->kind != T_CONST || x->c != 1 || (y->kind != T_LEAF && y->kind != T_MASK)) return false;
+    if (!broadcast_axes(in, n->outputs[0], x, y, t)) return false;
+    t->kind = T_INV, t->a = y->a, t->b = y->b, t->source = y->source, t->nonzero = y->nonzero;
+    return true;
+}
+
+/* (1 - mask) * fill, either operand order; the fill does not vary. */
+static bool eval_fill(interp *in, const rg_node *n, const term *x, const term *y, term *t) {
+    if (x->kind != T_INV) {
+        const term *swap = x;
+        x = y, y = swap;
+    }
+    if (x->kind != T_INV || y->kind != T_CONST || has_vars(y) || !broadcast_axes(in, n->outputs[0], x, y, t))
+        return false;
+    t->kind = T_ADDMASK, t->a = x->a, t->b = x->b, t->source = x->source, t->nonzero = x->nonzero, t->c = y->c;
+    return true;
+}
+
 static bool eval_range(interp *in, const rg_node *n, term *t) {
     const term *start = eval(in, n->inputs[0], MAX_DEPTH), *delta = eval(in, n->inputs[2], MAX_DEPTH);
     const rg_value *out = n->outputs[0];
     if (!start || !delta || start->kind != T_CONST || start->c != 0 || delta->kind != T_CONST || delta->c != 1)
         return false;
-    if (out->rank != 1 || in->nvars >= MAX_VARS) return false;
-    int v = in->nvars++;
-    in->domain[v] = out->dims[0];
-    in->parent[v] = (int8_t)v;
+    int v = out->rank == 1 ? new_var(in, out->dims[0]) : NO_VAR;
+    if (v == NO_VAR) return false;
     no_axes(t, 1);
     t->kind = T_IOTA, t->a = (int8_t)v, t->axis_var[0] = (int8_t)v;
     return true;
@@ -378,7 +415,11 @@ static bool eval_cast(const rg_node *n, const term *x, term *t) {
     const rg_attr *to = rg_node_attr(n, "to");
     if (!to || to->kind != RG_ATTR_INT) return false;
     bool to_bool = to->i == 9, to_int = to->i == 7 || to->i == 6; /* ONNX BOOL, INT64, INT32 */
+    bool to_f32 = to->i == 1;                                      /* ONNX FLOAT */
     *t = *x;
+    /* 0/1 (as != 0) or the mask's own integers, exact in float32 for the
+     * 0/1 masks the older additive form assumes (see recognise) */
+    if (to_f32) return x->kind == T_LEAF || x->kind == T_MASK || x->kind == T_INV;
     if (x->kind == T_CONST) return to_bool ? (t->c = x->c != 0, true) : to_int && x->c == floor(x->c);
     if (x->kind == T_BOOL) return to_bool;
     if (x->kind == T_LEAF || x->kind == T_MASK) {
@@ -402,8 +443,13 @@ static bool eval_node(interp *in, rg_value *v, int depth, term *t) {
     rg_node *n = v->producer;
     if (!n) {
         if (!v->is_input || v->rank != 2 || !is_int_or_bool(v->dtype)) return false;
+        /* its axes are indices over B and S, as a Gather of it by Ranges
+         * would give; the Unsqueezes of the older additive form keep them */
+        int a = new_var(in, v->dims[0]), b = new_var(in, v->dims[1]);
+        if (a == NO_VAR || b == NO_VAR) return false;
         no_axes(t, 2);
         t->kind = T_LEAF, t->source = v, t->nonzero = v->dtype == RG_DTYPE_BOOL;
+        t->a = (int8_t)a, t->b = (int8_t)b, t->axis_var[0] = (int8_t)a, t->axis_var[1] = (int8_t)b;
         return true;
     }
     if (n->outputs[0] != v || v->rank < 0 || v->rank > RG_MAX_RANK) return false;
@@ -436,8 +482,11 @@ static bool eval_node(interp *in, rg_value *v, int depth, term *t) {
     case RG_OP_AND: return eval_and(in, n, x, y, t);
     case RG_OP_LESS_OR_EQUAL:
     case RG_OP_GREATER_OR_EQUAL: return eval_compare(in, n, x, y, t);
-    case RG_OP_ADD:
-    case RG_OP_MUL: return eval_arith(in, n, x, y, t);
+    case RG_OP_SUB: return eval_sub(in, n, x, y, t);
+    case RG_OP_MUL:
+        if (x->kind == T_INV || y->kind == T_INV) return eval_fill(in, n, x, y, t);
+        return eval_arith(in, n, x, y, t);
+    case RG_OP_ADD: return eval_arith(in, n, x, y, t);
     default: return false;
     }
 }
@@ -472,11 +521,45 @@ static int frame_var(const term *t, int k) {
     return j >= 0 ? t->axis_var[j] : NO_VAR;
 }
 
+/* The older transformers form (get_extended_attention_mask): the mask
+ * unsqueezed to [B, 1, 1, S], Cast to float32, (1 - m) * fill. A masked key
+ * gets score + fill and an unmasked one score + (-0) = score. Exact when:
+ * - the fill is finite: (1 - 1) * -inf is NaN, so a -inf fill poisons every
+ *   row in the exported graph and is left alone;
+ * - the fill is <= -1e30: score + fill then rounds to the fill itself for any
+ *   score below ~1e22 in magnitude (float32 has 24 bits), so masked keys get
+ *   exp(fill - max) = 0 beside an unmasked key, and a row whose every key is
+ *   masked has S equal scores: a flat softmax, the mean of V ("uniform").
+ *   A fill like -10000 only shifts such a row (the softmax of the scores
+ *   themselves, not of any key_padding form) and stays additive;
+ * - the mask holds 0/1 (or is read as != 0 through a bool Cast): an int mask
+ *   of 2 would give (1 - 2) * fill = +huge, which the exported graph itself
+ *   never meant; [B, S] attention masks are 0/1 by the tokenizers'
+ *   convention, and ragged's key_padding reads "== 0" as masked. */
+static bool recognise_additive(interp *in, rg_node *att, mask_form *form) {
+    rg_value *mask = att->inputs[1], *qkv = att->inputs[0];
+    if (mask->dtype != RG_DTYPE_F32 || mask->rank < 2 || mask->rank > 4 || qkv->rank != 3) return false;
+    const term *t = eval(in, mask, 0);
+    if (!t || t->kind != T_ADDMASK || !isfinite(t->c) || t->c > -1e30 || t->c < -FLT_MAX) return false;
+    term framed = *t;
+    no_axes(&framed, 4);
+    for (int k = 0; k < t->rank; k++) framed.axis_var[k + 4 - t->rank] = t->axis_var[k];
+    if (frame_var(&framed, 1) != NO_VAR || frame_var(&framed, 2) != NO_VAR) return false;
+    if (!same_var(in, frame_var(&framed, 0), t->a) || !same_var(in, frame_var(&framed, 3), t->b)) return false;
+    const rg_value *src = t->source;
+    if (!rg_dim_equal(&src->dims[0], &qkv->dims[0]) || !rg_dim_equal(&src->dims[1], &qkv->dims[1])) return false;
+    memset(form, 0, sizeof *form);
+    form->padding = t->source;
+    form->uniform = true;
+    return true;
+}
+
 /* Attention's mask = Where(cond, 0, fill) with cond "key j of b counts
- * (and j <= i)" laid out on [B, H, S, S]. */
+ * (and j <= i)" laid out on [B, H, S, S], or the additive form above. */
 static bool recognise(interp *in, rg_node *att, mask_form *form) {
     rg_value *mask = att->inputs[1], *qkv = att->inputs[0];
     rg_node *where = mask->producer;
+    if (where && where->op == RG_OP_MUL) return recognise_additive(in, att, form);
     if (!where || where->op != RG_OP_WHERE || mask->rank < 2 || mask->rank > 4 || qkv->rank != 3) return false;
     const term *zero = eval(in, where->inputs[1], 0), *fill = eval(in, where->inputs[2], 0);
     if (!zero || !fill || zero->kind != T_CONST || zero->c != 0 || fill->kind != T_CONST || has_vars(fill)) return false;
