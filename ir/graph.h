@@ -240,6 +240,11 @@ rg_status rg_infer_shapes_known(rg_graph *g, rg_known_value *known, uint32_t nkn
  * Names the node or value at fault. */
 rg_status rg_verify(const rg_graph *g, rg_error *err);
 
+/* "float32[batch, seq, 768]" (or "?[...]" when unknown) into buf; returns buf.
+ * Shared by the text and DOT printers. */
+#define RG_TYPE_TEXT_MAX 1200
+const char *rg_format_type(const rg_graph *g, const rg_value *v, char *buf, size_t cap);
+
 /* Stable, diffable text form of the graph. */
 rg_status rg_print(const rg_graph *g, FILE *out, rg_error *err);
 /* The graph as Graphviz DOT (print_dot.c): nodes, graph inputs and outputs,

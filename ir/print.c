@@ -56,19 +56,24 @@ static void print_name(FILE *out, const rg_value *v) {
     else print_quoted(out, v->name);
 }
 
-static void print_type(FILE *out, const rg_graph *g, const rg_value *v) {
-    fputs(v->dtype == RG_DTYPE_UNDEFINED ? "?" : rg_dtype_name(v->dtype), out);
+const char *rg_format_type(const rg_graph *g, const rg_value *v, char *buf, size_t cap) {
+    size_t len = (size_t)snprintf(buf, cap, "%s", v->dtype == RG_DTYPE_UNDEFINED ? "?" : rg_dtype_name(v->dtype));
     if (v->rank < 0) {
-        fputs("[...]", out);
-        return;
+        if (len < cap) snprintf(buf + len, cap - len, "[...]");
+        return buf;
     }
-    fputc('[', out);
-    for (int i = 0; i < v->rank; i++) {
-        char buf[128];
-        rg_dim_format(&v->dims[i], g->symbols, g->nsymbols, buf, sizeof buf);
-        fprintf(out, "%s%s", i ? ", " : "", buf);
+    for (int i = 0; i < v->rank && len < cap; i++) {
+        char dim[128];
+        rg_dim_format(&v->dims[i], g->symbols, g->nsymbols, dim, sizeof dim);
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "[", dim);
     }
-    fputc(']', out);
+    if (len < cap) snprintf(buf + len, cap - len, v->rank ? "]" : "[]");
+    return buf;
+}
+
+static void print_type(FILE *out, const rg_graph *g, const rg_value *v) {
+    char buf[RG_TYPE_TEXT_MAX];
+    fputs(rg_format_type(g, v, buf, sizeof buf), out);
 }
 
 static void print_element(FILE *out, const rg_tensor *t, size_t i) {

@@ -24,19 +24,8 @@ static void put_escaped(FILE *out, const char *s) {
 }
 
 static void put_type(FILE *out, const rg_graph *g, const rg_value *v) {
-    fputs(v->dtype == RG_DTYPE_UNDEFINED ? "?" : rg_dtype_name(v->dtype), out);
-    if (v->rank < 0) {
-        fputs("[...]", out);
-        return;
-    }
-    fputc('[', out);
-    for (int i = 0; i < v->rank; i++) {
-        char buf[128];
-        rg_dim_format(&v->dims[i], g->symbols, g->nsymbols, buf, sizeof buf);
-        fputs(i ? ", " : "", out);
-        put_escaped(out, buf);
-    }
-    fputc(']', out);
+    char buf[RG_TYPE_TEXT_MAX];
+    put_escaped(out, rg_format_type(g, v, buf, sizeof buf));
 }
 
 static const char *name_of(const rg_value *v) { return v->name && v->name[0] ? v->name : "(unnamed)"; }
