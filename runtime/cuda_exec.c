@@ -18,6 +18,7 @@
 #include "codegen/cuda_fused.h"
 #include "codegen/cuda_plan.h"
 #include "codegen/kernels.h"
+#include "bind.h"
 #include "cpu_internal.h"
 #include "ir/fused.h"
 #include "memplan.h"
@@ -26,7 +27,7 @@
 #include "runtime/cuda_fused.h"
 
 #define SHAPE_CACHE 16
-#define MAX_SYMBOLS 64
+#define MAX_SYMBOLS RG_RT_MAX_SYMBOLS
 #define ARENA_ALIGN 256
 
 typedef enum node_kind {
@@ -687,43 +688,8 @@ void rg_cuda_exec_free(rg_cuda_exec *e) {
 
 static rg_status bind_inputs(rg_cuda_exec *e, const rg_tensor *inputs, size_t ninputs, rg_error *err) {
     const rg_graph *g = e->g;
-    if (ninputs != g->ninputs)
-        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "%zu inputs given; the plan has %u", ninputs, g->ninputs);
-    for (uint32_t s = 0; s < MAX_SYMBOLS; s++) e->sym_values[s] = -1;
-    for (uint32_t i = 0; i < g->ninputs; i++) {
-        const rg_value *v = g->inputs[i];
-        const rg_tensor *t = &inputs[i];
-        if (t->dtype != v->dtype || t->rank != v->rank)
-            return rg_error_set(err, RG_ERR_SHAPE, "input '%s' expects %s of rank %d", v->name, rg_dtype_name(v->dtype),
-                                v->rank);
-        for (int d = 0; d < v->rank; d++) {
-            const rg_dim *dim = &v->dims[d];
-            int64_t fixed;
-            if (rg_dim_is_const(dim, &fixed)) {
-                if (fixed != t->dims[d])
-                    return rg_error_set(err, RG_ERR_SHAPE, "input '%s' expects dim %d to be %lld, got %lld", v->name,
-                                        d, (long long)fixed, (long long)t->dims[d]);
-            } else if (!dim->unknown && dim->nterms == 1 && dim->constant == 0 && dim->term[0].coef == 1 &&
-                       dim->term[0].sym[1] == 0) {
-                uint16_t s = dim->term[0].sym[0];
-                if (e->sym_values[s] >= 0 && e->sym_values[s] != t->dims[d])
-                    return rg_error_set(err, RG_ERR_SHAPE, "input '%s' dim %d is %lld, but '%s' is %lld", v->name, d,
-                                        (long long)t->dims[d], g->symbols[s], (long long)e->sym_values[s]);
-                e->sym_values[s] = t->dims[d];
-            }
-        }
-        size_t bytes;
-        if (!rg_shape_numel(t->rank, t->dims, &bytes) || !rg_size_mul(bytes, rg_dtype_size(t->dtype), &bytes) ||
-            bytes > t->nbytes || (bytes && !t->data))
-            return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "input '%s': too little data for its shape", v->name);
-        e->shapes[v->id] = *t;
-    }
-    for (uint32_t b = 0; b < g->nbounds; b++) {
-        uint16_t s = g->bounds[b].sym;
-        if (e->sym_values[s] > g->bounds[b].max)
-            return rg_error_set(err, RG_ERR_SHAPE, "'%s' is %lld; the model takes at most %lld", g->symbols[s],
-                                (long long)e->sym_values[s], (long long)g->bounds[b].max);
-    }
+    RG_TRY(rg_rt_bind_inputs(g, inputs, ninputs, e->sym_values, err));
+    for (uint32_t i = 0; i < g->ninputs; i++) e->shapes[g->inputs[i]->id] = inputs[i];
     return RG_OK;
 }
 
