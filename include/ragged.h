@@ -85,6 +85,8 @@ typedef struct rg_compile_options {
     rg_dtype dtype;     /* RG_DTYPE_UNDEFINED keeps the model's dtypes; F16/BF16 run the precision pass */
     int no_optimize;    /* nonzero: write the imported graph without running the passes */
     int tf32;           /* nonzero: float32 GEMMs on the GPU may use TF32 tensor cores */
+    int approximate_gelu; /* nonzero: the erf GELU after a Linear becomes the tanh approximation
+                             (|difference| <= ~5e-4), which the GPU runs inside the GEMM */
 } rg_compile_options;
 
 /* Imports `onnx_path`, checks it, runs the optimisation passes (cleanup,

@@ -158,4 +158,11 @@ rg_status rg_pass_fuse_reduce(rg_pass_ctx *cx);
  * float32 graph inputs are cast in, float32 graph outputs cast back out. */
 rg_status rg_pass_precision(rg_pass_ctx *cx);
 
+/* ---- approximate_gelu (approximate.c; not in the default pipeline: the
+ * compiler runs it after the pipeline when asked) ---- */
+
+/* Linear nodes with the erf GELU epilogue ("gelu") take the tanh form
+ * ("gelu_tanh"), which cuBLASLt runs inside the GEMM. */
+rg_status rg_pass_approximate_gelu(rg_pass_ctx *cx);
+
 #endif

@@ -57,6 +57,8 @@ done:
 }
 
 static rg_status check_options(const rg_compile_options *options, rg_error *err) {
+    if (options && options->approximate_gelu && options->no_optimize)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "--approximate-gelu needs the passes; drop --no-optimize");
     const char *target = options && options->target ? options->target : "cpu";
     if (strcmp(target, "cpu") != 0 && !rg_cg_cuda_target_known(target))
         return rg_error_set(err, RG_ERR_UNSUPPORTED, "unknown target '%s' (cpu, sm_80, sm_86, sm_89, sm_90, sm_90a)",
@@ -115,6 +117,15 @@ rg_status rg_driver_compile(const char *onnx_path, const char *plan_path, const 
             goto fail;
         }
     }
+    if (options && options->approximate_gelu) {
+        static const rg_pass approximate = {"approximate_gelu", "erf GELU epilogues -> tanh form",
+                                            rg_pass_approximate_gelu};
+        const rg_pass *list[1] = {&approximate};
+        if ((st = rg_pass_run_list(g, list, 1, NULL, NULL, err)) != RG_OK) {
+            rg_error_prefix(err, st, "%s", onnx_path);
+            goto fail;
+        }
+    }
     const char *target = options && options->target ? options->target : "cpu";
     if (strcmp(target, "cpu") != 0 &&
         (st = rg_cg_cuda_compile_graph(g, target, NULL, &kernels, err)) != RG_OK) {
@@ -123,9 +134,9 @@ rg_status rg_driver_compile(const char *onnx_path, const char *plan_path, const 
     }
 
     char options_text[160];
-    snprintf(options_text, sizeof options_text, "target=%s dtype=%s optimize=%d tf32=%d", target,
+    snprintf(options_text, sizeof options_text, "target=%s dtype=%s optimize=%d tf32=%d gelu=%s", target,
              dtype == RG_DTYPE_UNDEFINED ? "model" : rg_dtype_name(dtype), !(options && options->no_optimize),
-             options && options->tf32 ? 1 : 0);
+             options && options->tf32 ? 1 : 0, options && options->approximate_gelu ? "tanh" : "model");
     rg_cg_plan_options plan_options = {0};
     plan_options.target = target;
     plan_options.dtype = dtype;

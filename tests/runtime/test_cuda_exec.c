@@ -132,7 +132,7 @@ static void compare(const outputs *got, const outputs *want, double *max_rel, do
 }
 
 static void compile_or_fail(const char *model, const char *plan, const char *target, rg_dtype dtype) {
-    rg_compile_options opt = {target, dtype, 0, 0};
+    rg_compile_options opt = {.target = target, .dtype = dtype};
     rg_error err = {0};
     cr_assert_eq(rg_compile_file(model, plan, &opt, &err), RG_OK, "%s for %s: %s", model, target, err.message);
 }
@@ -141,7 +141,7 @@ Test(cuda_exec, gpu_plan_compiles_and_falls_back_here, .timeout = 120) {
     char model[1024], arch[16], why[RG_ERROR_MESSAGE_MAX];
     snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", source_dir());
     if (gpu_arch(arch, sizeof arch, why, sizeof why)) cr_skip_test("a GPU is present: the GPU tests below cover this");
-    rg_compile_options probe = {"sm_90", RG_DTYPE_F16, 0, 0};
+    rg_compile_options probe = {.target = "sm_90", .dtype = RG_DTYPE_F16};
     rg_error err = {0};
     char gpu_plan[] = "/tmp/rg_cuda_exec_XXXXXX", cpu_plan[] = "/tmp/rg_cuda_exec_cpu_XXXXXX";
     int fd1 = mkstemp(gpu_plan), fd2 = mkstemp(cpu_plan);

@@ -293,6 +293,8 @@ Test(cli, failures_exit_1_with_one_line) {
     expect_failure(&r, "unknown target");
     ragged(&r, "compile", data_path("tiny.onnx"), "-o", tmp("y.plan"), "--dtype", "fp16", "--no-optimize", NULL);
     expect_failure(&r, "float16");
+    ragged(&r, "compile", data_path("tiny.onnx"), "-o", tmp("y.plan"), "--approximate-gelu", "--no-optimize", NULL);
+    expect_failure(&r, "--approximate-gelu needs the passes");
     ragged(&r, "compile", data_path("tiny.onnx"), "-o", "/nonexistent/dir/y.plan", NULL);
     expect_failure(&r, NULL);
 
