@@ -9,7 +9,9 @@ weights export_hf.py exports), inputs of token ids and an all-ones mask:
 ragged is timed by `ragged bench --json` on the plans run-bert.sh compiled
 (both exporters; the faster is reported, both are logged), twice: with the
 outputs copied to host memory (the default API) and with --device-outputs
-(left on the GPU, like the peers'). Every time is the median over
+(left on the GPU, like the peers'). Where run-bert.sh also compiled an fp16
+plan with --approximate-gelu (bert-base_<exporter>.fp16-approx.plan), it is
+timed device-out too and gets its own column. Every time is the median over
 CUDA-event-timed runs after warm-up; ragged's includes copying the ids/mask
 in. Peak memory: torch.cuda.max_memory_allocated for the peers; for ragged
 the weights plus the arena plus cuBLASLt's 32 MiB workspace.
@@ -123,20 +125,25 @@ def main():
     for name, dtype in (("fp16", torch.float16), ("fp32", torch.float32)):
         if name not in wanted:
             continue
-        rg, rgd = {}, {}
+        rg, rgd, rga = {}, {}, {}
         for exporter in ("classic_o17", "dynamo_o18"):
             plan = os.path.join(args.plans, f"bert-base_{exporter}.{name}.plan")
             if os.path.exists(plan):
                 rg[exporter] = ragged_bench(args.ragged, plan, shapes, args.iters)
                 rgd[exporter] = ragged_bench(args.ragged, plan, shapes, args.iters, device_outputs=True)
+            approx = os.path.join(args.plans, f"bert-base_{exporter}.{name}-approx.plan")
+            if os.path.exists(approx):
+                rga[exporter] = ragged_bench(args.ragged, approx, shapes, args.iters, device_outputs=True)
         torch_rows = peers(dtype, shapes, args.iters)
-        report["dtypes"][name] = {"ragged": rg, "ragged_device_outputs": rgd, "torch": torch_rows}
+        report["dtypes"][name] = {"ragged": rg, "ragged_device_outputs": rgd, "ragged_approximate_gelu": rga,
+                                  "torch": torch_rows}
         lines.append(f"### {name}")
         lines.append("")
         lines.append("| shape | ragged host-out ms | ragged device-out ms | eager SDPA ms | CUDA graph ms | "
                      "torch.compile ms | best peer / ragged device-out | best peer / ragged host-out "
-                     "| ragged MiB (weights+arena+workspace) | arena MiB | eager peak MiB |")
-        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+                     "| ragged MiB (weights+arena+workspace) | arena MiB | eager peak MiB |"
+                     + (" ragged --approximate-gelu device-out ms | best peer / it |" if rga else ""))
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if rga else ""))
         fmt = lambda x: f"{x:.3f}" if x else "-"
 
         def fastest(runs, key):
@@ -145,7 +152,7 @@ def main():
 
         for (b, s) in shapes:
             key = f"{b}x{s}"
-            best, bestd = fastest(rg, key), fastest(rgd, key)
+            best, bestd, besta = fastest(rg, key), fastest(rgd, key), fastest(rga, key)
             t = torch_rows[key]
             peer_times = [x for x in (t.get("eager"), t.get("cudagraph"), t.get("compile")) if x]
             ratio = lambda r: f"{min(peer_times) / r['median_ms']:.2f}x" if r and peer_times else "-"
@@ -154,7 +161,8 @@ def main():
             lines.append(f"| {key} | {fmt(best['median_ms']) if best else 'failed'} | "
                          f"{fmt(bestd['median_ms']) if bestd else 'failed'} | {fmt(t.get('eager'))} | "
                          f"{fmt(t.get('cudagraph'))} | {fmt(t.get('compile'))} | {ratio(bestd)} | {ratio(best)} | "
-                         f"{mem} | {arena} | {t.get('eager_peak_mib', 0):.0f} |")
+                         f"{mem} | {arena} | {t.get('eager_peak_mib', 0):.0f} |"
+                         + (f" {fmt(besta['median_ms']) if besta else 'failed'} | {ratio(besta)} |" if rga else ""))
         lines.append("")
         lines.append(f"ragged {name} breakdown (medians, ms; the faster export): host prepare / stage / launch / "
                      "wait | device copy in / kernels / copy out")

@@ -8,7 +8,7 @@
 # node from one replay with an event after every node. Logs under $OUT.
 #
 # Usage: bench/profile-bert.sh [build-dir] [shapes] [dtypes]
-#        (default build-gpu, 1x128,64x512, fp16,fp32)
+#        (default build-gpu, 1x128,64x512, fp16,fp32; fp16-approx is fp16 with --approximate-gelu)
 set -euo pipefail
 build=${1:-build-gpu}
 shapes=${2:-1x128,64x512}
@@ -22,8 +22,11 @@ arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -
 name=bert-base_classic_o17
 [ -f "$models/$name.onnx" ] || python3 models/export_hf.py --out "$models" --base --only "$name" 2>&1 | tail -2
 for dtype in ${dtypes//,/ }; do
+    # fp16-approx: fp16 with --approximate-gelu
+    flags=(--dtype "${dtype%-approx}")
+    [ "$dtype" = "${dtype%-approx}" ] || flags+=(--approximate-gelu)
     [ -f "$models/$name.$dtype.plan" ] ||
-        "$build/ragged" compile "$models/$name.onnx" -o "$models/$name.$dtype.plan" --target "$arch" --dtype "$dtype"
+        "$build/ragged" compile "$models/$name.onnx" -o "$models/$name.$dtype.plan" --target "$arch" "${flags[@]}"
     echo "== $dtype"
     "$build/ragged" bench "$models/$name.$dtype.plan" --shapes "$shapes" --iters "${ITERS:-50}" --device cuda \
         --breakdown --profile 2>&1 | tee "$out/profile-$dtype.txt"

@@ -10,6 +10,7 @@
 # (default bench-out/).
 #
 # Usage: bench/run-bert.sh [build-dir] [shapes]   (default build-gpu, the six shapes)
+#        RG_BENCH_EXPORTERS=classic_o17 benchmarks one export only
 set -euo pipefail
 build=${1:-build-gpu}
 shapes=${2:-1x16,1x128,1x512,8x128,32x128,64x512}
@@ -21,12 +22,15 @@ models=${RG_BENCH_MODELS:-/tmp/rg-bench-models}
 mkdir -p "$models"
 arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d . | sed 's/^/sm_/')
 echo "== $(date -u +%Y-%m-%dT%H:%M:%SZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown) arch $arch" | tee "$out/run-bert.log"
-for exporter in classic_o17 dynamo_o18; do
+for exporter in ${RG_BENCH_EXPORTERS:-classic_o17 dynamo_o18}; do
     name=bert-base_$exporter
     [ -f "$models/$name.onnx" ] || python3 models/export_hf.py --out "$models" --base --only "$name" 2>&1 | tail -2 | tee -a "$out/run-bert.log"
     for dtype in fp16 fp32; do
         "$build/ragged" compile "$models/$name.onnx" -o "$models/$name.$dtype.plan" --target "$arch" --dtype "$dtype" \
             2>&1 | tee -a "$out/run-bert.log"
     done
+    # the opt-in tanh GELU, which runs in the GEMM's epilogue (its own column in the table)
+    "$build/ragged" compile "$models/$name.onnx" -o "$models/$name.fp16-approx.plan" --target "$arch" --dtype fp16 \
+        --approximate-gelu 2>&1 | tee -a "$out/run-bert.log"
 done
 python3 bench/bert.py --ragged "$build/ragged" --plans "$models" --shapes "$shapes" --out "$out" 2>&1 | tee -a "$out/run-bert.log"

@@ -13,6 +13,10 @@
  * and launches. The cache is bounded and never evicts (entries of a plan are
  * reused for the whole session): once full, new problems run the heuristic
  * on temporary descriptors each call and are counted as `uncached`.
+ *
+ * Autotuning (see the header) keeps a second table, by size class, of the
+ * algorithm timing chose; it holds only the algorithm (a plain struct), so
+ * it needs no destruction.
  */
 #include "cublaslt.h"
 
@@ -27,6 +31,13 @@
 #define DEFAULT_WORKSPACE ((size_t)32 << 20)
 #define DEFAULT_CACHE_CAPACITY 256
 #define MAX_CACHE_CAPACITY ((size_t)1 << 20)
+/* Autotuning: heuristic results asked for, of which the best few get split-K
+ * variants, and how long each candidate is timed. */
+#define TUNE_HEURISTIC 8
+#define TUNE_SPLIT_BASES 3
+#define TUNE_MAX_CANDIDATES 40
+#define TUNE_TARGET_MS 0.5f
+#define TUNE_MAX_REPS 50
 
 static const char *activation_name(rg_rt_blaslt_activation act) {
     switch (act) {
@@ -131,6 +142,7 @@ size_t rg_rt_blaslt_version(const rg_rt_blaslt *blaslt) { return 0; }
 
 #include <cublasLt.h>
 #include <dlfcn.h>
+#include <time.h>
 
 typedef struct blaslt_fns {
     cublasStatus_t (*Create)(cublasLtHandle_t *);
@@ -154,6 +166,11 @@ typedef struct blaslt_fns {
                                              cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
                                              cublasLtMatmulPreference_t, int, cublasLtMatmulHeuristicResult_t[],
                                              int *);
+    cublasStatus_t (*MatmulAlgoCheck)(cublasLtHandle_t, cublasLtMatmulDesc_t, cublasLtMatrixLayout_t,
+                                      cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
+                                      const cublasLtMatmulAlgo_t *, cublasLtMatmulHeuristicResult_t *);
+    cublasStatus_t (*MatmulAlgoConfigSetAttribute)(cublasLtMatmulAlgo_t *, cublasLtMatmulAlgoConfigAttributes_t,
+                                                   const void *, size_t);
     cublasStatus_t (*Matmul)(cublasLtHandle_t, cublasLtMatmulDesc_t, const void *, const void *,
                              cublasLtMatrixLayout_t, const void *, cublasLtMatrixLayout_t, const void *, const void *,
                              cublasLtMatrixLayout_t, void *, cublasLtMatrixLayout_t, const cublasLtMatmulAlgo_t *,
@@ -178,6 +195,12 @@ typedef struct blaslt_plan {
     cublasLtMatmulAlgo_t algo;
 } blaslt_plan;
 
+/* The algorithm timing chose for a size class (key.m is the class's M). */
+typedef struct blaslt_tuned {
+    blaslt_key key;
+    cublasLtMatmulAlgo_t algo;
+} blaslt_tuned;
+
 struct rg_rt_blaslt {
     const rg_allocator *alloc;
     rg_rt_cuda *cuda;
@@ -190,6 +213,12 @@ struct rg_rt_blaslt {
     blaslt_plan *slots; /* open addressing, linear probing; slot_count a power of two */
     size_t slot_count, capacity, entries;
     uint64_t hits, misses, uncached;
+    bool autotune;
+    blaslt_tuned *tuned; /* slot_count slots, like `slots` */
+    size_t tuned_entries;
+    uint64_t ntuned, tune_reused, tune_won;
+    double tune_ms;
+    int sm_count;
 };
 
 /* "what [shape]: CUBLAS_STATUS_X (cuBLASLt's sentence)" as RG_ERR_DEVICE. */
@@ -240,6 +269,8 @@ static rg_status resolve_all(rg_rt_blaslt *b, rg_error *err) {
         {"cublasLtMatmulPreferenceDestroy", (void **)&f->MatmulPreferenceDestroy},
         {"cublasLtMatmulPreferenceSetAttribute", (void **)&f->MatmulPreferenceSetAttribute},
         {"cublasLtMatmulAlgoGetHeuristic", (void **)&f->MatmulAlgoGetHeuristic},
+        {"cublasLtMatmulAlgoCheck", (void **)&f->MatmulAlgoCheck},
+        {"cublasLtMatmulAlgoConfigSetAttribute", (void **)&f->MatmulAlgoConfigSetAttribute},
         {"cublasLtMatmul", (void **)&f->Matmul},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
@@ -262,6 +293,7 @@ static void release(rg_rt_blaslt *b) {
         }
         rg_mem_free(b->alloc, b->slots, b->slot_count * sizeof *b->slots);
     }
+    if (b->tuned) rg_mem_free(b->alloc, b->tuned, b->slot_count * sizeof *b->tuned);
     rg_rt_cuda_free(b->cuda, b->workspace);
     if (b->handle) b->fn.Destroy(b->handle);
     if (b->library) dlclose(b->library);
@@ -299,7 +331,9 @@ rg_status rg_rt_blaslt_open_with(rg_rt_cuda *cuda, const rg_allocator *alloc, co
         goto fail;
     }
     b->slots = rg_mem_calloc(alloc, b->slot_count, sizeof *b->slots);
-    if (!b->slots) {
+    b->autotune = !(options && options->no_autotune);
+    if (b->slots && b->autotune) b->tuned = rg_mem_calloc(alloc, b->slot_count, sizeof *b->tuned);
+    if (!b->slots || (b->autotune && !b->tuned)) {
         st = rg_error_set(err, RG_ERR_NOMEM, "out of memory for the cuBLASLt algorithm cache (%zu slots)",
                           b->slot_count);
         goto fail;
@@ -316,6 +350,11 @@ rg_status rg_rt_blaslt_open_with(rg_rt_cuda *cuda, const rg_allocator *alloc, co
         goto fail;
     }
     b->workspace_bytes = workspace;
+    int device = 0;
+    rg_rt_cuda_device_info info;
+    rg_error ignored = {0};
+    /* for deciding when split-K is worth trying; a guess suffices */
+    b->sm_count = rg_rt_cuda_device_info_get(cuda, device, &info, &ignored) == RG_OK ? info.multiprocessors : 132;
     *out = b;
     return RG_OK;
 fail:
@@ -332,7 +371,9 @@ void rg_rt_blaslt_close(rg_rt_blaslt *blaslt) {
 }
 
 void rg_rt_blaslt_cache_stats_get(const rg_rt_blaslt *blaslt, rg_rt_blaslt_cache_stats *stats) {
-    rg_rt_blaslt_cache_stats s = {blaslt->hits, blaslt->misses, blaslt->uncached, blaslt->entries, blaslt->capacity};
+    rg_rt_blaslt_cache_stats s = {blaslt->hits,    blaslt->misses,      blaslt->uncached,
+                                  blaslt->entries, blaslt->capacity,    blaslt->ntuned,
+                                  blaslt->tune_reused, blaslt->tune_won, blaslt->tune_ms};
     *stats = s;
 }
 
@@ -435,8 +476,174 @@ static cublasStatus_t layout_new(rg_rt_blaslt *b, cublasLtMatrixLayout_t *out, c
  *   A = W^T: W [K, N] row-major is column-major N x K (ld N), no transpose;
  *            W [N, K] row-major is column-major K x N (ld K), transposed;
  *   B = X^T: column-major K x M (ld K); D = Y^T: column-major N x M (ld N). */
-static rg_status plan_build(rg_rt_blaslt *b, const blaslt_key *key, const void *bias, const char *shape,
-                            blaslt_plan *p, rg_error *err) {
+/* ---- autotuning ---- */
+
+/* The size class of a problem: M rounded up to a power of two. */
+static int64_t size_class(int64_t m) {
+    int64_t c = 1;
+    while (c < m && c < ((int64_t)1 << 40)) c *= 2;
+    return c;
+}
+
+static blaslt_tuned *tuned_slot(rg_rt_blaslt *b, const blaslt_key *key) {
+    size_t mask = b->slot_count - 1;
+    for (size_t i = key_hash(key) & mask;; i = (i + 1) & mask) {
+        blaslt_tuned *t = &b->tuned[i];
+        if (!t->key.used || memcmp(&t->key, key, sizeof *key) == 0) return t;
+    }
+}
+
+/* Whether cuBLASLt accepts `algo` for p's descriptors within the workspace. */
+static bool algo_fits(rg_rt_blaslt *b, const blaslt_plan *p, const cublasLtMatmulAlgo_t *algo) {
+    cublasLtMatmulHeuristicResult_t r;
+    memset(&r, 0, sizeof r);
+    return b->fn.MatmulAlgoCheck(b->handle, p->op, p->a, p->b, p->d, p->d, algo, &r) == CUBLAS_STATUS_SUCCESS &&
+           r.workspaceSize <= b->workspace_bytes;
+}
+
+static bool ranges_overlap(const void *p, size_t np, const void *q, size_t nq) {
+    uintptr_t a = (uintptr_t)p, c = (uintptr_t)q;
+    return a < c + nq && c < a + np;
+}
+
+/* Bytes one operand spans over the whole batch. */
+static size_t span_bytes(int64_t rows_cols, int64_t batch, int64_t stride, size_t elem) {
+    size_t n = (size_t)rows_cols;
+    if (batch > 1) n += (size_t)(batch - 1) * (size_t)stride;
+    return n * elem;
+}
+
+/* Runs `algo` `reps` times between two events; *ms is the mean, or a
+ * negative number when cuBLASLt refused to launch it. */
+static rg_status time_algo(rg_rt_blaslt *b, const blaslt_plan *p, const rg_rt_blaslt_linear_desc *d,
+                           const cublasLtMatmulAlgo_t *algo, int reps, rg_rt_cuda_stream stream,
+                           rg_rt_cuda_event ev[2], float *ms, rg_error *err) {
+    const float one = 1.0f, zero = 0.0f;
+    cudaStream_t cs = (cudaStream_t)stream;
+    /* one untimed run: first-launch costs and a refusal show here */
+    if (b->fn.Matmul(b->handle, p->op, &one, d->w, p->a, d->x, p->b, &zero, d->y, p->d, d->y, p->d, algo,
+                     b->workspace, b->workspace_bytes, cs) != CUBLAS_STATUS_SUCCESS) {
+        *ms = -1;
+        return RG_OK;
+    }
+    RG_TRY(rg_rt_cuda_event_record(b->cuda, ev[0], stream, err));
+    for (int r = 0; r < reps; r++)
+        if (b->fn.Matmul(b->handle, p->op, &one, d->w, p->a, d->x, p->b, &zero, d->y, p->d, d->y, p->d, algo,
+                         b->workspace, b->workspace_bytes, cs) != CUBLAS_STATUS_SUCCESS) {
+            RG_TRY(rg_rt_cuda_stream_sync(b->cuda, stream, err));
+            *ms = -1;
+            return RG_OK;
+        }
+    RG_TRY(rg_rt_cuda_event_record(b->cuda, ev[1], stream, err));
+    RG_TRY(rg_rt_cuda_stream_sync(b->cuda, stream, err));
+    float total = 0;
+    RG_TRY(rg_rt_cuda_event_elapsed(b->cuda, ev[0], ev[1], &total, err));
+    *ms = total / (float)reps;
+    return RG_OK;
+}
+
+/* The candidates: the heuristic's results, then split-K variants of its
+ * best few when the output has fewer tiles than twice the SMs (a 128 x 128
+ * tile is the common case) and K is long enough to split. */
+static int candidates_of(rg_rt_blaslt *b, const blaslt_plan *p, const cublasLtMatmulHeuristicResult_t *results,
+                         int found, cublasLtMatmulAlgo_t *out) {
+    int n = 0;
+    for (int i = 0; i < found && n < TUNE_MAX_CANDIDATES; i++) out[n++] = results[i].algo;
+    const blaslt_key *key = &p->key;
+    double tiles = (double)((key->m + 127) / 128) * (double)((key->n + 127) / 128) * (double)key->batch;
+    if (tiles >= 2.0 * b->sm_count) return n;
+    static const int32_t splits[] = {2, 3, 4, 6, 8, 12, 16, 24, 32};
+    for (int i = 0; i < found && i < TUNE_SPLIT_BASES; i++)
+        for (size_t s = 0; s < sizeof splits / sizeof splits[0] && n < TUNE_MAX_CANDIDATES; s++) {
+            if (key->k / splits[s] < 64) break;
+            cublasLtMatmulAlgo_t algo = results[i].algo;
+            int32_t split = splits[s];
+            uint32_t scheme = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE; /* partial sums in fp32 */
+            if (b->fn.MatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &split, sizeof split) !=
+                    CUBLAS_STATUS_SUCCESS ||
+                b->fn.MatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme,
+                                                   sizeof scheme) != CUBLAS_STATUS_SUCCESS ||
+                !algo_fits(b, p, &algo))
+                continue;
+            out[n++] = algo;
+        }
+    return n;
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+/* Picks p->algo (already the heuristic's first choice) by size class or by
+ * timing; see the header. Falls back to the first choice whenever timing is
+ * not possible here. */
+static rg_status choose_algo(rg_rt_blaslt *b, blaslt_plan *p, const rg_rt_blaslt_linear_desc *d,
+                             const cublasLtMatmulHeuristicResult_t *results, int found, rg_rt_cuda_stream stream,
+                             const char *shape, rg_error *err) {
+    blaslt_key class_key = p->key;
+    class_key.m = size_class(p->key.m);
+    blaslt_tuned *t = tuned_slot(b, &class_key);
+    if (t->key.used) {
+        if (algo_fits(b, p, &t->algo)) {
+            p->algo = t->algo;
+            b->tune_reused++;
+        }
+        return RG_OK;
+    }
+    if (b->tuned_entries >= b->capacity) return RG_OK; /* nowhere to remember it: do not time every call */
+    bool capturing = true;
+    RG_TRY(rg_rt_cuda_stream_capturing(b->cuda, stream, &capturing, err));
+    if (capturing) return RG_OK;
+    size_t elem = rg_dtype_size((rg_dtype)p->key.dtype);
+    size_t ybytes = span_bytes(d->m * d->n, p->key.batch, d->stride_y, elem);
+    if (ranges_overlap(d->y, ybytes, d->x, span_bytes(d->m * d->k, p->key.batch, d->stride_x, elem)) ||
+        ranges_overlap(d->y, ybytes, d->w, span_bytes(d->k * d->n, p->key.batch, d->stride_w, elem)) ||
+        (d->bias && ranges_overlap(d->y, ybytes, d->bias, (size_t)d->n * elem)))
+        return RG_OK; /* running it repeatedly would change its own operands */
+    cublasLtMatmulAlgo_t cand[TUNE_MAX_CANDIDATES];
+    int n = candidates_of(b, p, results, found, cand);
+    if (n <= 1) return RG_OK;
+
+    double start = now_ms();
+    rg_rt_cuda_event ev[2] = {NULL, NULL};
+    rg_status st = rg_rt_cuda_event_new(b->cuda, &ev[0], err);
+    if (st == RG_OK) st = rg_rt_cuda_event_new(b->cuda, &ev[1], err);
+    float first = -1, best = -1;
+    int best_i = 0;
+    /* the first choice, once, decides how many runs a candidate gets */
+    if (st == RG_OK) st = time_algo(b, p, d, &cand[0], 1, stream, ev, &first, err);
+    int reps = first > 0 ? (int)(TUNE_TARGET_MS / first) : 3;
+    if (reps < 3) reps = 3;
+    if (reps > TUNE_MAX_REPS) reps = TUNE_MAX_REPS;
+    for (int i = 0; st == RG_OK && i < n; i++) {
+        float ms;
+        st = time_algo(b, p, d, &cand[i], reps, stream, ev, &ms, err);
+        if (st == RG_OK && ms > 0 && (best < 0 || ms < best)) best = ms, best_i = i;
+        if (i == 0) first = ms;
+    }
+    if (ev[0]) rg_rt_cuda_event_free(b->cuda, ev[0]);
+    if (ev[1]) rg_rt_cuda_event_free(b->cuda, ev[1]);
+    b->tune_ms += now_ms() - start;
+    if (st != RG_OK) return rg_error_prefix(err, st, "timing GEMM algorithms [%s]", shape);
+    if (best < 0) return RG_OK;
+    p->algo = cand[best_i];
+    b->ntuned++;
+    /* a clear win only: timing noise should not swap the first choice */
+    if (best_i != 0 && !(first > 0 && best < 0.97f * first)) p->algo = cand[0];
+    else if (best_i != 0) b->tune_won++;
+    if (b->tuned_entries < b->capacity) {
+        t->key = class_key;
+        t->algo = p->algo;
+        b->tuned_entries++;
+    }
+    return RG_OK;
+}
+
+static rg_status plan_build(rg_rt_blaslt *b, const blaslt_key *key, const rg_rt_blaslt_linear_desc *d,
+                            rg_rt_cuda_stream stream, const char *shape, blaslt_plan *p, rg_error *err) {
+    const void *bias = d->bias;
     rg_status st = RG_OK;
     cublasLtMatmulPreference_t pref = NULL;
     memset(p, 0, sizeof *p);
@@ -487,21 +694,28 @@ static rg_status plan_build(rg_rt_blaslt *b, const blaslt_key *key, const void *
                                               sizeof align_d),
            "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_D_BYTES)");
 
-    cublasLtMatmulHeuristicResult_t result;
-    memset(&result, 0, sizeof result);
+    cublasLtMatmulHeuristicResult_t results[TUNE_HEURISTIC];
+    memset(results, 0, sizeof results);
     int found = 0;
     /* C is D (beta = 0), so D's layout serves as C's. */
-    LT_TRY(b->fn.MatmulAlgoGetHeuristic(b->handle, p->op, p->a, p->b, p->d, p->d, pref, 1, &result, &found),
+    LT_TRY(b->fn.MatmulAlgoGetHeuristic(b->handle, p->op, p->a, p->b, p->d, p->d, pref,
+                                        b->autotune ? TUNE_HEURISTIC : 1, results, &found),
            "cublasLtMatmulAlgoGetHeuristic");
-    if (found < 1 || result.state != CUBLAS_STATUS_SUCCESS) {
-        st = lt_fail(b, found < 1 ? CUBLAS_STATUS_NOT_SUPPORTED : result.state, err,
+    if (found < 1 || results[0].state != CUBLAS_STATUS_SUCCESS) {
+        st = lt_fail(b, found < 1 ? CUBLAS_STATUS_NOT_SUPPORTED : results[0].state, err,
                      "cublasLtMatmulAlgoGetHeuristic [%s]: no algorithm (alignments X %u, W %u, Y %u bytes, "
                      "workspace %zu)",
                      shape, key->align_x, key->align_w, key->align_y, b->workspace_bytes);
         goto fail;
     }
-    p->algo = result.algo;
+    p->algo = results[0].algo;
     b->fn.MatmulPreferenceDestroy(pref);
+    pref = NULL;
+    if (b->autotune) {
+        int usable = 0;
+        for (int i = 0; i < found && results[i].state == CUBLAS_STATUS_SUCCESS; i++) usable++;
+        if ((st = choose_algo(b, p, d, results, usable, stream, shape, err)) != RG_OK) goto fail;
+    }
     return RG_OK;
 fail:
     if (pref) b->fn.MatmulPreferenceDestroy(pref);
@@ -530,7 +744,7 @@ rg_status rg_rt_blaslt_linear(rg_rt_blaslt *b, const rg_rt_blaslt_linear_desc *d
         b->misses++;
         bool full = b->entries >= b->capacity;
         p = full ? &temporary : slot;
-        RG_TRY(plan_build(b, &key, d->bias, shape, p, err));
+        RG_TRY(plan_build(b, &key, d, stream, shape, p, err));
         if (full) {
             b->uncached++;
             owned = true;

@@ -68,6 +68,7 @@ typedef struct rg_rt_blaslt_linear_desc {
 typedef struct rg_rt_blaslt_options {
     size_t workspace_bytes; /* 0: 32 MiB */
     size_t cache_capacity;  /* algorithms remembered; 0: 256 */
+    bool no_autotune;       /* true: take the heuristic's first choice, time nothing */
 } rg_rt_blaslt_options;
 
 typedef struct rg_rt_blaslt_cache_stats {
@@ -75,6 +76,10 @@ typedef struct rg_rt_blaslt_cache_stats {
     uint64_t misses;   /* calls that ran the heuristic */
     uint64_t uncached; /* misses not stored because the cache was full */
     size_t entries, capacity;
+    uint64_t tuned;       /* problems whose algorithm was chosen by timing candidates */
+    uint64_t tune_reused; /* misses that took the algorithm timed for the same size class */
+    uint64_t tune_won;    /* tunings where a candidate beat the heuristic's first choice */
+    double tune_ms;       /* wall time spent timing candidates */
 } rg_rt_blaslt_cache_stats;
 
 /* Loads libcublasLt (libcublasLt.so.13, the toolkit's lib dir, then
@@ -99,9 +104,19 @@ bool rg_rt_blaslt_activation_supported(rg_rt_blaslt_activation act);
 rg_status rg_rt_blaslt_linear_check(const rg_rt_blaslt_linear_desc *d, rg_error *err);
 
 /* Queues the GEMM on `stream` (NULL: the default stream); capturable into a
- * CUDA graph once the shape's algorithm is cached (the heuristic itself does
- * not touch the stream). Errors are RG_ERR_DEVICE with the cuBLASLt call,
- * its status name and text, and the shape. */
+ * CUDA graph once the shape's algorithm is cached. Errors are RG_ERR_DEVICE
+ * with the cuBLASLt call, its status name and text, and the shape.
+ *
+ * Autotuning (unless options.no_autotune): the first call of a problem that
+ * is not inside a stream capture asks the heuristic for several algorithms,
+ * adds split-K variants of the best ones when the output has too few tiles
+ * to fill the GPU (small M: batch-1 inference), runs each on the call's own
+ * operands and keeps the fastest (cuBLASLt's first choice for small M
+ * often leaves most SMs idle). That call waits for `stream` and writes Y
+ * several times before the real product. The choice is remembered per size
+ * class (M rounded up to a power of two, the rest exact), so other M of the
+ * class reuse it after cublasLtMatmulAlgoCheck accepts it, without timing.
+ * Inside a capture the heuristic's first choice is used. */
 rg_status rg_rt_blaslt_linear(rg_rt_blaslt *blaslt, const rg_rt_blaslt_linear_desc *d, rg_rt_cuda_stream stream,
                               rg_error *err);
 

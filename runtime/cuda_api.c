@@ -56,6 +56,7 @@ rg_status rg_rt_cuda_memset(rg_rt_cuda *cuda, void *d, int v, size_t n, rg_rt_cu
 rg_status rg_rt_cuda_stream_new(rg_rt_cuda *cuda, rg_rt_cuda_stream *out, rg_error *err) STUB()
 void rg_rt_cuda_stream_free(rg_rt_cuda *cuda, rg_rt_cuda_stream s) { (void)cuda, (void)s; }
 rg_status rg_rt_cuda_stream_sync(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_error *err) STUB()
+rg_status rg_rt_cuda_stream_capturing(rg_rt_cuda *cuda, rg_rt_cuda_stream s, bool *capturing, rg_error *err) STUB()
 rg_status rg_rt_cuda_device_sync(rg_rt_cuda *cuda, rg_error *err) STUB()
 rg_status rg_rt_cuda_event_new(rg_rt_cuda *cuda, rg_rt_cuda_event *out, rg_error *err) STUB()
 void rg_rt_cuda_event_free(rg_rt_cuda *cuda, rg_rt_cuda_event e) { (void)cuda, (void)e; }
@@ -153,6 +154,7 @@ static rg_status resolve_all(rg_rt_cuda *c, rg_error *err) {
         {"cudaStreamCreateWithFlags", (void **)&f->StreamCreateWithFlags},
         {"cudaStreamDestroy", (void **)&f->StreamDestroy},
         {"cudaStreamSynchronize", (void **)&f->StreamSynchronize},
+        {"cudaStreamIsCapturing", (void **)&f->StreamIsCapturing},
         {"cudaEventCreate", (void **)&f->EventCreate},
         {"cudaEventDestroy", (void **)&f->EventDestroy},
         {"cudaEventRecord", (void **)&f->EventRecord},
@@ -334,6 +336,13 @@ void rg_rt_cuda_stream_free(rg_rt_cuda *cuda, rg_rt_cuda_stream stream) {
 
 rg_status rg_rt_cuda_stream_sync(rg_rt_cuda *cuda, rg_rt_cuda_stream stream, rg_error *err) {
     CUDA_TRY(cuda->fn.StreamSynchronize((cudaStream_t)stream), "cudaStreamSynchronize");
+    return RG_OK;
+}
+
+rg_status rg_rt_cuda_stream_capturing(rg_rt_cuda *cuda, rg_rt_cuda_stream stream, bool *capturing, rg_error *err) {
+    enum cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    CUDA_TRY(cuda->fn.StreamIsCapturing((cudaStream_t)stream, &status), "cudaStreamIsCapturing");
+    *capturing = status != cudaStreamCaptureStatusNone;
     return RG_OK;
 }
 

@@ -81,6 +81,9 @@ rg_status rg_rt_cuda_memset(rg_rt_cuda *cuda, void *dst, int value, size_t size,
 rg_status rg_rt_cuda_stream_new(rg_rt_cuda *cuda, rg_rt_cuda_stream *out, rg_error *err);
 void rg_rt_cuda_stream_free(rg_rt_cuda *cuda, rg_rt_cuda_stream stream);
 rg_status rg_rt_cuda_stream_sync(rg_rt_cuda *cuda, rg_rt_cuda_stream stream, rg_error *err);
+/* Whether work queued on `stream` now goes into a graph being captured
+ * (then nothing may wait for it). */
+rg_status rg_rt_cuda_stream_capturing(rg_rt_cuda *cuda, rg_rt_cuda_stream stream, bool *capturing, rg_error *err);
 /* cudaDeviceSynchronize: surfaces errors of asynchronous work. */
 rg_status rg_rt_cuda_device_sync(rg_rt_cuda *cuda, rg_error *err);
 
@@ -148,6 +151,7 @@ typedef struct rg_rt_cuda_fns {
     cudaError_t (*StreamCreateWithFlags)(cudaStream_t *, unsigned int);
     cudaError_t (*StreamDestroy)(cudaStream_t);
     cudaError_t (*StreamSynchronize)(cudaStream_t);
+    cudaError_t (*StreamIsCapturing)(cudaStream_t, enum cudaStreamCaptureStatus *);
     cudaError_t (*EventCreate)(cudaEvent_t *);
     cudaError_t (*EventDestroy)(cudaEvent_t);
     cudaError_t (*EventRecord)(cudaEvent_t, cudaStream_t);

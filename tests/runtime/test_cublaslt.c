@@ -79,7 +79,7 @@ typedef struct gpu {
     rg_rt_blaslt *blaslt;
 } gpu;
 
-static gpu open_or_skip(size_t cache_capacity) {
+static gpu open_with(const rg_rt_blaslt_options *options) {
     gpu g = {0};
     rg_error err = {0};
     rg_status st = rg_rt_cuda_open(NULL, &g.cuda, &err);
@@ -90,10 +90,14 @@ static gpu open_or_skip(size_t cache_capacity) {
         return g;
     }
     cr_assert_eq(rg_rt_cuda_set_device(g.cuda, 0, &err), RG_OK, "%s", err.message);
-    rg_rt_blaslt_options options = {.cache_capacity = cache_capacity};
-    cr_assert_eq(rg_rt_blaslt_open_with(g.cuda, NULL, &options, &g.blaslt, &err), RG_OK, "GPU present but %s",
+    cr_assert_eq(rg_rt_blaslt_open_with(g.cuda, NULL, options, &g.blaslt, &err), RG_OK, "GPU present but %s",
                  err.message);
     return g;
+}
+
+static gpu open_or_skip(size_t cache_capacity) {
+    rg_rt_blaslt_options options = {.cache_capacity = cache_capacity};
+    return open_with(&options);
 }
 
 static void close_gpu(gpu *g) {
@@ -340,5 +344,80 @@ Test(blaslt, timing) {
         rg_rt_cuda_stream_free(g.cuda, stream);
         rg_rt_cuda_free(g.cuda, dx), rg_rt_cuda_free(g.cuda, dw), rg_rt_cuda_free(g.cuda, dy), rg_rt_cuda_free(g.cuda, db);
     }
+    close_gpu(&g);
+}
+
+/* Mean ms of `iterations` calls of d on `stream` after 3 warm-up calls. */
+static double time_linear(gpu *g, const rg_rt_blaslt_linear_desc *d, rg_rt_cuda_stream stream, int iterations) {
+    rg_error err = {0};
+    rg_rt_cuda_event start = NULL, end = NULL;
+    cr_assert_eq(rg_rt_cuda_event_new(g->cuda, &start, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_event_new(g->cuda, &end, &err), RG_OK, "%s", err.message);
+    for (int i = 0; i < 3; i++) cr_assert_eq(rg_rt_blaslt_linear(g->blaslt, d, stream, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_event_record(g->cuda, start, stream, &err), RG_OK);
+    for (int i = 0; i < iterations; i++)
+        cr_assert_eq(rg_rt_blaslt_linear(g->blaslt, d, stream, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_event_record(g->cuda, end, stream, &err), RG_OK);
+    cr_assert_eq(rg_rt_cuda_stream_sync(g->cuda, stream, &err), RG_OK, "%s", err.message);
+    float ms = 0;
+    cr_assert_eq(rg_rt_cuda_event_elapsed(g->cuda, start, end, &ms, &err), RG_OK, "%s", err.message);
+    rg_rt_cuda_event_free(g->cuda, start);
+    rg_rt_cuda_event_free(g->cuda, end);
+    return ms / iterations;
+}
+
+/* Batch-1 BERT shapes: tuned results are right (split-K included), a
+ * second M of the same size class reuses the choice without timing, and
+ * the tuned time is printed next to the heuristic's first choice. */
+Test(blaslt, autotune_small_m, .timeout = 300) {
+    gpu g = open_or_skip(0);
+    rg_rt_blaslt_options plain_options = {.no_autotune = true};
+    gpu plain = open_with(&plain_options);
+    static const int64_t bert[][3] = {{128, 768, 2304}, {128, 768, 768}, {128, 768, 3072}, {128, 3072, 768},
+                                      {16, 768, 768}};
+    for (size_t t = 0; t < 3; t++)
+        for (size_t s = 0; s < sizeof bert / sizeof bert[0]; s++) {
+            gemm_case c = {.dtype = dtypes[t], .m = bert[s][0], .k = bert[s][1], .n = bert[s][2], .bias = true,
+                           .act = bert[s][2] == 3072 ? RG_RT_BLASLT_ACT_GELU_TANH : RG_RT_BLASLT_ACT_NONE,
+                           .bound = bound_of(dtypes[t])};
+            run_case(&g, &c, 2);
+        }
+    rg_rt_blaslt_cache_stats s1, s2, sp;
+    rg_rt_blaslt_cache_stats_get(g.blaslt, &s1);
+    cr_assert_gt(s1.tuned, 0, "nothing was tuned");
+    cr_log_info("autotune: %llu problems tuned (%llu beat the first choice) in %.1f ms", (unsigned long long)s1.tuned,
+                (unsigned long long)s1.tune_won, s1.tune_ms);
+    gemm_case other = {.dtype = RG_DTYPE_F16, .m = 100, .k = 3072, .n = 768, .bias = true, .bound = 1e-2};
+    run_case(&g, &other, 1); /* 100 is in 128's class */
+    rg_rt_blaslt_cache_stats_get(g.blaslt, &s2);
+    cr_assert_eq(s2.tuned, s1.tuned, "M=100 was timed again");
+    cr_assert_eq(s2.tune_reused, s1.tune_reused + 1);
+    rg_rt_blaslt_cache_stats_get(plain.blaslt, &sp);
+    cr_assert_eq(sp.tuned, 0);
+
+    rg_error err = {0};
+    rg_rt_cuda_stream stream = NULL;
+    cr_assert_eq(rg_rt_cuda_stream_new(g.cuda, &stream, &err), RG_OK, "%s", err.message);
+    for (size_t s = 0; s < sizeof bert / sizeof bert[0]; s++) {
+        int64_t m = bert[s][0], k = bert[s][1], n = bert[s][2];
+        void *dx = NULL, *dw = NULL, *dy = NULL, *db = NULL;
+        cr_assert_eq(rg_rt_cuda_malloc(g.cuda, (size_t)(m * k) * 2, &dx, &err), RG_OK, "%s", err.message);
+        cr_assert_eq(rg_rt_cuda_malloc(g.cuda, (size_t)(k * n) * 2, &dw, &err), RG_OK, "%s", err.message);
+        cr_assert_eq(rg_rt_cuda_malloc(g.cuda, (size_t)(m * n) * 2, &dy, &err), RG_OK, "%s", err.message);
+        cr_assert_eq(rg_rt_cuda_malloc(g.cuda, (size_t)n * 2, &db, &err), RG_OK, "%s", err.message);
+        cr_assert_eq(rg_rt_cuda_memset(g.cuda, dx, 0, (size_t)(m * k) * 2, NULL, &err), RG_OK);
+        cr_assert_eq(rg_rt_cuda_memset(g.cuda, dw, 0, (size_t)(k * n) * 2, NULL, &err), RG_OK);
+        cr_assert_eq(rg_rt_cuda_memset(g.cuda, db, 0, (size_t)n * 2, NULL, &err), RG_OK);
+        rg_rt_blaslt_linear_desc d = {.m = m, .n = n, .k = k, .dtype = RG_DTYPE_F16, .x = dx, .w = dw, .bias = db,
+                                      .y = dy};
+        double tuned = time_linear(&g, &d, stream, 200), first = time_linear(&plain, &d, stream, 200);
+        double bytes = (double)(k * n + m * k + m * n) * 2;
+        cr_log_info("fp16 M=%lld K=%lld N=%lld: heuristic %.4f ms, tuned %.4f ms (%.2fx), tuned %.0f GB/s of the "
+                    "operands' bytes",
+                    (long long)m, (long long)k, (long long)n, first, tuned, first / tuned, bytes / (tuned * 1e-3) / 1e9);
+        rg_rt_cuda_free(g.cuda, dx), rg_rt_cuda_free(g.cuda, dw), rg_rt_cuda_free(g.cuda, dy), rg_rt_cuda_free(g.cuda, db);
+    }
+    rg_rt_cuda_stream_free(g.cuda, stream);
+    close_gpu(&plain);
     close_gpu(&g);
 }
