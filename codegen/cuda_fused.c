@@ -1,6 +1,6 @@
 /*
  * cuda_fused.c — batch-reduction kernels for Fused and LayerNorm nodes (see
- * cuda_fused.h for the model and the kernel ABI).
+ * cuda_fused.h for the model, ir/kernel_abi.h for the kernel ABI).
  *
  * The emitted unit has a fixed preamble (types, vector load/store helpers,
  * the row-offset rule) and a body generated from the program: one C
@@ -10,7 +10,9 @@
  * by "level": level 0 is everything computable from loads and constants,
  * then the reductions over level-0 registers are combined together (one
  * shuffle loop, one shared-memory exchange), then level 1, and so on. The
- * body is a template on the vector width, instantiated twice.
+ * body is a template on the vector width, instantiated twice. The layout
+ * (vector width, threads per row, rows per block) and the LayerNorm program
+ * come from ir/kernel_abi.c, which the executor shares.
  */
 #include "cuda_fused.h"
 
@@ -19,12 +21,6 @@
 
 #include "ir/fused.h"
 
-/* Register and shared-memory budget: at most this many elements of a row
- * per thread per ROW register before more threads take the row. */
-#define MAX_ELEMENTS_PER_THREAD 32
-/* Threads per block when rows are short enough for several per block. */
-#define BLOCK_TARGET 256
-
 static const char *dtype_type(rg_dtype dtype) {
     switch (dtype) {
     case RG_DTYPE_F32: return "float";
@@ -32,83 +28,6 @@ static const char *dtype_type(rg_dtype dtype) {
     case RG_DTYPE_BF16: return "__nv_bfloat16";
     default: return NULL;
     }
-}
-
-static int next_pow2(int64_t v) {
-    int p = 1;
-    while (p < v && p < 32) p *= 2;
-    return p;
-}
-
-/* Vector width, threads per row and rows per block for N elements. */
-static void choose_layout(int64_t n, rg_dtype dtype, rg_cg_fused_kernel *k) {
-    int esize = (int)rg_dtype_size(dtype);
-    int v = 16 / esize;
-    /* the widest access that divides the row; short rows then take fewer
-     * lanes (a part of a warp) rather than narrower accesses */
-    while (v > 1 && n % v != 0) v /= 2;
-    int64_t chunks = (n + v - 1) / v;
-    int per_thread = MAX_ELEMENTS_PER_THREAD / v > 0 ? MAX_ELEMENTS_PER_THREAD / v : 1;
-    int threads;
-    if (chunks <= 32) threads = next_pow2(chunks);
-    else {
-        int64_t warps = (chunks + 32 * (int64_t)per_thread - 1) / (32 * (int64_t)per_thread);
-        threads = warps >= 32 ? 1024 : (int)warps * 32;
-    }
-    k->vector_width = v;
-    k->threads_per_row = threads;
-    k->rows_per_block = threads >= BLOCK_TARGET ? 1 : BLOCK_TARGET / threads;
-    k->block_threads = k->threads_per_row * k->rows_per_block;
-}
-
-static bool is_identifier(const char *s) {
-    size_t n = strlen(s);
-    if (n == 0 || n > RG_CG_FUSED_NAME_MAX) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool ok = c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9');
-        if (!ok) return false;
-    }
-    return true;
-}
-
-/* ------------------------------------------------------ LayerNorm program */
-
-/* LayerNorm (x, scale, bias?, residual?) -> (y, sum?) as an expression
- * program: s = x (+ residual); mean; d = s - mean; var = mean(d * d);
- * y = d * (1 / sqrt(var + eps)) * scale (+ bias). code must hold 4 * 20. */
-static void layer_norm_program(const rg_node *node, int64_t *code, float *eps, rg_fused_program *out) {
-    uint32_t n = 0;
-#define LN_EMIT(op, a, b, c) (code[4 * n] = (op), code[4 * n + 1] = (a), code[4 * n + 2] = (b), \
-                              code[4 * n + 3] = (c), (int64_t)n++)
-    bool has_bias = node->ninputs > 2 && node->inputs[2];
-    bool has_residual = node->ninputs > 3 && node->inputs[3];
-    bool want_sum = node->noutputs > 1 && node->outputs[1];
-    int64_t s = LN_EMIT(RG_FUSED_LOAD, 0, RG_FUSED_LOAD_ROW, 0);
-    if (has_residual) {
-        int64_t r = LN_EMIT(RG_FUSED_LOAD, 3, RG_FUSED_LOAD_ROW, 0);
-        s = LN_EMIT(RG_FUSED_ADD, s, r, 0);
-    }
-    if (want_sum) LN_EMIT(RG_FUSED_STORE, 1, s, RG_FUSED_STORE_ROW);
-    int64_t mean = LN_EMIT(RG_FUSED_RMEAN, s, 0, 0);
-    int64_t d = LN_EMIT(RG_FUSED_SUB, s, mean, 0);
-    int64_t sq = LN_EMIT(RG_FUSED_MUL, d, d, 0);
-    int64_t var = LN_EMIT(RG_FUSED_RMEAN, sq, 0, 0);
-    int64_t e = LN_EMIT(RG_FUSED_CONST, 0, 0, 0);
-    int64_t ve = LN_EMIT(RG_FUSED_ADD, var, e, 0);
-    int64_t sd = LN_EMIT(RG_FUSED_SQRT, ve, 0, 0);
-    int64_t inv = LN_EMIT(RG_FUSED_RECIP, sd, 0, 0);
-    int64_t nrm = LN_EMIT(RG_FUSED_MUL, d, inv, 0);
-    int64_t g = LN_EMIT(RG_FUSED_LOAD, 1, RG_FUSED_LOAD_ROW, 0);
-    int64_t y = LN_EMIT(RG_FUSED_MUL, nrm, g, 0);
-    if (has_bias) {
-        int64_t b = LN_EMIT(RG_FUSED_LOAD, 2, RG_FUSED_LOAD_ROW, 0);
-        y = LN_EMIT(RG_FUSED_ADD, y, b, 0);
-    }
-    LN_EMIT(RG_FUSED_STORE, 0, y, RG_FUSED_STORE_ROW);
-#undef LN_EMIT
-    *out = (rg_fused_program){.ninstr = n, .code = code, .nconstants = 1, .constants = eps,
-                              .ninputs = node->ninputs, .noutputs = node->noutputs};
 }
 
 /* ---------------------------------------------------------------- program */
@@ -133,7 +52,7 @@ static void emit_program_comment(rg_cg_emit *e, const rg_fused_program *p) {
 }
 
 /* The fixed part: types, helpers, the parameter struct. */
-static void emit_preamble(rg_cg_emit *e, rg_dtype dtype, const rg_cg_fused_kernel *k, int nreductions) {
+static void emit_preamble(rg_cg_emit *e, rg_dtype dtype, const rg_kabi_fused_kernel *k, int nreductions) {
     if (dtype == RG_DTYPE_F16) rg_cg_emit_line(e, "#include <cuda_fp16.h>");
     if (dtype == RG_DTYPE_BF16) rg_cg_emit_line(e, "#include <cuda_bf16.h>");
     rg_cg_emitf(e, "\n");
@@ -149,13 +68,13 @@ static void emit_preamble(rg_cg_emit *e, rg_dtype dtype, const rg_cg_fused_kerne
     if (k->threads_per_row > 32 && nreductions > 0)
         rg_cg_emit_line(e, "constexpr int NRED = %d; // reductions, one shared slot each", nreductions);
     rg_cg_emitf(e, "\n");
-    rg_cg_emit_line(e, "// The kernel parameter, byte for byte rg_cg_fused_params (codegen/cuda_fused.h).");
+    rg_cg_emit_line(e, "// The kernel parameter, byte for byte rg_kabi_fused_params (ir/kernel_abi.h).");
     rg_cg_emit_open(e, "struct rg_params");
-    rg_cg_emit_line(e, "const void *inputs[%d];", RG_CG_FUSED_MAX_INPUTS);
-    rg_cg_emit_line(e, "void *outputs[%d];", RG_CG_FUSED_MAX_OUTPUTS);
+    rg_cg_emit_line(e, "const void *inputs[%d];", RG_KABI_FUSED_MAX_INPUTS);
+    rg_cg_emit_line(e, "void *outputs[%d];", RG_KABI_FUSED_MAX_OUTPUTS);
     rg_cg_emit_line(e, "long long rows;");
-    rg_cg_emit_line(e, "long long dims[%d];", RG_CG_FUSED_MAX_DIMS);
-    rg_cg_emit_line(e, "long long strides[%d][%d];", RG_CG_FUSED_MAX_INPUTS, RG_CG_FUSED_MAX_DIMS);
+    rg_cg_emit_line(e, "long long dims[%d];", RG_KABI_FUSED_MAX_DIMS);
+    rg_cg_emit_line(e, "long long strides[%d][%d];", RG_KABI_FUSED_MAX_INPUTS, RG_KABI_FUSED_MAX_DIMS);
     rg_cg_emit_line(e, "int ndims;");
     rg_cg_emit_line(e, "int reserved;");
     rg_cg_emit_close(e, ";");
@@ -220,7 +139,7 @@ static void emit_preamble(rg_cg_emit *e, rg_dtype dtype, const rg_cg_fused_kerne
         "    }",
         "}",
         "",
-        "// Element offset of row `row` of input `in` (see the ABI in cuda_fused.h).",
+        "// Element offset of row `row` of input `in` (see the ABI in ir/kernel_abi.h).",
         "__device__ __forceinline__ long long rg_offset(const rg_params &p, int in, long long row) {",
         "    if (p.ndims == 1) return row * p.strides[in][0];",
         "    long long off = 0, rest = row;",
@@ -398,7 +317,7 @@ static int compute_levels(const rg_fused_program *p, int *level, int *slot, int 
 }
 
 static rg_status emit_unit(const rg_node *node, const rg_fused_program *p, rg_cg_emit *e,
-                           const rg_cg_fused_kernel *k, rg_error *err) {
+                           const rg_kabi_fused_kernel *k, rg_error *err) {
     const rg_allocator *alloc = e->alloc ? e->alloc : rg_allocator_default();
     size_t count = p->ninstr;
     rg_fused_kind *kinds = rg_mem_calloc(alloc, count, sizeof *kinds);
@@ -438,7 +357,7 @@ static rg_status emit_unit(const rg_node *node, const rg_fused_program *p, rg_cg
     rg_cg_emit_line(e, "const bool active = row < p.rows;");
     (void)slot;
     for (uint32_t j = 0; j < p->ninputs; j++)
-        if (k->input_kind[j] != RG_CG_FUSED_IN_UNUSED)
+        if (k->input_kind[j] != RG_KABI_FUSED_IN_UNUSED)
             rg_cg_emit_line(e, "const long long off%u = rg_offset(p, %u, row);", j, j);
     for (int at = 0; at <= top; at++) {
         rg_cg_emit_line(e, "// level %d", at);
@@ -468,68 +387,13 @@ done:
 }
 
 rg_status rg_cg_fused_emit(const rg_node *node, const char *kernel_name, rg_dtype dtype, int64_t row_length,
-                           rg_cg_emit *emit, rg_cg_fused_kernel *out, rg_error *err) {
-    const char *nn = node->name ? node->name : "";
-    if (node->op != RG_OP_FUSED && node->op != RG_OP_LAYER_NORM)
-        return rg_error_set(err, RG_ERR_UNSUPPORTED, "node '%s' (%s): no batch-reduction kernel for this op", nn,
-                            rg_op_name(node->op));
-    if (!is_identifier(kernel_name))
-        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "node '%s': kernel name '%s' is not a C identifier of "
-                            "at most %d bytes", nn, kernel_name, RG_CG_FUSED_NAME_MAX);
-    if (node->ninputs > RG_CG_FUSED_MAX_INPUTS || node->noutputs > RG_CG_FUSED_MAX_OUTPUTS)
-        return rg_error_set(err, RG_ERR_UNSUPPORTED, "node '%s': %u inputs and %u outputs; kernels take at most %d and %d",
-                            nn, node->ninputs, node->noutputs, RG_CG_FUSED_MAX_INPUTS, RG_CG_FUSED_MAX_OUTPUTS);
-    if (dtype == RG_DTYPE_UNDEFINED && node->ninputs > 0 && node->inputs[0]) dtype = node->inputs[0]->dtype;
-    if (!dtype_type(dtype))
-        return rg_error_set(err, RG_ERR_UNSUPPORTED, "node '%s': dtype %s; kernels take f32, f16 or bf16", nn,
-                            rg_dtype_name(dtype));
-    if (row_length <= 0) {
-        const rg_value *o = node->noutputs > 0 ? node->outputs[0] : NULL;
-        /* a Fused output 0 stored per row has lost the row; input 0 of a LayerNorm always has it */
-        const rg_value *v = node->op == RG_OP_LAYER_NORM ? node->inputs[0] : o;
-        if (!v || v->rank < 1 || !rg_dim_is_const(&v->dims[v->rank - 1], &row_length))
-            return rg_error_set(err, RG_ERR_UNSUPPORTED, "node '%s': the row length is not known at compile time",
-                                nn);
-    }
-    if (row_length < 1 || row_length > INT32_MAX / 2)
-        return rg_error_set(err, RG_ERR_UNSUPPORTED, "node '%s': row length %lld is out of range", nn,
-                            (long long)row_length);
-
-    int64_t ln_code[4 * 20];
-    float eps = 1e-5f;
-    rg_fused_program prog;
-    if (node->op == RG_OP_LAYER_NORM) {
-        if (node->ninputs < 2 || !node->inputs[0] || !node->inputs[1])
-            return rg_error_set(err, RG_ERR_INVALID_MODEL, "node '%s' (LayerNorm): inputs 0 and 1 are required", nn);
-        if (node->noutputs < 1 || !node->outputs[0])
-            return rg_error_set(err, RG_ERR_INVALID_MODEL, "node '%s' (LayerNorm): output 0 is required", nn);
-        rg_status st = rg_node_attr_float(node, "epsilon", 1e-5f, &eps, err);
-        if (st != RG_OK) return st;
-        layer_norm_program(node, ln_code, &eps, &prog);
-    } else {
-        rg_error inner = {0};
-        rg_status st = rg_fused_decode(node, &prog, &inner);
-        if (st != RG_OK) return rg_error_set(err, st, "node '%s': %s", nn, inner.message);
-    }
-
-    rg_cg_fused_kernel k;
-    memset(&k, 0, sizeof k);
-    k.dtype = dtype;
-    k.row_length = row_length;
-    k.ninputs = node->ninputs;
-    k.noutputs = node->noutputs;
-    choose_layout(row_length, dtype, &k);
-    for (uint32_t j = 0; j < k.ninputs; j++) k.input_kind[j] = RG_CG_FUSED_IN_UNUSED;
-    for (uint32_t i = 0; i < prog.ninstr; i++) {
-        rg_fused_instr in = rg_fused_instr_at(&prog, i);
-        if (in.op == RG_FUSED_LOAD)
-            k.input_kind[in.a] = in.b == RG_FUSED_LOAD_SCALAR ? RG_CG_FUSED_IN_SCALAR : RG_CG_FUSED_IN_ROW;
-        if (in.op == RG_FUSED_STORE) k.output_mode[in.a] = (uint8_t)in.c;
-    }
-    if (row_length % k.vector_width == 0 && k.vector_width > 1) snprintf(k.vec_name, sizeof k.vec_name, "%s_vec", kernel_name);
-    else k.vector_width = 1;
-    snprintf(k.scalar_name, sizeof k.scalar_name, "%s_scalar", kernel_name);
-    RG_TRY(emit_unit(node, &prog, emit, &k, err));
+                           rg_cg_emit *emit, rg_kabi_fused_kernel *out, rg_error *err) {
+    /* the layout is the ABI's decision (the executor makes the same one) */
+    rg_kabi_fused_kernel k;
+    rg_kabi_fused_source source;
+    RG_TRY(rg_kabi_fused_kernel_of(node, kernel_name, dtype, row_length, &k, &source, err));
+    RG_ASSERT(dtype_type(k.dtype) != NULL);
+    RG_TRY(emit_unit(node, &source.program, emit, &k, err));
     *out = k;
     return RG_OK;
 }

@@ -23,22 +23,11 @@ bool rg_cg_cuda_target_known(const char *t) {
                  !strcmp(t, "sm_90a"));
 }
 
-rg_status rg_cg_attention_variant_of(const rg_node *node, rg_cg_attention_variant *out, rg_error *err) {
-    int64_t heads, head_size, causal;
-    RG_TRY(rg_node_attr_int(node, "num_heads", 0, &heads, err));
-    RG_TRY(rg_node_attr_int(node, "head_size", 0, &head_size, err));
-    RG_TRY(rg_node_attr_int(node, "causal", 0, &causal, err));
-    rg_cg_attention_variant v = {node->inputs[0]->dtype, (int)head_size, causal != 0};
-    RG_TRY(rg_cg_attention_check(&v, err));
-    *out = v;
-    return RG_OK;
-}
-
 bool rg_cg_attention_fast_ok(const rg_node *node) {
-    rg_cg_attention_variant v;
+    rg_kabi_attention_variant v;
     rg_error ignored = {0};
     const char *mask_kind;
-    if (rg_cg_attention_variant_of(node, &v, &ignored) != RG_OK) return false;
+    if (rg_kabi_attention_variant_of(node, &v, &ignored) != RG_OK) return false;
     if (node->ninputs > 2 && node->inputs[2]) return false;
     if (rg_node_attr_string(node, "mask_kind", "none", &mask_kind, &ignored) != RG_OK) return false;
     return !strcmp(mask_kind, "none") || !strcmp(mask_kind, "key_padding");
@@ -112,8 +101,8 @@ static rg_status add_fused(rg_cg_cuda_kernels *k, const rg_graph *g, uint32_t in
     const rg_node *node = g->nodes[index];
     rg_cg_emit emit;
     rg_cg_emit_init(&emit, k->alloc);
-    rg_cg_fused_kernel info;
-    rg_status st = rg_cg_fused_emit(node, RG_CG_PLAN_FUSED_NAME, RG_DTYPE_UNDEFINED, 0, &emit, &info, err);
+    rg_kabi_fused_kernel info;
+    rg_status st = rg_cg_fused_emit(node, RG_KABI_FUSED_NAME, RG_DTYPE_UNDEFINED, 0, &emit, &info, err);
     if (st == RG_OK) st = rg_cg_emit_status(&emit, err);
     if (st == RG_ERR_UNSUPPORTED && node->op == RG_OP_FUSED) {
         /* no kernel (e.g. a row length known only at run time, as in MPNet's
@@ -152,14 +141,14 @@ static rg_status add_attention(rg_cg_cuda_kernels *k, const rg_graph *g, uint32_
                                rg_error *err) {
     const rg_node *node = g->nodes[index];
     if (!rg_cg_attention_fast_ok(node)) return RG_OK; /* the general module serves it */
-    rg_cg_attention_variant v;
-    rg_status st = rg_cg_attention_variant_of(node, &v, err);
+    rg_kabi_attention_variant v;
+    rg_status st = rg_kabi_attention_variant_of(node, &v, err);
     if (st != RG_OK) {
         char label[160];
         return rg_error_prefix(err, st, "node %s", rg_node_label(node, label, sizeof label));
     }
     char name[64];
-    rg_cg_attention_kernel_name(&v, name, sizeof name);
+    rg_kabi_attention_kernel_name(&v, name, sizeof name);
     for (size_t i = 0; i < k->nkernels; i++)
         if (!strcmp(k->kernels[i].name, name)) {
             add_node(&k->kernels[i], index);
@@ -180,7 +169,7 @@ static rg_status add_attention_general(rg_cg_cuda_kernels *k, const rg_graph *g,
         if (!m) {
             const char *text = rg_cg_kernel_template("attention_general.cu");
             RG_ASSERT(text != NULL);
-            m = add_module(k, RG_CG_PLAN_ATTENTION_GENERAL_MODULE, "attention_general", arch, text, g->nnodes);
+            m = add_module(k, RG_KABI_ATTENTION_GENERAL_MODULE, "attention_general", arch, text, g->nnodes);
             if (!m) return nomem(err);
         }
         add_node(m, i);
@@ -198,7 +187,7 @@ static rg_status compile_all(rg_cg_cuda_kernels *k, const rg_graph *g, const cha
     RG_TRY(add_attention_general(k, g, arch, err));
     const char *ew = rg_cg_kernel_template("elementwise.cu");
     RG_ASSERT(ew != NULL);
-    if (!add_module(k, RG_CG_PLAN_ELEMENTWISE_MODULE, "elementwise", arch, ew, 0)) return nomem(err);
+    if (!add_module(k, RG_KABI_ELEMENTWISE_MODULE, "elementwise", arch, ew, 0)) return nomem(err);
     /* data movement on device values (Transpose, Slice, Concat, Gather, Where, Cast, ...): the executor
      * decides at session creation which nodes run it, so every GPU plan carries it */
     const char *mv = rg_cg_kernel_template("movement.cu");
@@ -207,8 +196,8 @@ static rg_status compile_all(rg_cg_cuda_kernels *k, const rg_graph *g, const cha
     for (size_t i = 0; i < k->nkernels; i++) {
         rg_ir_kernel *m = &k->kernels[i];
         if (!strcmp(m->kind, "attention")) {
-            rg_cg_attention_variant v;
-            RG_TRY(rg_cg_attention_variant_of(g->nodes[m->nodes[0]], &v, err));
+            rg_kabi_attention_variant v;
+            RG_TRY(rg_kabi_attention_variant_of(g->nodes[m->nodes[0]], &v, err));
             char storage[512];
             const char *defines[4];
             rg_cg_attention_defines(&v, storage, sizeof storage, defines);

@@ -5,8 +5,9 @@
  * Modules, each one NVRTC compile:
  * - "fused": one per distinct generated source of the graph's Fused and
  *   LayerNorm nodes (codegen/cuda_fused.h), emitted with the kernel name
- *   RG_CG_PLAN_FUSED_NAME; nodes with the same source (every layer of a
- *   transformer) share one module, so a 12-layer model compiles a handful;
+ *   RG_KABI_FUSED_NAME (ir/kernel_abi.h); nodes with the same source
+ *   (every layer of a transformer) share one module, so a 12-layer model
+ *   compiles a handful;
  * - "attention": one per attention variant (dtype, head size, causal) the
  *   graph's Attention nodes need (codegen/kernels/attention.cu), for the
  *   nodes that kernel can serve (rg_cg_attention_fast_ok);
@@ -27,11 +28,9 @@
 #include "codegen/kernels.h"
 #include "codegen/nvrtc.h"
 #include "ir/graph.h"
+#include "ir/kernel_abi.h"
 #include "ir/serialize.h"
 
-#define RG_CG_PLAN_FUSED_NAME "rg_fused"
-#define RG_CG_PLAN_ELEMENTWISE_MODULE "rg_elementwise"
-#define RG_CG_PLAN_ATTENTION_GENERAL_MODULE "rg_attention_general"
 
 typedef struct rg_cg_cuda_kernels {
     rg_arena arena;          /* names, node lists, sources */
@@ -56,9 +55,5 @@ bool rg_cg_attention_fast_ok(const rg_node *node);
 rg_status rg_cg_cuda_compile_graph(const rg_graph *g, const char *arch, const rg_allocator *alloc,
                                    rg_cg_cuda_kernels **out, rg_error *err);
 void rg_cg_cuda_kernels_free(rg_cg_cuda_kernels *k);
-
-/* The attention variant an Attention node needs (its dtype, head size and
- * causal flag). */
-rg_status rg_cg_attention_variant_of(const rg_node *node, rg_cg_attention_variant *out, rg_error *err);
 
 #endif

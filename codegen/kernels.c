@@ -1,6 +1,7 @@
 /*
  * kernels.c — the embedded kernel templates and the attention variants built
- * from them (see kernels.h). The templates' text comes from headers generated
+ * from them (see kernels.h); the variants' names and checks are the kernel
+ * ABI's (ir/kernel_abi.c). The templates' text comes from headers generated
  * at build time from the .cu files in codegen/kernels (codegen/CMakeLists.txt).
  */
 #include "kernels.h"
@@ -26,57 +27,30 @@ const char *rg_cg_kernel_template(const char *file_name) {
     return NULL;
 }
 
-/* The template's RG_ATTN_DTYPE code and the dtype's short name. */
-static int attention_dtype_code(rg_dtype dtype, const char **name) {
-    switch (dtype) {
-    case RG_DTYPE_F32: *name = "f32"; return 0;
-    case RG_DTYPE_F16: *name = "f16"; return 1;
-    case RG_DTYPE_BF16: *name = "bf16"; return 2;
-    default: *name = "?"; return -1;
-    }
-}
-
-rg_status rg_cg_attention_check(const rg_cg_attention_variant *variant, rg_error *err) {
-    const char *name;
-    if (attention_dtype_code(variant->dtype, &name) < 0)
-        return rg_error_set(err, RG_ERR_UNSUPPORTED, "attention kernel: no variant for dtype %s (f32, f16, bf16 only)",
-                            rg_dtype_name(variant->dtype));
-    if (variant->head_dim != 32 && variant->head_dim != 64 && variant->head_dim != 128)
-        return rg_error_set(err, RG_ERR_UNSUPPORTED, "attention kernel: head size %d (32, 64 or 128 only)",
-                            variant->head_dim);
-    return RG_OK;
-}
-
-void rg_cg_attention_kernel_name(const rg_cg_attention_variant *variant, char *out, size_t out_size) {
-    const char *name;
-    attention_dtype_code(variant->dtype, &name);
-    snprintf(out, out_size, "rg_attention_%s_d%d%s", name, variant->head_dim, variant->causal ? "_causal" : "");
-}
-
-void rg_cg_attention_defines(const rg_cg_attention_variant *variant, char *storage, size_t storage_size,
+void rg_cg_attention_defines(const rg_kabi_attention_variant *variant, char *storage, size_t storage_size,
                              const char *options[4]) {
     RG_ASSERT(storage_size >= 256);
     const char *name;
-    int code = attention_dtype_code(variant->dtype, &name);
+    int code = rg_kabi_attention_dtype_code(variant->dtype, &name);
     size_t quarter = storage_size / 4;
     char *slot[4] = {storage, storage + quarter, storage + 2 * quarter, storage + 3 * quarter};
     snprintf(slot[0], quarter, "-DRG_ATTN_DTYPE=%d", code);
     snprintf(slot[1], quarter, "-DRG_ATTN_HEAD_DIM=%d", variant->head_dim);
     snprintf(slot[2], quarter, "-DRG_ATTN_CAUSAL=%d", variant->causal ? 1 : 0);
     int used = snprintf(slot[3], quarter, "-DRG_ATTN_KERNEL=");
-    rg_cg_attention_kernel_name(variant, slot[3] + used, quarter - (size_t)used);
+    rg_kabi_attention_kernel_name(variant, slot[3] + used, quarter - (size_t)used);
     for (int i = 0; i < 4; i++) options[i] = slot[i];
 }
 
-rg_status rg_cg_attention_compile(rg_cg_nvrtc *nvrtc, const rg_cg_attention_variant *variant, const char *arch,
+rg_status rg_cg_attention_compile(rg_cg_nvrtc *nvrtc, const rg_kabi_attention_variant *variant, const char *arch,
                                   void **cubin, size_t *size, rg_error *err) {
-    RG_TRY(rg_cg_attention_check(variant, err));
+    RG_TRY(rg_kabi_attention_check(variant, err));
     const char *source = rg_cg_kernel_template("attention.cu");
     RG_ASSERT(source != NULL);
     char storage[512], name[64];
     const char *defines[4];
     rg_cg_attention_defines(variant, storage, sizeof storage, defines);
-    rg_cg_attention_kernel_name(variant, name, sizeof name);
+    rg_kabi_attention_kernel_name(variant, name, sizeof name);
     rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = defines, .extra_count = 4};
     return rg_cg_nvrtc_compile(nvrtc, source, name, arch, &options, cubin, size, err);
 }

@@ -1,8 +1,8 @@
 /*
- * cuda_attention.c — compiling, loading and launching the fused attention
- * kernel, and its CPU reference (see cuda_attention.h). The kernel itself is
- * codegen/kernels/attention.cu; its variants are named and compiled by
- * codegen/kernels.c.
+ * cuda_attention.c — loading and launching the fused attention kernel, and
+ * its CPU reference (see cuda_attention.h). The kernel itself is
+ * codegen/kernels/attention.cu, compiled by codegen/kernels.c; its variants
+ * are named by ir/kernel_abi.c.
  */
 #include "cuda_attention.h"
 
@@ -29,21 +29,21 @@ struct rg_rt_cuda_attention {
     rg_rt_cuda *cuda;
     rg_rt_cuda_library library;
     rg_rt_cuda_kernel kernel;
-    rg_cg_attention_variant variant;
+    rg_kabi_attention_variant variant;
     char name[64];
 };
 
 rg_status rg_rt_cuda_attention_load(rg_rt_cuda *cuda, const void *cubin, size_t size,
-                                    const rg_cg_attention_variant *variant, const rg_allocator *alloc,
+                                    const rg_kabi_attention_variant *variant, const rg_allocator *alloc,
                                     rg_rt_cuda_attention **out, rg_error *err) {
-    RG_TRY(rg_cg_attention_check(variant, err));
+    RG_TRY(rg_kabi_attention_check(variant, err));
     if (!alloc) alloc = rg_allocator_default();
     rg_rt_cuda_attention *attention = rg_mem_calloc(alloc, 1, sizeof *attention);
     if (!attention) return rg_error_set(err, RG_ERR_NOMEM, "attention kernel: out of memory");
     attention->alloc = alloc;
     attention->cuda = cuda;
     attention->variant = *variant;
-    rg_cg_attention_kernel_name(variant, attention->name, sizeof attention->name);
+    rg_kabi_attention_kernel_name(variant, attention->name, sizeof attention->name);
     rg_status st = rg_rt_cuda_library_load(cuda, cubin, size, attention->name, &attention->library, err);
     if (st != RG_OK) goto fail;
     st = rg_rt_cuda_kernel_get(cuda, attention->library, attention->name, &attention->kernel, err);
@@ -52,19 +52,6 @@ rg_status rg_rt_cuda_attention_load(rg_rt_cuda *cuda, const void *cubin, size_t 
     return RG_OK;
 fail:
     rg_rt_cuda_attention_free(attention);
-    return st;
-}
-
-rg_status rg_rt_cuda_attention_new(rg_rt_cuda *cuda, rg_cg_nvrtc *nvrtc, const rg_cg_attention_variant *variant,
-                                   const char *arch, const rg_allocator *alloc, rg_rt_cuda_attention **out,
-                                   rg_error *err) {
-    void *cubin = NULL;
-    size_t size = 0;
-    RG_TRY(rg_cg_attention_compile(nvrtc, variant, arch, &cubin, &size, err));
-    rg_status st = rg_rt_cuda_attention_load(cuda, cubin, size, variant, alloc, out, err);
-    /* rg_cg_nvrtc_compile allocates with the allocator NVRTC was opened with;
-     * callers open both with the same one (NULL: the default). */
-    rg_mem_free(alloc ? alloc : rg_allocator_default(), cubin, size);
     return st;
 }
 
@@ -169,8 +156,8 @@ static void reference_row(const double *q, const double *k, const double *v, int
 
 rg_status rg_rt_attention_reference(rg_dtype dtype, int head_dim, bool causal, const rg_rt_attention_args *a,
                                     double *out, rg_error *err) {
-    rg_cg_attention_variant variant = {dtype, head_dim, causal};
-    RG_TRY(rg_cg_attention_check(&variant, err));
+    rg_kabi_attention_variant variant = {dtype, head_dim, causal};
+    RG_TRY(rg_kabi_attention_check(&variant, err));
     if (a->batch < 0 || a->heads < 1 || a->max_seqlen < 0 || !a->cu_seqlens || a->cu_seqlens[0] != 0)
         return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "attention reference: bad batch, heads or cu_seqlens");
     for (int b = 0; b < a->batch; b++) {

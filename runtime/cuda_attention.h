@@ -1,6 +1,8 @@
 /*
  * cuda_attention.h — the fused attention kernel (codegen/kernels/attention.cu)
- * compiled, loaded and launched, plus the CPU reference it is tested against.
+ * loaded and launched, plus the CPU reference it is tested against. The
+ * variant's name and check are the kernel ABI's (ir/kernel_abi.h);
+ * compiling it is codegen's (codegen/kernels.h).
  *
  * Layout contract (the kernel's and the reference's):
  *
@@ -31,7 +33,7 @@
 
 #include <stdint.h>
 
-#include "codegen/kernels.h"
+#include "ir/kernel_abi.h"
 #include "runtime/cuda_api.h"
 
 typedef struct rg_rt_attention_args {
@@ -54,16 +56,12 @@ typedef struct rg_rt_attention_args {
 
 typedef struct rg_rt_cuda_attention rg_rt_cuda_attention;
 
-/* Compiles `variant` with NVRTC for `arch` (the device's, e.g. "sm_90") and
- * loads it. `alloc` NULL means the default allocator. On failure *out is
- * untouched and the message names the variant's kernel. */
-rg_status rg_rt_cuda_attention_new(rg_rt_cuda *cuda, rg_cg_nvrtc *nvrtc, const rg_cg_attention_variant *variant,
-                                   const char *arch, const rg_allocator *alloc, rg_rt_cuda_attention **out,
-                                   rg_error *err);
-/* Loads a cubin compiled earlier by rg_cg_attention_compile for `variant`
- * (e.g. from a plan). */
+/* Loads a cubin of `variant` (from a plan's "attention" module, or one
+ * codegen compiled: rg_cg_attention_compile) and gets its kernel, named by
+ * rg_kabi_attention_kernel_name. `alloc` NULL means the default allocator.
+ * On failure *out is untouched and the message names the kernel. */
 rg_status rg_rt_cuda_attention_load(rg_rt_cuda *cuda, const void *cubin, size_t size,
-                                    const rg_cg_attention_variant *variant, const rg_allocator *alloc,
+                                    const rg_kabi_attention_variant *variant, const rg_allocator *alloc,
                                     rg_rt_cuda_attention **out, rg_error *err);
 /* Unloads the kernel; NULL does nothing. */
 void rg_rt_cuda_attention_free(rg_rt_cuda_attention *attention);

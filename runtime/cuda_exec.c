@@ -15,12 +15,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "codegen/cuda_fused.h"
-#include "codegen/cuda_plan.h"
-#include "codegen/kernels.h"
 #include "bind.h"
 #include "cpu_internal.h"
 #include "ir/fused.h"
+#include "ir/kernel_abi.h"
 #include "memplan.h"
 #include "runtime/cublaslt.h"
 #include "runtime/cuda_attention.h"
@@ -72,10 +70,10 @@ typedef struct attention_plan {
 
 typedef struct exec_node {
     node_kind kind;
-    rg_cg_fused_kernel fused;
+    rg_kabi_fused_kernel fused;
     rg_rt_cuda_kernel vec, scalar, kernel;
     rg_rt_cuda_attention *attention; /* borrowed from the module table */
-    rg_cg_attention_variant variant;
+    rg_kabi_attention_variant variant;
     float scale;
     int heads;
     rg_rt_blaslt_activation activation;
@@ -327,13 +325,8 @@ static rg_status module_library(rg_cuda_exec *e, size_t m, rg_rt_cuda_library *o
 
 static rg_status prepare_fused(rg_cuda_exec *e, uint32_t i, size_t m, rg_error *err) {
     exec_node *x = &e->nodes[i];
-    rg_cg_emit emit;
-    rg_cg_emit_init(&emit, e->alloc);
-    /* the emitter also describes the kernel's launch shape: re-emit (cheap) rather than store it */
-    rg_status st = rg_cg_fused_emit(e->g->nodes[i], RG_CG_PLAN_FUSED_NAME, RG_DTYPE_UNDEFINED, 0, &emit, &x->fused,
-                                    err);
-    rg_cg_emit_deinit(&emit);
-    RG_TRY(st);
+    /* the launch shape follows from the node, as it did when codegen emitted the kernel */
+    RG_TRY(rg_kabi_fused_kernel_of(e->g->nodes[i], RG_KABI_FUSED_NAME, RG_DTYPE_UNDEFINED, 0, &x->fused, NULL, err));
     rg_rt_cuda_library lib;
     RG_TRY(module_library(e, m, &lib, err));
     if (x->fused.vec_name[0]) RG_TRY(rg_rt_cuda_kernel_get(e->cuda, lib, x->fused.vec_name, &x->vec, err));
@@ -378,10 +371,10 @@ static rg_status prepare_attention(rg_cuda_exec *e, uint32_t i, size_t m, rg_err
     if (why && gm == SIZE_MAX)
         return rg_error_set(err, RG_ERR_UNSUPPORTED, "attention: %s, and the plan has no general attention kernel "
                             "(recompile it)", why);
-    x->variant = (rg_cg_attention_variant){n->inputs[0]->dtype, (int)head_size, causal != 0};
+    x->variant = (rg_kabi_attention_variant){n->inputs[0]->dtype, (int)head_size, causal != 0};
     if (why) at->general = true;
     else {
-        RG_TRY(rg_cg_attention_variant_of(n, &x->variant, err));
+        RG_TRY(rg_kabi_attention_variant_of(n, &x->variant, err));
         if (key_padding) {
             e->mask = n->inputs[1];
             at->dynamic = gm != SIZE_MAX; /* else a mask that is not right padding fails the run */
@@ -600,7 +593,10 @@ rg_status rg_cuda_exec_new(const rg_plan *plan, const rg_allocator *alloc, rg_cu
     e->plan = plan;
     e->g = g;
     e->alloc = alloc;
-    e->tf32 = plan->options_text && strstr(plan->options_text, "tf32=1");
+    const char *tf32;
+    size_t tf32_length;
+    e->tf32 = rg_rt_plan_option(plan->options_text, "tf32", &tf32, &tf32_length) && tf32_length == 1 &&
+              tf32[0] == '1';
     if (!ARRAY(e->modules, plan->nkernels) || !ARRAY(e->nodes, g->nnodes) || !ARRAY(e->on_device, g->nvalues) ||
         !ARRAY(e->upload, g->nvalues) || !ARRAY(e->last_use, g->nvalues) || !ARRAY(e->const_dev, g->nvalues) ||
         !ARRAY(e->shapes, g->nvalues) || !ARRAY(e->host_owned, g->nvalues) || !ARRAY(e->outputs, g->noutputs) ||
@@ -1089,16 +1085,16 @@ static rg_status run_attention(rg_cuda_exec *e, const rg_node *n, exec_node *x, 
 }
 
 static rg_status run_fused(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_error *err) {
-    rg_tensor ins[RG_CG_FUSED_MAX_INPUTS];
-    const rg_tensor *inp[RG_CG_FUSED_MAX_INPUTS];
-    void *outs[RG_CG_FUSED_MAX_OUTPUTS];
-    for (uint32_t k = 0; k < n->ninputs && k < RG_CG_FUSED_MAX_INPUTS; k++) {
+    rg_tensor ins[RG_KABI_FUSED_MAX_INPUTS];
+    const rg_tensor *inp[RG_KABI_FUSED_MAX_INPUTS];
+    void *outs[RG_KABI_FUSED_MAX_OUTPUTS];
+    for (uint32_t k = 0; k < n->ninputs && k < RG_KABI_FUSED_MAX_INPUTS; k++) {
         inp[k] = NULL;
-        if (!n->inputs[k] || x->fused.input_kind[k] == RG_CG_FUSED_IN_UNUSED) continue;
+        if (!n->inputs[k] || x->fused.input_kind[k] == RG_KABI_FUSED_IN_UNUSED) continue;
         ins[k] = device_tensor(e, n->inputs[k]);
         inp[k] = &ins[k];
     }
-    for (uint32_t k = 0; k < n->noutputs && k < RG_CG_FUSED_MAX_OUTPUTS; k++) outs[k] = device_ptr(e, n->outputs[k]);
+    for (uint32_t k = 0; k < n->noutputs && k < RG_KABI_FUSED_MAX_OUTPUTS; k++) outs[k] = device_ptr(e, n->outputs[k]);
     return rg_rt_fused_launch(e->cuda, &x->fused, x->vec, x->scalar, inp, outs, e->stream, err);
 }
 

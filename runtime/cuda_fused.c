@@ -11,11 +11,11 @@
 
 /* The iteration shape: numpy broadcast of the inputs the kernel reads, a
  * per-row input counting with a last dim of 1. */
-static rg_status iteration_shape(const rg_cg_fused_kernel *k, const rg_tensor *const *inputs, int *rank_out,
+static rg_status iteration_shape(const rg_kabi_fused_kernel *k, const rg_tensor *const *inputs, int *rank_out,
                                  int64_t *dims, rg_error *err) {
     int rank = 0;
     for (uint32_t i = 0; i < k->ninputs; i++) {
-        if (k->input_kind[i] == RG_CG_FUSED_IN_UNUSED) continue;
+        if (k->input_kind[i] == RG_KABI_FUSED_IN_UNUSED) continue;
         const rg_tensor *t = inputs[i];
         if (!t || !t->data) return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "input %u is missing", i);
         if (t->dtype != k->dtype)
@@ -24,10 +24,10 @@ static rg_status iteration_shape(const rg_cg_fused_kernel *k, const rg_tensor *c
         if (t->rank < 0 || t->rank > RG_MAX_RANK)
             return rg_error_set(err, RG_ERR_SHAPE, "input %u has rank %d", i, t->rank);
         int64_t last = t->rank > 0 ? t->dims[t->rank - 1] : 1;
-        if (k->input_kind[i] == RG_CG_FUSED_IN_SCALAR && last != 1)
+        if (k->input_kind[i] == RG_KABI_FUSED_IN_SCALAR && last != 1)
             return rg_error_set(err, RG_ERR_SHAPE, "input %u is read once per row but its last dim is %lld", i,
                                 (long long)last);
-        if (k->input_kind[i] == RG_CG_FUSED_IN_ROW && last != k->row_length)
+        if (k->input_kind[i] == RG_KABI_FUSED_IN_ROW && last != k->row_length)
             return rg_error_set(err, RG_ERR_SHAPE, "input %u has last dim %lld; the kernel was made for rows of %lld",
                                 i, (long long)last, (long long)k->row_length);
         /* right-aligned broadcast into dims */
@@ -54,23 +54,23 @@ static rg_status iteration_shape(const rg_cg_fused_kernel *k, const rg_tensor *c
     return RG_OK;
 }
 
-rg_status rg_rt_fused_prepare(const rg_cg_fused_kernel *k, const rg_tensor *const *inputs, void *const *outputs,
-                              rg_cg_fused_params *params, bool *use_vec, rg_error *err) {
+rg_status rg_rt_fused_prepare(const rg_kabi_fused_kernel *k, const rg_tensor *const *inputs, void *const *outputs,
+                              rg_kabi_fused_params *params, bool *use_vec, rg_error *err) {
     int rank = 0;
     int64_t dims[RG_MAX_RANK];
     RG_TRY(iteration_shape(k, inputs, &rank, dims, err));
-    rg_cg_fused_params p;
+    rg_kabi_fused_params p;
     memset(&p, 0, sizeof p);
     /* leading dims with each input's element stride (0 where it broadcasts) */
     int lead = rank - 1, nd = 0;
-    int64_t ldims[RG_CG_FUSED_MAX_DIMS];
-    int64_t lstr[RG_CG_FUSED_MAX_INPUTS][RG_CG_FUSED_MAX_DIMS];
+    int64_t ldims[RG_KABI_FUSED_MAX_DIMS];
+    int64_t lstr[RG_KABI_FUSED_MAX_INPUTS][RG_KABI_FUSED_MAX_DIMS];
     memset(lstr, 0, sizeof lstr);
     for (int d = 0; d < lead; d++) {
         if (dims[d] == 1) continue; /* contributes nothing to any offset */
         ldims[nd] = dims[d];
         for (uint32_t i = 0; i < k->ninputs; i++) {
-            if (k->input_kind[i] == RG_CG_FUSED_IN_UNUSED) continue;
+            if (k->input_kind[i] == RG_KABI_FUSED_IN_UNUSED) continue;
             const rg_tensor *t = inputs[i];
             int kd = d - (rank - t->rank);
             if (kd < 0 || t->dims[kd] == 1) continue;
@@ -104,9 +104,9 @@ rg_status rg_rt_fused_prepare(const rg_cg_fused_kernel *k, const rg_tensor *cons
     size_t align = (size_t)k->vector_width * rg_dtype_size(k->dtype);
     bool vec = k->vec_name[0] != '\0';
     for (uint32_t i = 0; i < k->ninputs; i++) {
-        if (k->input_kind[i] == RG_CG_FUSED_IN_UNUSED) continue;
+        if (k->input_kind[i] == RG_KABI_FUSED_IN_UNUSED) continue;
         p.inputs[i] = inputs[i]->data;
-        if (k->input_kind[i] == RG_CG_FUSED_IN_ROW && (uintptr_t)inputs[i]->data % align) vec = false;
+        if (k->input_kind[i] == RG_KABI_FUSED_IN_ROW && (uintptr_t)inputs[i]->data % align) vec = false;
     }
     for (uint32_t j = 0; j < k->noutputs; j++) {
         p.outputs[j] = outputs ? outputs[j] : NULL;
@@ -117,7 +117,7 @@ rg_status rg_rt_fused_prepare(const rg_cg_fused_kernel *k, const rg_tensor *cons
     return RG_OK;
 }
 
-bool rg_rt_fused_grid(const rg_cg_fused_kernel *k, int64_t rows, unsigned grid[3], unsigned block[3]) {
+bool rg_rt_fused_grid(const rg_kabi_fused_kernel *k, int64_t rows, unsigned grid[3], unsigned block[3]) {
     int64_t blocks = (rows + k->rows_per_block - 1) / k->rows_per_block;
     if (blocks > INT32_MAX) return false;
     grid[0] = (unsigned)(blocks > 0 ? blocks : 1), grid[1] = 1, grid[2] = 1;
@@ -125,10 +125,10 @@ bool rg_rt_fused_grid(const rg_cg_fused_kernel *k, int64_t rows, unsigned grid[3
     return true;
 }
 
-rg_status rg_rt_fused_launch(rg_rt_cuda *cuda, const rg_cg_fused_kernel *k, rg_rt_cuda_kernel vec_kernel,
+rg_status rg_rt_fused_launch(rg_rt_cuda *cuda, const rg_kabi_fused_kernel *k, rg_rt_cuda_kernel vec_kernel,
                              rg_rt_cuda_kernel scalar_kernel, const rg_tensor *const *inputs, void *const *outputs,
                              rg_rt_cuda_stream stream, rg_error *err) {
-    rg_cg_fused_params params;
+    rg_kabi_fused_params params;
     bool vec;
     RG_TRY(rg_rt_fused_prepare(k, inputs, outputs, &params, &vec, err));
     if (params.rows == 0) return RG_OK;

@@ -308,3 +308,30 @@ rg_status rg_plan_load(const char *path, rg_plan **out, rg_error *err) {
 void rg_plan_free(rg_plan *plan) {
     if (plan) rg_graph_free(plan->graph);
 }
+
+static bool option_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+bool rg_rt_plan_option(const char *text, const char *key, const char **value, size_t *length) {
+    if (!text || !key || !key[0]) return false;
+    size_t key_length = strlen(key);
+    for (size_t i = 0; i < key_length; i++)
+        if (key[i] == '=' || option_space(key[i])) return false; /* no token has such a key */
+    const char *found = NULL;
+    size_t found_length = 0;
+    const char *p = text;
+    while (*p) {
+        while (option_space(*p)) p++;
+        const char *token = p;
+        while (*p && !option_space(*p)) p++;
+        size_t token_length = (size_t)(p - token);
+        /* "key=value": the key must be the whole part before the first '=' */
+        if (token_length > key_length && token[key_length] == '=' && !memcmp(token, key, key_length)) {
+            found = token + key_length + 1;
+            found_length = token_length - key_length - 1;
+        }
+    }
+    if (!found) return false;
+    *value = found;
+    *length = found_length;
+    return true;
+}

@@ -11,6 +11,7 @@
 #ifndef RG_RUNTIME_PLAN_H
 #define RG_RUNTIME_PLAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,5 +39,15 @@ struct rg_plan {
  * left allocated. Free with rg_plan_free(). */
 rg_status rg_rt_plan_load_memory(const void *data, size_t size, const rg_allocator *alloc, rg_plan **out,
                                  rg_error *err);
+
+/* The value of option `key` in a plan's options text: whitespace-separated
+ * key=value tokens, as `ragged compile` writes them ("target=sm_90
+ * dtype=fp16 optimize=2 tf32=1"). Only a token whose key is exactly `key`
+ * matches ("xtf32=1" is not tf32); tokens without '=' are skipped; when a
+ * key appears twice the last one counts. On a match returns true with
+ * *value pointing into `text` at the value (not NUL-terminated: it ends at
+ * the next whitespace) and *length its length (0 for "key="); otherwise
+ * returns false and leaves both untouched. `text` NULL finds nothing. */
+bool rg_rt_plan_option(const char *text, const char *key, const char **value, size_t *length);
 
 #endif

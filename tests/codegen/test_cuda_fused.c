@@ -16,7 +16,7 @@
 #include "codegen/nvrtc.h"
 #include "cuda_fused_fixtures.h"
 
-static char *emit_node(const rg_node *n, const char *name, rg_dtype dt, int64_t len, rg_cg_fused_kernel *k) {
+static char *emit_node(const rg_node *n, const char *name, rg_dtype dt, int64_t len, rg_kabi_fused_kernel *k) {
     rg_cg_emit e;
     rg_cg_emit_init(&e, NULL);
     rg_error err = {0};
@@ -51,7 +51,7 @@ Test(cuda_fused, golden_softmax_scale_mask) {
     rg_graph *g = cf_graph();
     int64_t dims[4] = {2, 12, 128, 128};
     rg_node *n = cf_softmax(g, RG_DTYPE_F16, 4, dims, 0.125f);
-    rg_cg_fused_kernel k;
+    rg_kabi_fused_kernel k;
     char *text = emit_node(n, "rg_softmax", RG_DTYPE_UNDEFINED, 0, &k);
     check_golden("softmax_f16_128.cu", text);
     cr_assert_eq(k.vector_width, 8, "128 halves: 16-byte vectors over half a warp");
@@ -67,12 +67,12 @@ Test(cuda_fused, golden_layer_norm_bias_residual) {
     rg_graph *g = cf_graph();
     int64_t dims[2] = {16, 768};
     rg_node *n = cf_layer_norm(g, RG_DTYPE_F16, 2, dims, true);
-    rg_cg_fused_kernel k;
+    rg_kabi_fused_kernel k;
     char *text = emit_node(n, "rg_ln", RG_DTYPE_UNDEFINED, 0, &k);
     check_golden("layer_norm_f16_768.cu", text);
     cr_assert_eq(k.vector_width, 8);
     cr_assert_eq(k.threads_per_row, 32);
-    cr_assert_eq(k.input_kind[3], RG_CG_FUSED_IN_ROW);
+    cr_assert_eq(k.input_kind[3], RG_KABI_FUSED_IN_ROW);
     cr_assert_eq(k.noutputs, 2);
     /* mean then variance: two levels of reductions, no E[x^2] - E[x]^2 */
     cr_assert(strstr(text, "// level 2"));
@@ -84,7 +84,7 @@ Test(cuda_fused, golden_gelu_chain) {
     rg_graph *g = cf_graph();
     int64_t dims[2] = {64, 3072};
     rg_node *n = cf_gelu_chain(g, RG_DTYPE_F32, 2, dims);
-    rg_cg_fused_kernel k;
+    rg_kabi_fused_kernel k;
     char *text = emit_node(n, "rg_bias_gelu", RG_DTYPE_UNDEFINED, 3072, &k);
     check_golden("gelu_f32_3072.cu", text);
     cr_assert_eq(k.vector_width, 4);
@@ -112,7 +112,7 @@ Test(cuda_fused, layouts) {
         {96, RG_DTYPE_F32, 4, 32, 8, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        rg_cg_fused_kernel k;
+        rg_kabi_fused_kernel k;
         char *text = emit_node(n, "k", cases[i].dt, cases[i].n, &k);
         cr_assert_eq(k.vector_width, cases[i].vec, "n=%lld", (long long)cases[i].n);
         cr_assert_eq(k.threads_per_row, cases[i].threads, "n=%lld", (long long)cases[i].n);
@@ -130,7 +130,7 @@ Test(cuda_fused, refusals_name_the_node) {
     rg_node *n = cf_gelu_chain(g, RG_DTYPE_F16, 2, dims);
     rg_cg_emit e;
     rg_cg_emit_init(&e, NULL);
-    rg_cg_fused_kernel k;
+    rg_kabi_fused_kernel k;
     memset(&k, 0x5a, sizeof k);
     rg_error err = {0};
     cr_assert_eq(rg_cg_fused_emit(n, "bad name", RG_DTYPE_F16, 8, &e, &k, &err), RG_ERR_INVALID_ARGUMENT);
@@ -159,7 +159,7 @@ static rg_cg_nvrtc *open_or_skip(void) {
 }
 
 static void compile_ok(rg_cg_nvrtc *nv, const rg_node *n, rg_dtype dt, int64_t len, const char *arch) {
-    rg_cg_fused_kernel k;
+    rg_kabi_fused_kernel k;
     char *text = emit_node(n, "rg_kernel", dt, len, &k);
     void *cubin = NULL;
     size_t size = 0;

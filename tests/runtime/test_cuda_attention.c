@@ -31,15 +31,15 @@ Test(cuda_attention, template_is_embedded) {
 
 Test(cuda_attention, variants_are_named_and_checked) {
     char name[64];
-    rg_cg_attention_variant v = {RG_DTYPE_F16, 64, true};
-    rg_cg_attention_kernel_name(&v, name, sizeof name);
+    rg_kabi_attention_variant v = {RG_DTYPE_F16, 64, true};
+    rg_kabi_attention_kernel_name(&v, name, sizeof name);
     cr_assert_str_eq(name, "rg_attention_f16_d64_causal");
     rg_error err = {0};
-    rg_cg_attention_variant bad_head = {RG_DTYPE_F16, 48, false};
-    cr_assert_eq(rg_cg_attention_check(&bad_head, &err), RG_ERR_UNSUPPORTED);
+    rg_kabi_attention_variant bad_head = {RG_DTYPE_F16, 48, false};
+    cr_assert_eq(rg_kabi_attention_check(&bad_head, &err), RG_ERR_UNSUPPORTED);
     cr_assert(strstr(err.message, "48") != NULL, "%s", err.message);
-    rg_cg_attention_variant bad_dtype = {RG_DTYPE_I32, 64, false};
-    cr_assert_eq(rg_cg_attention_check(&bad_dtype, &err), RG_ERR_UNSUPPORTED);
+    rg_kabi_attention_variant bad_dtype = {RG_DTYPE_I32, 64, false};
+    cr_assert_eq(rg_kabi_attention_check(&bad_dtype, &err), RG_ERR_UNSUPPORTED);
     cr_assert(strstr(err.message, "dtype") != NULL, "%s", err.message);
 }
 
@@ -57,7 +57,7 @@ Test(cuda_attention, every_variant_compiles) {
     for (size_t t = 0; t < 3; t++)
         for (size_t d = 0; d < 3; d++)
             for (int causal = 0; causal < 2; causal++) {
-                rg_cg_attention_variant v = {dtypes[t], head_dims[d], causal};
+                rg_kabi_attention_variant v = {dtypes[t], head_dims[d], causal};
                 const char *archs[] = {"sm_90", "sm_80", "sm_89"};
                 int arch_count = d == 1 && !causal ? 3 : 1;
                 for (int a = 0; a < arch_count; a++) {
@@ -101,6 +101,17 @@ static void gpu_close(gpu *g) {
     rg_rt_cuda_close(g->cuda);
 }
 
+/* The variant compiled by codegen and loaded by the runtime, as a plan's
+ * attention module would be. */
+static rg_status attention_new(gpu *g, const rg_kabi_attention_variant *v, rg_rt_cuda_attention **out, rg_error *err) {
+    void *cubin = NULL;
+    size_t size = 0;
+    RG_TRY(rg_cg_attention_compile(g->nvrtc, v, g->arch, &cubin, &size, err));
+    rg_status st = rg_rt_cuda_attention_load(g->cuda, cubin, size, v, NULL, out, err);
+    rg_mem_free(rg_allocator_default(), cubin, size); /* NVRTC was opened with the default allocator */
+    return st;
+}
+
 static void *device_copy(gpu *g, const void *host, size_t size) {
     rg_error err = {0};
     void *dev = NULL;
@@ -132,7 +143,7 @@ typedef struct batch_case {
  * with the reference. fp32: largest error over the largest reference value
  * <= 1e-4; fp16/bf16: Frobenius norm of the error over the reference's <= 1e-2.
  * Rows that see no key must be exactly zero. */
-static void check_case(gpu *g, rg_rt_cuda_attention *attention, const rg_cg_attention_variant *v,
+static void check_case(gpu *g, rg_rt_cuda_attention *attention, const rg_kabi_attention_variant *v,
                        const batch_case *c, int heads, int warps, uint64_t seed) {
     rg_error err = {0};
     int32_t cu[9] = {0};
@@ -184,7 +195,7 @@ static void check_case(gpu *g, rg_rt_cuda_attention *attention, const rg_cg_atte
                  err.message);
 
     char kernel[64], name[80];
-    rg_cg_attention_kernel_name(v, kernel, sizeof kernel);
+    rg_kabi_attention_kernel_name(v, kernel, sizeof kernel);
     snprintf(name, sizeof name, "%s (%d warps)", kernel, warps);
     double max_err = 0, max_ref = 0, err2 = 0, ref2 = 0;
     for (int b = 0; b < c->count; b++) {
@@ -233,10 +244,9 @@ Test(cuda_attention, matches_reference) {
     for (size_t t = 0; t < 3; t++)
         for (size_t d = 0; d < 3; d++)
             for (int causal = 0; causal < 2; causal++) {
-                rg_cg_attention_variant v = {dtypes[t], head_dims[d], causal};
+                rg_kabi_attention_variant v = {dtypes[t], head_dims[d], causal};
                 rg_rt_cuda_attention *attention = NULL;
-                cr_assert_eq(rg_rt_cuda_attention_new(g.cuda, g.nvrtc, &v, g.arch, NULL, &attention, &err), RG_OK,
-                             "%s", err.message);
+                cr_assert_eq(attention_new(&g, &v, &attention, &err), RG_OK, "%s", err.message);
                 /* 0: the launcher's choice (the most warps past 64 queries);
                  * then every block shape, fp16/bf16 only. */
                 const int warp_counts[] = {0, 2, 4, 8};
@@ -253,10 +263,9 @@ Test(cuda_attention, launch_checks_arguments) {
     gpu g = {0};
     gpu_open_or_skip(&g);
     rg_error err = {0};
-    rg_cg_attention_variant v = {RG_DTYPE_F16, 64, false};
+    rg_kabi_attention_variant v = {RG_DTYPE_F16, 64, false};
     rg_rt_cuda_attention *attention = NULL;
-    cr_assert_eq(rg_rt_cuda_attention_new(g.cuda, g.nvrtc, &v, g.arch, NULL, &attention, &err), RG_OK, "%s",
-                 err.message);
+    cr_assert_eq(attention_new(&g, &v, &attention, &err), RG_OK, "%s", err.message);
     void *buffer = NULL;
     cr_assert_eq(rg_rt_cuda_malloc(g.cuda, 1 << 20, &buffer, &err), RG_OK, "%s", err.message);
     rg_rt_attention_args a = {.q = buffer, .k = buffer, .v = buffer, .out = buffer, .cu_seqlens = buffer,
@@ -335,10 +344,9 @@ Test(cuda_attention, bert_base_timing) {
     const int shapes[][2] = {{32, 128}, {64, 512}};
     const rg_dtype timed[] = {RG_DTYPE_F16, RG_DTYPE_BF16, RG_DTYPE_F32};
     for (size_t t = 0; t < 3; t++) {
-        rg_cg_attention_variant v = {timed[t], 64, false};
+        rg_kabi_attention_variant v = {timed[t], 64, false};
         rg_rt_cuda_attention *attention = NULL;
-        cr_assert_eq(rg_rt_cuda_attention_new(g.cuda, g.nvrtc, &v, g.arch, NULL, &attention, &err), RG_OK, "%s",
-                     err.message);
+        cr_assert_eq(attention_new(&g, &v, &attention, &err), RG_OK, "%s", err.message);
         for (size_t s = 0; s < 2; s++) {
             int B = shapes[s][0], S = shapes[s][1];
             const int warp_counts[] = {0, 2, 4};
@@ -368,12 +376,12 @@ Test(cuda_attention, tuning_sweep) {
         {"-DRG_ATTN_BN=32", "-DRG_ATTN_MIN_BLOCKS=2"},
         {"-DRG_ATTN_BN=64", "-DRG_ATTN_MIN_BLOCKS=1"},
     };
-    rg_cg_attention_variant v = {RG_DTYPE_F16, 64, false};
+    rg_kabi_attention_variant v = {RG_DTYPE_F16, 64, false};
     char storage[256];
     const char *defines[6];
     rg_cg_attention_defines(&v, storage, sizeof storage, defines);
     char name[64];
-    rg_cg_attention_kernel_name(&v, name, sizeof name);
+    rg_kabi_attention_kernel_name(&v, name, sizeof name);
     for (size_t k = 0; k < sizeof knobs / sizeof knobs[0]; k++) {
         defines[4] = knobs[k][0];
         defines[5] = knobs[k][1];

@@ -53,7 +53,7 @@ static void gpu_close(gpu *g) {
 
 /* A compiled and loaded kernel pair. */
 typedef struct loaded {
-    rg_cg_fused_kernel k;
+    rg_kabi_fused_kernel k;
     rg_rt_cuda_library lib;
     rg_rt_cuda_kernel vec, scalar;
 } loaded;
@@ -160,7 +160,7 @@ static void check_node(gpu *g, const rg_node *n, rg_dtype dt, int64_t len, size_
         cr_assert_eq(rg_rt_cuda_malloc(g->cuda, ref[j].nbytes + 1, &dev_out[j], &err), RG_OK, "%s", err.message);
         cr_assert_eq(rg_rt_cuda_memset(g->cuda, dev_out[j], 0xff, ref[j].nbytes, NULL, &err), RG_OK, "%s", err.message);
     }
-    rg_cg_fused_params params;
+    rg_kabi_fused_params params;
     bool vec;
     cr_assert_eq(rg_rt_fused_prepare(&L.k, dev_ptrs, dev_out, &params, &vec, &err), RG_OK, "%s", err.message);
     if (misalign) cr_assert_not(vec, "a misaligned input must take the scalar variant");

@@ -24,7 +24,7 @@ constexpr int W = 1;   // warps per row
 constexpr int LANES = T < 32 ? T : 32;
 static_assert(T * RPB <= 1024 && LANES <= 32 && (T <= 32 ? 32 % T == 0 : T == 32 * W), "layout");
 
-// The kernel parameter, byte for byte rg_cg_fused_params (codegen/cuda_fused.h).
+// The kernel parameter, byte for byte rg_kabi_fused_params (ir/kernel_abi.h).
 struct rg_params {
     const void *inputs[16];
     void *outputs[8];
@@ -82,7 +82,7 @@ template <int V, int E> __device__ __forceinline__ void rg_store_row(rg_t *dst, 
     }
 }
 
-// Element offset of row `row` of input `in` (see the ABI in cuda_fused.h).
+// Element offset of row `row` of input `in` (see the ABI in ir/kernel_abi.h).
 __device__ __forceinline__ long long rg_offset(const rg_params &p, int in, long long row) {
     if (p.ndims == 1) return row * p.strides[in][0];
     long long off = 0, rest = row;

@@ -1,0 +1,139 @@
+/*
+ * kernel_abi.h — the contract between the CUDA kernels codegen/ writes or
+ * embeds in a plan and the runtime/ that launches them.
+ *
+ * Both sides must agree on a kernel's name, its parameter layout and its
+ * launch geometry; neither may include the other (codegen/ and runtime/ are
+ * separate pipeline stages), so what they share is here, computed from the
+ * node alone: codegen/ decides and emits text from it, runtime/ launches
+ * from it, and a plan needs to store nothing beyond the node to be launched.
+ * Nothing here writes CUDA text or calls CUDA.
+ *
+ * Batch-reduction kernels (Fused and LayerNorm nodes, codegen/cuda_fused.c)
+ * --------------------------------------------------------------------------
+ * One translation unit per node holds two kernels, NAME_vec (vector loads;
+ * only when the row length is a multiple of the vector width) and
+ * NAME_scalar (element loads, any alignment). The launcher picks one from
+ * the pointers' alignment. Each kernel takes one parameter,
+ * rg_kabi_fused_params by value (mirrored byte for byte in the emitted
+ * source as `rg_params`):
+ *   inputs[i]   device pointer of node input i (NULL: absent or not loaded)
+ *   outputs[j]  device pointer of node output j (NULL: not wanted), each
+ *               contiguous in the iteration shape (ROW stores), that shape
+ *               with last dim 1 (SCALAR_KEEP) or without it (SCALAR_DROP)
+ *   rows        product of the iteration shape's dims but the last
+ *   ndims, dims the leading (row) dims of the iteration shape, collapsed
+ *               where every input agrees; dims[0] is outermost
+ *   strides     strides[i][d]: element stride of input i along dims[d]
+ *               (0 where the input broadcasts)
+ * Row r of input i starts at element sum_d idx_d(r) * strides[i][d]; a ROW
+ * load then reads N consecutive elements, a SCALAR load one. A block of
+ * block_threads threads serves rows_per_block rows, threads_per_row each.
+ *
+ * Attention kernels (codegen/kernels/attention.cu)
+ * ------------------------------------------------
+ * One specialisation per (dtype, head size, causal), named by
+ * rg_kabi_attention_kernel_name; the launch shape is the launcher's
+ * (runtime/cuda_attention.c).
+ */
+#ifndef RG_IR_KERNEL_ABI_H
+#define RG_IR_KERNEL_ABI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ir/fused.h"
+#include "ir/graph.h"
+
+/* ------------------------------------------------------------------ names */
+
+/* Base name of the batch-reduction kernels in a plan's "fused" modules
+ * (kernels RG_KABI_FUSED_NAME "_vec" and "_scalar"). */
+#define RG_KABI_FUSED_NAME "rg_fused"
+/* Module names of the embedded templates a plan carries. */
+#define RG_KABI_ELEMENTWISE_MODULE "rg_elementwise"
+#define RG_KABI_ATTENTION_GENERAL_MODULE "rg_attention_general"
+
+/* ----------------------------------------------- batch-reduction kernels */
+
+#define RG_KABI_FUSED_MAX_INPUTS 16
+#define RG_KABI_FUSED_MAX_OUTPUTS 8
+#define RG_KABI_FUSED_MAX_DIMS (RG_MAX_RANK - 1)
+#define RG_KABI_FUSED_NAME_MAX 56
+
+/* The kernel parameter (see the ABI above). */
+typedef struct rg_kabi_fused_params {
+    const void *inputs[RG_KABI_FUSED_MAX_INPUTS];
+    void *outputs[RG_KABI_FUSED_MAX_OUTPUTS];
+    int64_t rows;
+    int64_t dims[RG_KABI_FUSED_MAX_DIMS];
+    int64_t strides[RG_KABI_FUSED_MAX_INPUTS][RG_KABI_FUSED_MAX_DIMS];
+    int32_t ndims;
+    int32_t reserved; /* keeps the size a multiple of 8 on both sides */
+} rg_kabi_fused_params;
+
+/* How an input is read by the kernel. */
+enum { RG_KABI_FUSED_IN_ROW = 0, RG_KABI_FUSED_IN_SCALAR = 1, RG_KABI_FUSED_IN_UNUSED = 2 };
+
+/* A batch-reduction kernel as both sides see it: names, layout, what it
+ * reads and writes. */
+typedef struct rg_kabi_fused_kernel {
+    char vec_name[RG_KABI_FUSED_NAME_MAX + 8];    /* "" when there is no vector variant */
+    char scalar_name[RG_KABI_FUSED_NAME_MAX + 8];
+    rg_dtype dtype;
+    int64_t row_length;  /* N */
+    int vector_width;    /* elements per vector access of NAME_vec (1 when absent) */
+    int threads_per_row; /* a power of two up to 32, or a multiple of 32 */
+    int rows_per_block;
+    int block_threads;   /* threads_per_row * rows_per_block */
+    uint32_t ninputs, noutputs;
+    uint8_t input_kind[RG_KABI_FUSED_MAX_INPUTS]; /* RG_KABI_FUSED_IN_* */
+    uint8_t output_mode[RG_KABI_FUSED_MAX_OUTPUTS]; /* RG_FUSED_STORE_*, for present outputs */
+} rg_kabi_fused_kernel;
+
+/* Instructions of the program a LayerNorm node is translated into. */
+#define RG_KABI_LAYER_NORM_MAX_INSTR 20
+
+/* The expression program a kernel runs: a Fused node's own (pointing into
+ * its attributes), or the translation of a LayerNorm node (pointing into
+ * this struct, which must therefore stay where it was filled). */
+typedef struct rg_kabi_fused_source {
+    rg_fused_program program;
+    int64_t layer_norm_code[4 * RG_KABI_LAYER_NORM_MAX_INSTR];
+    float layer_norm_epsilon;
+} rg_kabi_fused_source;
+
+/* Describes the batch-reduction kernel of `node` (op Fused or LayerNorm)
+ * named kernel_name + "_vec" / "_scalar": kernel_name must be a C
+ * identifier of at most RG_KABI_FUSED_NAME_MAX bytes. dtype
+ * RG_DTYPE_UNDEFINED means the dtype of the node's input 0; row_length <= 0
+ * means the node's static last dim (of output 0; of input 0 for LayerNorm).
+ * On success fills *out and, when `source` is not NULL, *source with the
+ * program the kernel runs. Errors (unsupported dtype or node, a dynamic row
+ * length, too many inputs, a malformed program) name the node; on failure
+ * *out and *source are untouched. */
+rg_status rg_kabi_fused_kernel_of(const rg_node *node, const char *kernel_name, rg_dtype dtype, int64_t row_length,
+                                  rg_kabi_fused_kernel *out, rg_kabi_fused_source *source, rg_error *err);
+
+/* --------------------------------------------------------- attention */
+
+/* One specialisation of the fused attention kernel. */
+typedef struct rg_kabi_attention_variant {
+    rg_dtype dtype; /* RG_DTYPE_F32 (plain FMA), RG_DTYPE_F16 or RG_DTYPE_BF16 (tensor cores) */
+    int head_dim;   /* 32, 64 or 128 */
+    bool causal;    /* key j visible to query i only when j <= i (within the sequence) */
+} rg_kabi_attention_variant;
+
+/* The template's RG_ATTN_DTYPE code for `dtype` (0 f32, 1 f16, 2 bf16), and
+ * its short name in kernel names ("f32", ...); -1 and "?" for any other. */
+int rg_kabi_attention_dtype_code(rg_dtype dtype, const char **short_name);
+/* RG_ERR_UNSUPPORTED naming the dtype or head size ragged has no kernel for. */
+rg_status rg_kabi_attention_check(const rg_kabi_attention_variant *variant, rg_error *err);
+/* The kernel's extern "C" name, e.g. "rg_attention_f16_d64_causal". */
+void rg_kabi_attention_kernel_name(const rg_kabi_attention_variant *variant, char *out, size_t out_size);
+/* The variant an Attention node needs (the dtype of its input 0, its
+ * head_size and causal attributes); errors when there is no such kernel. */
+rg_status rg_kabi_attention_variant_of(const rg_node *node, rg_kabi_attention_variant *out, rg_error *err);
+
+#endif
