@@ -79,8 +79,8 @@ static rg_status check_args(const rg_rt_cuda_attention *attention, const rg_rt_a
         return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "%s: token strides %lld/%lld/%lld below the head size %d",
                             name, (long long)a->q_stride, (long long)a->k_stride, (long long)a->v_stride,
                             attention->variant.head_dim);
-    if (a->warps != 0 && a->warps != 2 && a->warps != 4 && a->warps != 8)
-        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "%s: %d warps per block (0, 2, 4 or 8)", name, a->warps);
+    if (a->warps != 0 && a->warps != 1 && a->warps != 2 && a->warps != 4 && a->warps != 8)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "%s: %d warps per block (0, 1, 2, 4 or 8)", name, a->warps);
     if (attention->variant.dtype != RG_DTYPE_F32) {
         if (!aligned(a->q, 16) || !aligned(a->k, 16) || !aligned(a->v, 16) || !aligned(a->out, 16))
             return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "%s: q, k, v and out must be 16-byte aligned", name);
@@ -117,7 +117,13 @@ rg_status rg_rt_cuda_attention_launch(rg_rt_cuda_attention *attention, const rg_
         bool wide = attention->variant.head_dim == 128;
         int rows = wide ? 16 : 32, max_warps = wide ? 8 : 4;
         int warps = args->warps;
-        if (warps == 0) warps = args->max_seqlen > 64 ? max_warps : max_warps / 2;
+        if (warps == 0) {
+            warps = args->max_seqlen > 64 ? max_warps : max_warps / 2;
+            /* each warp loads K/V tiles itself when alone, but idle SMs cost more */
+            while (warps > 1 && (int64_t)((args->max_seqlen + rows * warps - 1) / (rows * warps)) * args->heads *
+                                        args->batch < args->sm_count)
+                warps /= 2;
+        }
         if (warps > max_warps) warps = max_warps;
         threads = 32 * warps;
         tile = rows * warps;

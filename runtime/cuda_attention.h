@@ -47,11 +47,14 @@ typedef struct rg_rt_attention_args {
      * it would be left unwritten: the caller must make it true. */
     int max_seqlen;
     float scale; /* softmax scale, usually 1/sqrt(head_dim) */
-    /* fp16/bf16 only: warps per block: 2, 4 or 8 (each owns 32 queries and
-     * 8 is taken as 4, or at head size 128 16 queries and up to 8), or 0 to
-     * let the launcher choose from max_seqlen (more for long sequences, fewer
-     * for short ones, so that the grid still fills the GPU). */
+    /* fp16/bf16 only: warps per block: 1, 2, 4 or 8 (each owns 32 queries
+     * and 8 is taken as 4, or at head size 128 16 queries and up to 8), or 0
+     * to let the launcher choose: the most for long sequences (a K/V tile
+     * then serves more queries), halved while the grid has fewer blocks than
+     * sm_count (batch-1 and short inputs would otherwise leave most SMs
+     * idle). */
     int warps;
+    int sm_count; /* the GPU's multiprocessors, for warps = 0; 0: unknown (no halving) */
 } rg_rt_attention_args;
 
 typedef struct rg_rt_cuda_attention rg_rt_cuda_attention;

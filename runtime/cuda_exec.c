@@ -1073,6 +1073,7 @@ static rg_status run_attention(rg_cuda_exec *e, const rg_node *n, exec_node *x, 
     a.heads = x->heads;
     a.max_seqlen = (int)seq;
     a.scale = x->scale;
+    a.sm_count = e->info.multiprocessors;
     RG_TRY(rg_rt_cuda_attention_launch(x->attention, &a, e->stream, err));
     if (!x->at.uniform_below || !a.seqlens_k || !x->at.fixup) return RG_OK;
     /* sequences with no key: the fused kernel wrote zeros; "uniform" wants the mean of V */

@@ -171,7 +171,7 @@ static void check_case(gpu *g, rg_rt_cuda_attention *attention, const rg_kabi_at
         .q_stride = stride, .k_stride = stride, .v_stride = stride, .out = NULL,
         .cu_seqlens = cu, .seqlens_k = c->padded ? c->seqlens_k : NULL,
         .batch = c->count, .heads = heads, .max_seqlen = max_seqlen, .scale = (c->negative_scale ? -1.0f : 1.0f) / sqrtf((float)D),
-        .warps = v->dtype == RG_DTYPE_F32 ? 0 : warps,
+        .warps = v->dtype == RG_DTYPE_F32 ? 0 : warps, .sm_count = 132,
     };
     cr_assert_eq(rg_rt_attention_reference(v->dtype, D, v->causal, &host, want, &err), RG_OK, "%s", err.message);
 
@@ -247,10 +247,11 @@ Test(cuda_attention, matches_reference) {
                 rg_kabi_attention_variant v = {dtypes[t], head_dims[d], causal};
                 rg_rt_cuda_attention *attention = NULL;
                 cr_assert_eq(attention_new(&g, &v, &attention, &err), RG_OK, "%s", err.message);
-                /* 0: the launcher's choice (the most warps past 64 queries);
-                 * then every block shape, fp16/bf16 only. */
-                const int warp_counts[] = {0, 2, 4, 8};
-                int shapes = v.dtype == RG_DTYPE_F32 ? 1 : 4;
+                /* 0: the launcher's choice (the most warps past 64 queries,
+                 * fewer while the grid has under 132 blocks); then every block
+                 * shape, fp16/bf16 only. */
+                const int warp_counts[] = {0, 1, 2, 4, 8};
+                int shapes = v.dtype == RG_DTYPE_F32 ? 1 : 5;
                 for (int w = 0; w < shapes; w++)
                     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
                         check_case(&g, attention, &v, &cases[c], 2, warp_counts[w], seed++);
@@ -309,7 +310,8 @@ static double time_attention(gpu *g, rg_rt_cuda_attention *attention, rg_dtype d
     rg_rt_attention_args a = {.q = qkv, .k = (char *)qkv + (size_t)heads * D * elem,
                               .v = (char *)qkv + 2 * (size_t)heads * D * elem, .q_stride = stride,
                               .k_stride = stride, .v_stride = stride, .out = out, .cu_seqlens = cu_dev,
-                              .batch = B, .heads = heads, .max_seqlen = S, .scale = 0.125f, .warps = warps};
+                              .batch = B, .heads = heads, .max_seqlen = S, .scale = 0.125f, .warps = warps,
+                              .sm_count = 132};
     rg_rt_cuda_event start, end;
     cr_assert_eq(rg_rt_cuda_event_new(g->cuda, &start, &err), RG_OK, "%s", err.message);
     cr_assert_eq(rg_rt_cuda_event_new(g->cuda, &end, &err), RG_OK, "%s", err.message);
@@ -341,16 +343,16 @@ Test(cuda_attention, bert_base_timing) {
     gpu g = {0};
     gpu_open_or_skip(&g);
     rg_error err = {0};
-    const int shapes[][2] = {{32, 128}, {64, 512}};
+    const int shapes[][2] = {{1, 128}, {8, 128}, {32, 128}, {64, 512}};
     const rg_dtype timed[] = {RG_DTYPE_F16, RG_DTYPE_BF16, RG_DTYPE_F32};
     for (size_t t = 0; t < 3; t++) {
         rg_kabi_attention_variant v = {timed[t], 64, false};
         rg_rt_cuda_attention *attention = NULL;
         cr_assert_eq(attention_new(&g, &v, &attention, &err), RG_OK, "%s", err.message);
-        for (size_t s = 0; s < 2; s++) {
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             int B = shapes[s][0], S = shapes[s][1];
-            const int warp_counts[] = {0, 2, 4};
-            int tried = v.dtype == RG_DTYPE_F16 ? 3 : 1;
+            const int warp_counts[] = {0, 1, 2, 4};
+            int tried = v.dtype == RG_DTYPE_F16 ? 4 : 1;
             for (int w = 0; w < tried; w++) {
                 double ms = time_attention(&g, attention, v.dtype, B, S, warp_counts[w]);
                 cr_log_info("attention %s B=%d S=%d H=12 D=64 warps=%d%s: %.3f ms, %.1f TFLOP/s",
