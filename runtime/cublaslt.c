@@ -24,10 +24,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#ifndef RG_CUDA_LIB_DIR
-#define RG_CUDA_LIB_DIR ""
-#endif
-
 #define DEFAULT_WORKSPACE ((size_t)32 << 20)
 #define DEFAULT_CACHE_CAPACITY 256
 #define MAX_CACHE_CAPACITY ((size_t)1 << 20)
@@ -236,18 +232,6 @@ static rg_status lt_fail(const rg_rt_blaslt *b, cublasStatus_t s, rg_error *err,
                         text ? text : "?");
 }
 
-static void *open_library(char *why, size_t why_size) {
-    void *lib = dlopen("libcublasLt.so.13", RTLD_NOW | RTLD_LOCAL);
-    if (lib) return lib;
-    const char *e = dlerror();
-    snprintf(why, why_size, "%s", e ? e : "libcublasLt.so.13");
-    if (RG_CUDA_LIB_DIR[0]) {
-        lib = dlopen(RG_CUDA_LIB_DIR "/libcublasLt.so.13", RTLD_NOW | RTLD_LOCAL);
-        if (lib) return lib;
-    }
-    return dlopen("libcublasLt.so", RTLD_NOW | RTLD_LOCAL);
-}
-
 static rg_status resolve_all(rg_rt_blaslt *b, rg_error *err) {
     blaslt_fns *f = &b->fn;
     const struct {
@@ -309,7 +293,7 @@ rg_status rg_rt_blaslt_open_with(rg_rt_cuda *cuda, const rg_allocator *alloc, co
         return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "cuBLASLt cache capacity %zu exceeds %zu", capacity,
                             MAX_CACHE_CAPACITY);
     char why[256];
-    void *lib = open_library(why, sizeof why);
+    void *lib = rg_rt_cuda_dlopen("libcublasLt.so.13", "libcublasLt.so", why, sizeof why);
     if (!lib) return rg_error_set(err, RG_ERR_DEVICE, "cuBLASLt not found: %s", why);
     rg_rt_blaslt *b = rg_mem_calloc(alloc, 1, sizeof *b);
     if (!b) {
@@ -416,13 +400,21 @@ static size_t key_hash(const blaslt_key *key) {
     return (size_t)(h ^ (h >> 29));
 }
 
-/* The slot holding `key`, or the empty slot where it would go. */
-static blaslt_plan *cache_slot(rg_rt_blaslt *b, const blaslt_key *key) {
-    size_t mask = b->slot_count - 1;
+/* Linear probing over either table (slot_count entries of `stride` bytes,
+ * each starting with its key): the slot holding `key`, or the empty slot
+ * where it would go. */
+static void *probe(void *slots, size_t stride, size_t slot_count, const blaslt_key *key) {
+    size_t mask = slot_count - 1;
     for (size_t i = key_hash(key) & mask;; i = (i + 1) & mask) {
-        blaslt_plan *p = &b->slots[i];
-        if (!p->key.used || memcmp(&p->key, key, sizeof *key) == 0) return p;
+        blaslt_key *k = (blaslt_key *)((char *)slots + i * stride);
+        if (!k->used || memcmp(k, key, sizeof *key) == 0) return k;
     }
+}
+
+_Static_assert(offsetof(blaslt_plan, key) == 0, "probe reads the key at the start of an entry");
+
+static blaslt_plan *cache_slot(rg_rt_blaslt *b, const blaslt_key *key) {
+    return probe(b->slots, sizeof *b->slots, b->slot_count, key);
 }
 
 static cudaDataType_t cuda_type(rg_dtype dtype) {
@@ -485,12 +477,10 @@ static int64_t size_class(int64_t m) {
     return c;
 }
 
+_Static_assert(offsetof(blaslt_tuned, key) == 0, "probe reads the key at the start of an entry");
+
 static blaslt_tuned *tuned_slot(rg_rt_blaslt *b, const blaslt_key *key) {
-    size_t mask = b->slot_count - 1;
-    for (size_t i = key_hash(key) & mask;; i = (i + 1) & mask) {
-        blaslt_tuned *t = &b->tuned[i];
-        if (!t->key.used || memcmp(&t->key, key, sizeof *key) == 0) return t;
-    }
+    return probe(b->tuned, sizeof *b->tuned, b->slot_count, key);
 }
 
 /* Whether cuBLASLt accepts `algo` for p's descriptors within the workspace. */

@@ -9,11 +9,26 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <dlfcn.h>
 #include <string.h>
 
 #ifndef RG_CUDA_LIB_DIR
 #define RG_CUDA_LIB_DIR ""
 #endif
+
+void *rg_rt_cuda_dlopen(const char *soname, const char *fallback, char *why, size_t why_size) {
+    void *lib = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    if (lib) return lib;
+    const char *e = dlerror();
+    snprintf(why, why_size, "%s", e ? e : soname);
+    if (RG_CUDA_LIB_DIR[0]) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", RG_CUDA_LIB_DIR, soname);
+        lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (lib) return lib;
+    }
+    return dlopen(fallback, RTLD_NOW | RTLD_LOCAL);
+}
 
 #ifndef RG_HAVE_CUDA_HEADERS
 
@@ -79,7 +94,6 @@ void rg_rt_cuda_graph_free(rg_rt_cuda *cuda, rg_rt_cuda_graph g) { (void)cuda, (
 
 #else
 
-#include <dlfcn.h>
 
 struct rg_rt_cuda {
     const rg_allocator *alloc;
@@ -114,18 +128,6 @@ static rg_status cuda_fail(const rg_rt_cuda *cuda, cudaError_t e, rg_error *err,
 /* The versioned soname first (what CUDA 13 installs), then the toolkit's
  * folder (not always in the loader's path), then the bare name; the first
  * dlerror is reported because it names the library wanted. */
-static void *open_library(char *why, size_t why_size) {
-    void *lib = dlopen("libcudart.so.13", RTLD_NOW | RTLD_LOCAL);
-    if (lib) return lib;
-    const char *e = dlerror();
-    snprintf(why, why_size, "%s", e ? e : "libcudart.so.13");
-    if (RG_CUDA_LIB_DIR[0]) {
-        lib = dlopen(RG_CUDA_LIB_DIR "/libcudart.so.13", RTLD_NOW | RTLD_LOCAL);
-        if (lib) return lib;
-    }
-    return dlopen("libcudart.so", RTLD_NOW | RTLD_LOCAL);
-}
-
 static rg_status resolve_all(rg_rt_cuda *c, rg_error *err) {
     rg_rt_cuda_fns *f = &c->fn;
     const struct {
@@ -200,7 +202,7 @@ static rg_status check_usable(rg_rt_cuda *c, rg_error *err) {
 rg_status rg_rt_cuda_open(const rg_allocator *alloc, rg_rt_cuda **out, rg_error *err) {
     if (!alloc) alloc = rg_allocator_default();
     char why[256];
-    void *lib = open_library(why, sizeof why);
+    void *lib = rg_rt_cuda_dlopen("libcudart.so.13", "libcudart.so", why, sizeof why);
     if (!lib) return rg_error_set(err, RG_ERR_DEVICE, "no usable GPU: CUDA runtime not found: %s", why);
     rg_rt_cuda *c = rg_mem_calloc(alloc, 1, sizeof *c);
     if (!c) {

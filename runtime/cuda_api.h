@@ -44,6 +44,10 @@ typedef struct rg_rt_cuda_device_info {
  * driver: "CUDA driver version is insufficient for CUDA runtime version"), or
  * there are no devices. Does not select a device or create a context. */
 rg_status rg_rt_cuda_open(const rg_allocator *alloc, rg_rt_cuda **out, rg_error *err);
+/* dlopen of a CUDA library: `soname`, then the toolkit's lib dir found at
+ * configure time, then `fallback` (the unversioned name). On failure NULL,
+ * with the first dlerror in `why`. */
+void *rg_rt_cuda_dlopen(const char *soname, const char *fallback, char *why, size_t why_size);
 /* Unloads the library; NULL does nothing. Free every handle first. */
 void rg_rt_cuda_close(rg_rt_cuda *cuda);
 

@@ -82,6 +82,14 @@ static uint64_t constant_bytes(const rg_graph *g) {
     return total;
 }
 
+/* A pass outside the pipeline (asked for by an option), its errors naming the model. */
+static rg_status run_one(rg_graph *g, const rg_pass *pass, const rg_pass_options *opt, const char *onnx_path,
+                         rg_error *err) {
+    const rg_pass *list[1] = {pass};
+    rg_status st = rg_pass_run_list(g, list, 1, opt, NULL, err);
+    return st == RG_OK ? RG_OK : rg_error_prefix(err, st, "%s", onnx_path);
+}
+
 rg_status rg_driver_compile(const char *onnx_path, const char *plan_path, const rg_compile_options *options,
                             rg_compile_stats *stats, rg_error *err) {
     if (!onnx_path || !plan_path)
@@ -110,21 +118,13 @@ rg_status rg_driver_compile(const char *onnx_path, const char *plan_path, const 
     rg_dtype dtype = options ? options->dtype : RG_DTYPE_UNDEFINED;
     if (dtype == RG_DTYPE_F16 || dtype == RG_DTYPE_BF16) {
         static const rg_pass precision = {"precision", "compute in the compile dtype", rg_pass_precision};
-        const rg_pass *list[1] = {&precision};
         rg_pass_options pass_options = {.dtype = dtype};
-        if ((st = rg_pass_run_list(g, list, 1, &pass_options, NULL, err)) != RG_OK) {
-            rg_error_prefix(err, st, "%s", onnx_path);
-            goto fail;
-        }
+        if ((st = run_one(g, &precision, &pass_options, onnx_path, err)) != RG_OK) goto fail;
     }
     if (options && options->approximate_gelu) {
         static const rg_pass approximate = {"approximate_gelu", "erf GELU epilogues -> tanh form",
                                             rg_pass_approximate_gelu};
-        const rg_pass *list[1] = {&approximate};
-        if ((st = rg_pass_run_list(g, list, 1, NULL, NULL, err)) != RG_OK) {
-            rg_error_prefix(err, st, "%s", onnx_path);
-            goto fail;
-        }
+        if ((st = run_one(g, &approximate, NULL, onnx_path, err)) != RG_OK) goto fail;
     }
     const char *target = options && options->target ? options->target : "cpu";
     if (strcmp(target, "cpu") != 0 &&

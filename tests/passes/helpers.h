@@ -90,6 +90,16 @@ static inline int tp_count(const rg_graph *g, rg_op op) {
     return c;
 }
 
+/* Nodes of `op` whose STRING attribute `name` is `value`. */
+static inline int tp_count_attr(const rg_graph *g, rg_op op, const char *name, const char *value) {
+    int c = 0;
+    for (uint32_t i = 0; i < g->nnodes; i++) {
+        const rg_attr *a = rg_node_attr(g->nodes[i], name);
+        c += g->nodes[i]->op == op && a && a->kind == RG_ATTR_STRING && !strcmp(a->s, value);
+    }
+    return c;
+}
+
 /* Copies of a run's outputs, owned by the caller (tp_outputs_free). */
 typedef struct tp_outputs {
     size_t n;

@@ -20,15 +20,6 @@ static rg_graph *optimised(const char *name) {
     return g;
 }
 
-static int count_activation(const rg_graph *g, const char *value) {
-    int c = 0;
-    for (uint32_t i = 0; i < g->nnodes; i++) {
-        const rg_attr *a = rg_node_attr(g->nodes[i], "activation");
-        c += g->nodes[i]->op == RG_OP_LINEAR && a && a->kind == RG_ATTR_STRING && !strcmp(a->s, value);
-    }
-    return c;
-}
-
 static uint32_t approximate(rg_graph *g) {
     static const rg_pass pass = {"approximate_gelu", "erf GELU epilogues -> tanh form", rg_pass_approximate_gelu};
     const rg_pass *list[1] = {&pass};
@@ -53,12 +44,12 @@ static void inputs(const rg_graph *g, rg_tensor *in, int64_t *data) {
 
 static void check_bert(const char *name, int layers) {
     rg_graph *exact = optimised(name), *approx = optimised(name);
-    cr_assert_eq(count_activation(exact, "gelu"), layers, "%s: erf GELU epilogues", name);
+    cr_assert_eq(tp_count_attr(exact, RG_OP_LINEAR, "activation", "gelu"), layers, "%s: erf GELU epilogues", name);
     uint32_t nodes = approx->nnodes;
     cr_assert_eq(approximate(approx), (uint32_t)layers, "%s: rewritten", name);
     cr_assert_eq(approx->nnodes, nodes);
-    cr_assert_eq(count_activation(approx, "gelu"), 0);
-    cr_assert_eq(count_activation(approx, "gelu_tanh"), layers);
+    cr_assert_eq(tp_count_attr(approx, RG_OP_LINEAR, "activation", "gelu"), 0);
+    cr_assert_eq(tp_count_attr(approx, RG_OP_LINEAR, "activation", "gelu_tanh"), layers);
     cr_assert_eq(approximate(approx), 0, "%s: a second run changes nothing", name);
 
     rg_tensor in[4];
@@ -83,9 +74,9 @@ Test(approximate_gelu, bert_dynamo) { check_bert("bert_L4_dynamo_o20", 4); }
 
 Test(approximate_gelu, gpt2_is_already_tanh) {
     rg_graph *g = optimised("gpt2_L2_classic_o17");
-    int before = count_activation(g, "gelu_tanh");
+    int before = tp_count_attr(g, RG_OP_LINEAR, "activation", "gelu_tanh");
     cr_assert_eq(before, 2);
     cr_assert_eq(approximate(g), 0);
-    cr_assert_eq(count_activation(g, "gelu_tanh"), before);
+    cr_assert_eq(tp_count_attr(g, RG_OP_LINEAR, "activation", "gelu_tanh"), before);
     rg_graph_free(g);
 }

@@ -82,15 +82,6 @@ static uint32_t total(const uint32_t *counts) {
     return n;
 }
 
-static int count_attr(const rg_graph *g, rg_op op, const char *name, const char *value) {
-    int c = 0;
-    for (uint32_t i = 0; i < g->nnodes; i++) {
-        const rg_attr *a = rg_node_attr(g->nodes[i], name);
-        c += g->nodes[i]->op == op && a && a->kind == RG_ATTR_STRING && !strcmp(a->s, value);
-    }
-    return c;
-}
-
 static int count_int_attr(const rg_graph *g, rg_op op, const char *name, int64_t value) {
     int c = 0;
     for (uint32_t i = 0; i < g->nnodes; i++) {
@@ -148,13 +139,13 @@ static void check_model(const exported_model *m) {
     if (m->kind == BERT_LIKE) cr_assert_eq(after[RG_OP_RANGE], 0, "%s: Range left", m->name);
     cr_assert_eq(after[RG_OP_CONSTANT_OF_SHAPE], 0, "%s: ConstantOfShape left", m->name);
     cr_assert_eq(after[RG_OP_ATTENTION], L, "%s: %u Attention", m->name, after[RG_OP_ATTENTION]);
-    cr_assert_eq(count_attr(g, RG_OP_ATTENTION, "mask_kind", "key_padding"), (int)L,
+    cr_assert_eq(tp_count_attr(g, RG_OP_ATTENTION, "mask_kind", "key_padding"), (int)L,
                  "%s: not every Attention reads the [B, S] mask", m->name);
     cr_assert_eq(count_int_attr(g, RG_OP_ATTENTION, "causal", 1), m->kind == GPT2 ? (int)L : 0,
                  "%s: causal Attention count", m->name);
     cr_assert_eq(count_biased(g), m->kind == MPNET ? (int)L : 0, "%s: Attention with a bias input", m->name);
-    int gelu_tanh = count_attr(g, RG_OP_LINEAR, "activation", "gelu_tanh");
-    cr_assert_eq(count_attr(g, RG_OP_LINEAR, "activation", "gelu") + gelu_tanh, (int)L, "%s: GELU epilogues",
+    int gelu_tanh = tp_count_attr(g, RG_OP_LINEAR, "activation", "gelu_tanh");
+    cr_assert_eq(tp_count_attr(g, RG_OP_LINEAR, "activation", "gelu") + gelu_tanh, (int)L, "%s: GELU epilogues",
                  m->name);
     if (m->kind == GPT2) cr_assert_eq(gelu_tanh, (int)L, "%s: GPT-2's GELU is the tanh form", m->name);
     cr_assert_eq(after[RG_OP_MATMUL] + after[RG_OP_GEMM], 0, "%s: MatMul/Gemm left", m->name);

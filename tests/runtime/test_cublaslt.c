@@ -299,54 +299,6 @@ Test(blaslt, cache_hits_and_a_full_cache) {
     close_gpu(&g);
 }
 
-/* Printed, not asserted: BERT's FFN up-projection at 16384 tokens. */
-Test(blaslt, timing) {
-    gpu g = open_or_skip(0);
-    const int64_t m = 16384, k = 768, n = 3072;
-    const rg_dtype timed[] = {RG_DTYPE_F16, RG_DTYPE_BF16, RG_DTYPE_F32};
-    for (size_t t = 0; t < 3; t++) {
-        rg_error err = {0};
-        size_t elem = rg_dtype_size(timed[t]);
-        void *dx = NULL, *dw = NULL, *dy = NULL, *db = NULL;
-        cr_assert_eq(rg_rt_cuda_malloc(g.cuda, (size_t)(m * k) * elem, &dx, &err), RG_OK, "%s", err.message);
-        cr_assert_eq(rg_rt_cuda_malloc(g.cuda, (size_t)(k * n) * elem, &dw, &err), RG_OK, "%s", err.message);
-        cr_assert_eq(rg_rt_cuda_malloc(g.cuda, (size_t)(m * n) * elem, &dy, &err), RG_OK, "%s", err.message);
-        cr_assert_eq(rg_rt_cuda_malloc(g.cuda, (size_t)n * elem, &db, &err), RG_OK, "%s", err.message);
-        cr_assert_eq(rg_rt_cuda_memset(g.cuda, dx, 0, (size_t)(m * k) * elem, NULL, &err), RG_OK);
-        cr_assert_eq(rg_rt_cuda_memset(g.cuda, dw, 0, (size_t)(k * n) * elem, NULL, &err), RG_OK);
-        cr_assert_eq(rg_rt_cuda_memset(g.cuda, db, 0, (size_t)n * elem, NULL, &err), RG_OK);
-        rg_rt_cuda_stream stream = NULL;
-        rg_rt_cuda_event start = NULL, end = NULL;
-        cr_assert_eq(rg_rt_cuda_stream_new(g.cuda, &stream, &err), RG_OK, "%s", err.message);
-        cr_assert_eq(rg_rt_cuda_event_new(g.cuda, &start, &err), RG_OK, "%s", err.message);
-        cr_assert_eq(rg_rt_cuda_event_new(g.cuda, &end, &err), RG_OK, "%s", err.message);
-        const rg_rt_blaslt_activation acts[] = {RG_RT_BLASLT_ACT_NONE, RG_RT_BLASLT_ACT_GELU_TANH};
-        for (size_t a = 0; a < 2; a++) {
-            rg_rt_blaslt_linear_desc d = {.m = m, .n = n, .k = k, .dtype = timed[t], .activation = acts[a],
-                                          .x = dx, .w = dw, .bias = a ? db : NULL, .y = dy};
-            for (int i = 0; i < 5; i++)
-                cr_assert_eq(rg_rt_blaslt_linear(g.blaslt, &d, stream, &err), RG_OK, "%s", err.message);
-            const int iterations = 20;
-            cr_assert_eq(rg_rt_cuda_event_record(g.cuda, start, stream, &err), RG_OK);
-            for (int i = 0; i < iterations; i++)
-                cr_assert_eq(rg_rt_blaslt_linear(g.blaslt, &d, stream, &err), RG_OK, "%s", err.message);
-            cr_assert_eq(rg_rt_cuda_event_record(g.cuda, end, stream, &err), RG_OK);
-            cr_assert_eq(rg_rt_cuda_stream_sync(g.cuda, stream, &err), RG_OK, "%s", err.message);
-            float ms = 0;
-            cr_assert_eq(rg_rt_cuda_event_elapsed(g.cuda, start, end, &ms, &err), RG_OK, "%s", err.message);
-            double per = ms / iterations;
-            cr_log_info("cuBLASLt timing M=%lld K=%lld N=%lld %s %s: %.4f ms, %.1f TFLOP/s", (long long)m,
-                        (long long)k, (long long)n, rg_dtype_name(timed[t]), a ? "bias+gelu_tanh" : "no epilogue",
-                        per, 2.0 * m * n * k / (per * 1e-3) / 1e12);
-        }
-        rg_rt_cuda_event_free(g.cuda, start);
-        rg_rt_cuda_event_free(g.cuda, end);
-        rg_rt_cuda_stream_free(g.cuda, stream);
-        rg_rt_cuda_free(g.cuda, dx), rg_rt_cuda_free(g.cuda, dw), rg_rt_cuda_free(g.cuda, dy), rg_rt_cuda_free(g.cuda, db);
-    }
-    close_gpu(&g);
-}
-
 /* Mean ms of one call of d, from a CUDA graph of `iterations` calls on
  * `stream` (issued one by one from the host, a small GEMM would time the
  * host), after 3 warm-up calls that also pick the algorithm. */
@@ -372,6 +324,39 @@ static double time_linear(gpu *g, const rg_rt_blaslt_linear_desc *d, rg_rt_cuda_
     rg_rt_cuda_event_free(g->cuda, start);
     rg_rt_cuda_event_free(g->cuda, end);
     return ms / iterations;
+}
+
+/* Printed, not asserted: BERT's FFN up-projection at 16384 tokens. */
+Test(blaslt, timing) {
+    gpu g = open_or_skip(0);
+    const int64_t m = 16384, k = 768, n = 3072;
+    const rg_dtype timed[] = {RG_DTYPE_F16, RG_DTYPE_BF16, RG_DTYPE_F32};
+    for (size_t t = 0; t < 3; t++) {
+        rg_error err = {0};
+        size_t elem = rg_dtype_size(timed[t]);
+        void *dx = NULL, *dw = NULL, *dy = NULL, *db = NULL;
+        cr_assert_eq(rg_rt_cuda_malloc(g.cuda, (size_t)(m * k) * elem, &dx, &err), RG_OK, "%s", err.message);
+        cr_assert_eq(rg_rt_cuda_malloc(g.cuda, (size_t)(k * n) * elem, &dw, &err), RG_OK, "%s", err.message);
+        cr_assert_eq(rg_rt_cuda_malloc(g.cuda, (size_t)(m * n) * elem, &dy, &err), RG_OK, "%s", err.message);
+        cr_assert_eq(rg_rt_cuda_malloc(g.cuda, (size_t)n * elem, &db, &err), RG_OK, "%s", err.message);
+        cr_assert_eq(rg_rt_cuda_memset(g.cuda, dx, 0, (size_t)(m * k) * elem, NULL, &err), RG_OK);
+        cr_assert_eq(rg_rt_cuda_memset(g.cuda, dw, 0, (size_t)(k * n) * elem, NULL, &err), RG_OK);
+        cr_assert_eq(rg_rt_cuda_memset(g.cuda, db, 0, (size_t)n * elem, NULL, &err), RG_OK);
+        rg_rt_cuda_stream stream = NULL;
+        cr_assert_eq(rg_rt_cuda_stream_new(g.cuda, &stream, &err), RG_OK, "%s", err.message);
+        const rg_rt_blaslt_activation acts[] = {RG_RT_BLASLT_ACT_NONE, RG_RT_BLASLT_ACT_GELU_TANH};
+        for (size_t a = 0; a < 2; a++) {
+            rg_rt_blaslt_linear_desc d = {.m = m, .n = n, .k = k, .dtype = timed[t], .activation = acts[a],
+                                          .x = dx, .w = dw, .bias = a ? db : NULL, .y = dy};
+            double per = time_linear(&g, &d, stream, 20);
+            cr_log_info("cuBLASLt timing M=%lld K=%lld N=%lld %s %s: %.4f ms, %.1f TFLOP/s", (long long)m,
+                        (long long)k, (long long)n, rg_dtype_name(timed[t]), a ? "bias+gelu_tanh" : "no epilogue",
+                        per, 2.0 * m * n * k / (per * 1e-3) / 1e12);
+        }
+        rg_rt_cuda_stream_free(g.cuda, stream);
+        rg_rt_cuda_free(g.cuda, dx), rg_rt_cuda_free(g.cuda, dw), rg_rt_cuda_free(g.cuda, dy), rg_rt_cuda_free(g.cuda, db);
+    }
+    close_gpu(&g);
 }
 
 /* Batch-1 BERT shapes: tuned results are right (split-K included), a
