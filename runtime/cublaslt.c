@@ -642,16 +642,14 @@ static rg_status choose_algo(rg_rt_blaslt *b, blaslt_plan *p, const rg_rt_blaslt
     b->tune_ms += now_ms() - start;
     if (st != RG_OK) return rg_error_prefix(err, st, "timing GEMM algorithms [%s]", shape);
     if (best < 0) return RG_OK;
-    p->algo = cand[best_i];
-    b->ntuned++;
     /* a clear win only: timing noise should not swap the first choice */
-    if (best_i != 0 && !(first > 0 && best < 0.97f * first)) p->algo = cand[0];
-    else if (best_i != 0) b->tune_won++;
-    if (b->tuned_entries < b->capacity) {
-        t->key = class_key;
-        t->algo = p->algo;
-        b->tuned_entries++;
-    }
+    bool won = best_i != 0 && first > 0 && best < 0.97f * first;
+    p->algo = won ? cand[best_i] : cand[0];
+    b->ntuned++;
+    b->tune_won += won;
+    t->key = class_key; /* there is room: checked above */
+    t->algo = p->algo;
+    b->tuned_entries++;
     return RG_OK;
 }
 
