@@ -14,7 +14,8 @@ plan with --approximate-gelu (bert-base_<exporter>.fp16-approx.plan), it is
 timed device-out too and gets its own column. Every time is the median over
 CUDA-event-timed runs after warm-up; ragged's includes copying the ids/mask
 in. Peak memory: torch.cuda.max_memory_allocated for the peers; for ragged
-the weights plus the arena plus cuBLASLt's 32 MiB workspace.
+the weights plus the arena plus cuBLASLt's 32 MiB workspace. Before any
+timing, every plan's output is checked against PyTorch fp32 (accuracy()).
 Writes bert.json and bert.md under --out.
 """
 import argparse
@@ -107,6 +108,46 @@ def ragged_bench(binary, plan, shapes, iters, device_outputs=False):
     return rows
 
 
+def accuracy(binary, plan, out_dir, reference):
+    """ragged's last hidden state (`ragged run` on the GPU) against PyTorch fp32
+    on the same weights and inputs: 2 sequences of 384 tokens, the second
+    padded after 200 (so multi-tile attention, right padding and a partial key
+    tile all run). Relative Frobenius error and largest error over the largest
+    value, both over real tokens only."""
+    import numpy as np
+    ids_path, mask_path = os.path.join(out_dir, "acc_ids.npy"), os.path.join(out_dir, "acc_mask.npy")
+    out_path = os.path.join(out_dir, "acc_hidden.npy")
+    ids, mask, want = reference
+    np.save(ids_path, ids)
+    np.save(mask_path, mask)
+    p = subprocess.run([binary, "run", plan, "--input", f"ids={ids_path}", "--input", f"mask={mask_path}",
+                        "--output", f"hidden={out_path}", "--device", "cuda"], capture_output=True, text=True)
+    if p.returncode != 0:
+        return f"ragged run failed: {p.stderr.strip()[:300]}"
+    got = np.load(out_path).astype(np.float64)
+    real = mask.astype(bool)
+    diff = got[real] - want[real]
+    frob = float(np.linalg.norm(diff) / np.linalg.norm(want[real]))
+    maxrel = float(np.abs(diff).max() / np.abs(want[real]).max())
+    return f"relative Frobenius {frob:.2e}, max error / max value {maxrel:.2e}"
+
+
+def reference_outputs():
+    """The inputs of accuracy() and PyTorch fp32's last hidden state for them."""
+    import numpy as np
+    torch.manual_seed(0)
+    model = tf.BertModel(tf.BertConfig()).eval().cuda()
+    gen = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, model.config.vocab_size, (2, 384), generator=gen)
+    mask = torch.ones(2, 384, dtype=torch.int64)
+    mask[1, 200:] = 0
+    with torch.no_grad():
+        want = model(input_ids=ids.cuda(), attention_mask=mask.cuda()).last_hidden_state.double().cpu().numpy()
+    del model
+    torch.cuda.empty_cache()
+    return ids.numpy(), mask.numpy(), want
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ragged", required=True)
@@ -122,6 +163,17 @@ def main():
               "dtypes": {}}
     lines = [f"device {report['device']}, torch {torch.__version__}, transformers {tf.__version__}", ""]
     wanted = args.dtypes.split(",")
+    # accuracy first: a fast plan that computes the wrong thing is not a result
+    reference = reference_outputs()
+    lines.append("Accuracy of each plan against PyTorch fp32 (2 x 384 tokens, the second padded after 200; "
+                 "bounds: fp16 relative Frobenius <= 1e-2, fp32 max error / max value <= 1e-4):")
+    lines.append("")
+    for plan in sorted(os.listdir(args.plans)):
+        if plan.startswith("bert-base_") and plan.endswith(".plan") and plan.split(".")[1].split("-")[0] in wanted:
+            result = accuracy(args.ragged, os.path.join(args.plans, plan), args.out, reference)
+            print(f"  accuracy {plan}: {result}", flush=True)
+            lines.append(f"- {plan}: {result}")
+    lines.append("")
     for name, dtype in (("fp16", torch.float16), ("fp32", torch.float32)):
         if name not in wanted:
             continue

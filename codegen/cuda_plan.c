@@ -142,7 +142,7 @@ static rg_status add_attention(rg_cg_cuda_kernels *k, const rg_graph *g, uint32_
     const rg_node *node = g->nodes[index];
     if (!rg_cg_attention_fast_ok(node)) return RG_OK; /* the general module serves it */
     rg_kabi_attention_variant v;
-    rg_status st = rg_kabi_attention_variant_of(node, &v, err);
+    rg_status st = rg_cg_attention_variant(node, arch, &v, err);
     if (st != RG_OK) {
         char label[160];
         return rg_error_prefix(err, st, "node %s", rg_node_label(node, label, sizeof label));
@@ -154,7 +154,8 @@ static rg_status add_attention(rg_cg_cuda_kernels *k, const rg_graph *g, uint32_
             add_node(&k->kernels[i], index);
             return RG_OK;
         }
-    rg_ir_kernel *m = add_module(k, name, "attention", arch, rg_cg_kernel_template("attention.cu"), g->nnodes);
+    rg_ir_kernel *m = add_module(k, name, "attention", rg_kabi_attention_arch(&v, arch),
+                                 rg_cg_kernel_template("attention.cu"), g->nnodes);
     if (!m) return nomem(err);
     add_node(m, index);
     return RG_OK;
@@ -197,11 +198,11 @@ static rg_status compile_all(rg_cg_cuda_kernels *k, const rg_graph *g, const cha
         rg_ir_kernel *m = &k->kernels[i];
         if (!strcmp(m->kind, "attention")) {
             rg_kabi_attention_variant v;
-            RG_TRY(rg_kabi_attention_variant_of(g->nodes[m->nodes[0]], &v, err));
-            char storage[512];
-            const char *defines[4];
+            RG_TRY(rg_cg_attention_variant(g->nodes[m->nodes[0]], arch, &v, err));
+            char storage[640];
+            const char *defines[RG_CG_ATTENTION_DEFINES];
             rg_cg_attention_defines(&v, storage, sizeof storage, defines);
-            RG_TRY(compile_module(k, nvrtc, m, g, defines, 4, err));
+            RG_TRY(compile_module(k, nvrtc, m, g, defines, RG_CG_ATTENTION_DEFINES, err));
         } else {
             RG_TRY(compile_module(k, nvrtc, m, g, NULL, 0, err));
         }

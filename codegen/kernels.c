@@ -28,18 +28,29 @@ const char *rg_cg_kernel_template(const char *file_name) {
 }
 
 void rg_cg_attention_defines(const rg_kabi_attention_variant *variant, char *storage, size_t storage_size,
-                             const char *options[4]) {
-    RG_ASSERT(storage_size >= 256);
+                             const char *options[RG_CG_ATTENTION_DEFINES]) {
+    RG_ASSERT(storage_size >= 320);
     const char *name;
     int code = rg_kabi_attention_dtype_code(variant->dtype, &name);
-    size_t quarter = storage_size / 4;
-    char *slot[4] = {storage, storage + quarter, storage + 2 * quarter, storage + 3 * quarter};
-    snprintf(slot[0], quarter, "-DRG_ATTN_DTYPE=%d", code);
-    snprintf(slot[1], quarter, "-DRG_ATTN_HEAD_DIM=%d", variant->head_dim);
-    snprintf(slot[2], quarter, "-DRG_ATTN_CAUSAL=%d", variant->causal ? 1 : 0);
-    int used = snprintf(slot[3], quarter, "-DRG_ATTN_KERNEL=");
-    rg_kabi_attention_kernel_name(variant, slot[3] + used, quarter - (size_t)used);
-    for (int i = 0; i < 4; i++) options[i] = slot[i];
+    size_t part = storage_size / RG_CG_ATTENTION_DEFINES;
+    char *slot[RG_CG_ATTENTION_DEFINES];
+    for (int i = 0; i < RG_CG_ATTENTION_DEFINES; i++) slot[i] = storage + (size_t)i * part;
+    snprintf(slot[0], part, "-DRG_ATTN_DTYPE=%d", code);
+    snprintf(slot[1], part, "-DRG_ATTN_HEAD_DIM=%d", variant->head_dim);
+    snprintf(slot[2], part, "-DRG_ATTN_CAUSAL=%d", variant->causal ? 1 : 0);
+    snprintf(slot[3], part, "-DRG_ATTN_WGMMA=%d", variant->wgmma ? 1 : 0);
+    int used = snprintf(slot[4], part, "-DRG_ATTN_KERNEL=");
+    rg_kabi_attention_kernel_name(variant, slot[4] + used, part - (size_t)used);
+    for (int i = 0; i < RG_CG_ATTENTION_DEFINES; i++) options[i] = slot[i];
+}
+
+rg_status rg_cg_attention_variant(const rg_node *node, const char *target, rg_kabi_attention_variant *out,
+                                  rg_error *err) {
+    rg_kabi_attention_variant v;
+    RG_TRY(rg_kabi_attention_variant_of(node, &v, err));
+    v.wgmma = target && (!strcmp(target, "sm_90") || !strcmp(target, "sm_90a")) && rg_kabi_attention_wgmma_ok(&v);
+    *out = v;
+    return RG_OK;
 }
 
 rg_status rg_cg_attention_compile(rg_cg_nvrtc *nvrtc, const rg_kabi_attention_variant *variant, const char *arch,
@@ -47,10 +58,11 @@ rg_status rg_cg_attention_compile(rg_cg_nvrtc *nvrtc, const rg_kabi_attention_va
     RG_TRY(rg_kabi_attention_check(variant, err));
     const char *source = rg_cg_kernel_template("attention.cu");
     RG_ASSERT(source != NULL);
-    char storage[512], name[64];
-    const char *defines[4];
+    char storage[640], name[64];
+    const char *defines[RG_CG_ATTENTION_DEFINES];
     rg_cg_attention_defines(variant, storage, sizeof storage, defines);
     rg_kabi_attention_kernel_name(variant, name, sizeof name);
-    rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = defines, .extra_count = 4};
-    return rg_cg_nvrtc_compile(nvrtc, source, name, arch, &options, cubin, size, err);
+    rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = defines, .extra_count = RG_CG_ATTENTION_DEFINES};
+    return rg_cg_nvrtc_compile(nvrtc, source, name, rg_kabi_attention_arch(variant, arch), &options, cubin, size,
+                               err);
 }

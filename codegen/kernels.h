@@ -27,12 +27,21 @@ const char *rg_cg_kernel_template(const char *file_name);
  * is the launcher's (runtime/cuda_attention.c): it depends on dtype, head
  * size and length. */
 
+/* The number of NVRTC options rg_cg_attention_defines writes. */
+#define RG_CG_ATTENTION_DEFINES 5
 /* The NVRTC options (-D...) that select the variant, written into
- * `storage` (at least 256 bytes); `options` receives 4 pointers into it. */
+ * `storage` (at least 320 bytes); `options` receives RG_CG_ATTENTION_DEFINES
+ * pointers into it. */
 void rg_cg_attention_defines(const rg_kabi_attention_variant *variant, char *storage, size_t storage_size,
-                             const char *options[4]);
-/* Compiles the variant for `arch` ("sm_90"); *cubin is allocated with the
- * NVRTC context's allocator (see rg_cg_nvrtc_compile). */
+                             const char *options[RG_CG_ATTENTION_DEFINES]);
+/* The variant an Attention node gets for CUDA target `target`: the node's
+ * (rg_kabi_attention_variant_of), the wgmma kernel where the target is sm_90
+ * or sm_90a and the variant has one. */
+rg_status rg_cg_attention_variant(const rg_node *node, const char *target, rg_kabi_attention_variant *out,
+                                  rg_error *err);
+/* Compiles the variant for `arch` ("sm_90"; a wgmma variant for sm_90a
+ * whatever `arch` says); *cubin is allocated with the NVRTC context's
+ * allocator (see rg_cg_nvrtc_compile). */
 rg_status rg_cg_attention_compile(rg_cg_nvrtc *nvrtc, const rg_kabi_attention_variant *variant, const char *arch,
                                   void **cubin, size_t *size, rg_error *err);
 

@@ -200,13 +200,25 @@ rg_status rg_kabi_attention_check(const rg_kabi_attention_variant *variant, rg_e
     if (variant->head_dim != 32 && variant->head_dim != 64 && variant->head_dim != 128)
         return rg_error_set(err, RG_ERR_UNSUPPORTED, "attention kernel: head size %d (32, 64 or 128 only)",
                             variant->head_dim);
+    if (variant->wgmma && !rg_kabi_attention_wgmma_ok(variant))
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "attention kernel: no wgmma variant for %s at head size %d "
+                            "(fp16 or bf16 at 64 only)", rg_dtype_name(variant->dtype), variant->head_dim);
     return RG_OK;
+}
+
+bool rg_kabi_attention_wgmma_ok(const rg_kabi_attention_variant *variant) {
+    return (variant->dtype == RG_DTYPE_F16 || variant->dtype == RG_DTYPE_BF16) && variant->head_dim == 64;
+}
+
+const char *rg_kabi_attention_arch(const rg_kabi_attention_variant *variant, const char *target) {
+    return variant->wgmma ? "sm_90a" : target;
 }
 
 void rg_kabi_attention_kernel_name(const rg_kabi_attention_variant *variant, char *out, size_t out_size) {
     const char *name;
     rg_kabi_attention_dtype_code(variant->dtype, &name);
-    snprintf(out, out_size, "rg_attention_%s_d%d%s", name, variant->head_dim, variant->causal ? "_causal" : "");
+    snprintf(out, out_size, "rg_attention_%s_d%d%s%s", name, variant->head_dim, variant->causal ? "_causal" : "",
+             variant->wgmma ? "_wg" : "");
 }
 
 rg_status rg_kabi_attention_variant_of(const rg_node *node, rg_kabi_attention_variant *out, rg_error *err) {
@@ -214,7 +226,7 @@ rg_status rg_kabi_attention_variant_of(const rg_node *node, rg_kabi_attention_va
     RG_TRY(rg_node_attr_int(node, "num_heads", 0, &heads, err));
     RG_TRY(rg_node_attr_int(node, "head_size", 0, &head_size, err));
     RG_TRY(rg_node_attr_int(node, "causal", 0, &causal, err));
-    rg_kabi_attention_variant v = {node->inputs[0]->dtype, (int)head_size, causal != 0};
+    rg_kabi_attention_variant v = {node->inputs[0]->dtype, (int)head_size, causal != 0, false};
     RG_TRY(rg_kabi_attention_check(&v, err));
     *out = v;
     return RG_OK;

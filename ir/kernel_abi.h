@@ -32,9 +32,12 @@
  *
  * Attention kernels (codegen/kernels/attention.cu)
  * ------------------------------------------------
- * One specialisation per (dtype, head size, causal), named by
+ * One specialisation per (dtype, head size, causal, wgmma), named by
  * rg_kabi_attention_kernel_name; the launch shape is the launcher's
- * (runtime/cuda_attention.c).
+ * (runtime/cuda_attention.c). The wgmma variants (fp16/bf16 at head size 64)
+ * use Hopper's warpgroup MMA and are compiled for sm_90a: codegen picks them
+ * for sm_90 targets, and a plan's attention module compiled for sm_90a holds
+ * one (rg_kabi_attention_arch).
  */
 #ifndef RG_IR_KERNEL_ABI_H
 #define RG_IR_KERNEL_ABI_H
@@ -123,6 +126,7 @@ typedef struct rg_kabi_attention_variant {
     rg_dtype dtype; /* RG_DTYPE_F32 (plain FMA), RG_DTYPE_F16 or RG_DTYPE_BF16 (tensor cores) */
     int head_dim;   /* 32, 64 or 128 */
     bool causal;    /* key j visible to query i only when j <= i (within the sequence) */
+    bool wgmma;     /* the Hopper kernel (sm_90a, warpgroup MMA); see rg_kabi_attention_wgmma_ok */
 } rg_kabi_attention_variant;
 
 /* The template's RG_ATTN_DTYPE code for `dtype` (0 f32, 1 f16, 2 bf16), and
@@ -130,7 +134,13 @@ typedef struct rg_kabi_attention_variant {
 int rg_kabi_attention_dtype_code(rg_dtype dtype, const char **short_name);
 /* RG_ERR_UNSUPPORTED naming the dtype or head size ragged has no kernel for. */
 rg_status rg_kabi_attention_check(const rg_kabi_attention_variant *variant, rg_error *err);
-/* The kernel's extern "C" name, e.g. "rg_attention_f16_d64_causal". */
+/* Whether (dtype, head size) has a wgmma kernel: fp16 or bf16 at head size 64. */
+bool rg_kabi_attention_wgmma_ok(const rg_kabi_attention_variant *variant);
+/* The architecture the variant's module is compiled for: sm_90a for a wgmma
+ * variant (its instructions exist only there), else `target`. */
+const char *rg_kabi_attention_arch(const rg_kabi_attention_variant *variant, const char *target);
+/* The kernel's extern "C" name, e.g. "rg_attention_f16_d64_causal"; wgmma
+ * variants end in "_wg". */
 void rg_kabi_attention_kernel_name(const rg_kabi_attention_variant *variant, char *out, size_t out_size);
 /* The variant an Attention node needs (the dtype of its input 0, its
  * head_size and causal attributes); errors when there is no such kernel. */

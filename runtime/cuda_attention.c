@@ -113,7 +113,18 @@ rg_status rg_rt_cuda_attention_launch(rg_rt_cuda_attention *attention, const rg_
         threads = 64;
         tile = 32;
     }
-    if (attention->variant.dtype != RG_DTYPE_F32) {
+    if (attention->variant.wgmma) {
+        /* warpgroups of 4 warps, 64 queries each, at most 2 a block; warps
+         * below 4 mean one warpgroup */
+        int groups = args->warps >= 8 ? 2 : 1;
+        if (args->warps == 0) {
+            groups = args->max_seqlen > 64 ? 2 : 1;
+            if (groups == 2 && (int64_t)((args->max_seqlen + 127) / 128) * args->heads * args->batch < args->sm_count)
+                groups = 1;
+        }
+        threads = 128 * groups;
+        tile = 64 * groups;
+    } else if (attention->variant.dtype != RG_DTYPE_F32) {
         bool wide = attention->variant.head_dim == 128;
         int rows = wide ? 16 : 32, max_warps = wide ? 8 : 4;
         int warps = args->warps;
@@ -162,7 +173,7 @@ static void reference_row(const double *q, const double *k, const double *v, int
 
 rg_status rg_rt_attention_reference(rg_dtype dtype, int head_dim, bool causal, const rg_rt_attention_args *a,
                                     double *out, rg_error *err) {
-    rg_kabi_attention_variant variant = {dtype, head_dim, causal};
+    rg_kabi_attention_variant variant = {dtype, head_dim, causal, false};
     RG_TRY(rg_kabi_attention_check(&variant, err));
     if (a->batch < 0 || a->heads < 1 || a->max_seqlen < 0 || !a->cu_seqlens || a->cu_seqlens[0] != 0)
         return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "attention reference: bad batch, heads or cu_seqlens");

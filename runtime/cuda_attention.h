@@ -52,7 +52,9 @@ typedef struct rg_rt_attention_args {
      * to let the launcher choose: the most for long sequences (a K/V tile
      * then serves more queries), halved while the grid has fewer blocks than
      * sm_count (batch-1 and short inputs would otherwise leave most SMs
-     * idle). */
+     * idle). The wgmma variants (variant.wgmma) run warpgroups of 4 warps
+     * with 64 queries each: 8 warps make 2 warpgroups, fewer make 1, and 0
+     * takes 2 for sequences past 64 queries unless that leaves SMs idle. */
     int warps;
     int sm_count; /* the GPU's multiprocessors, for warps = 0; 0: unknown (no halving) */
 } rg_rt_attention_args;

@@ -371,10 +371,12 @@ static rg_status prepare_attention(rg_cuda_exec *e, uint32_t i, size_t m, rg_err
     if (why && gm == SIZE_MAX)
         return rg_error_set(err, RG_ERR_UNSUPPORTED, "attention: %s, and the plan has no general attention kernel "
                             "(recompile it)", why);
-    x->variant = (rg_kabi_attention_variant){n->inputs[0]->dtype, (int)head_size, causal != 0};
+    x->variant = (rg_kabi_attention_variant){n->inputs[0]->dtype, (int)head_size, causal != 0, false};
     if (why) at->general = true;
     else {
         RG_TRY(rg_kabi_attention_variant_of(n, &x->variant, err));
+        /* codegen compiles a variant's wgmma kernel, and only it, for sm_90a */
+        x->variant.wgmma = rg_kabi_attention_wgmma_ok(&x->variant) && k->arch && !strcmp(k->arch, "sm_90a");
         if (key_padding) {
             e->mask = n->inputs[1];
             at->dynamic = gm != SIZE_MAX; /* else a mask that is not right padding fails the run */

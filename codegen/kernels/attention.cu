@@ -6,6 +6,7 @@
  *   RG_ATTN_DTYPE      0 = fp32 (plain FMA), 1 = fp16, 2 = bf16 (tensor cores)
  *   RG_ATTN_HEAD_DIM   32, 64 or 128
  *   RG_ATTN_CAUSAL     0 or 1: key j is seen by query i only when j <= i
+ *   RG_ATTN_WGMMA      0 or 1: the Hopper kernel (sm_90a; fp16/bf16, head size 64)
  *   RG_ATTN_KERNEL     the extern "C" name of the kernel
  *
  * Layout (runtime/cuda_attention.h states the contract): sequence b owns
@@ -31,6 +32,9 @@
 #endif
 #if RG_ATTN_HEAD_DIM != 32 && RG_ATTN_HEAD_DIM != 64 && RG_ATTN_HEAD_DIM != 128
 #error "RG_ATTN_HEAD_DIM must be 32, 64 or 128"
+#endif
+#ifndef RG_ATTN_WGMMA
+#define RG_ATTN_WGMMA 0 /* 1: the sm_90a warpgroup-MMA kernel (fp16/bf16, head size 64) */
 #endif
 
 /* Passed by value; the host mirror is struct attention_params in
@@ -413,6 +417,298 @@ __device__ __forceinline__ void rg_attn_load_tile(unsigned k_dst, unsigned v_dst
     }
 }
 
+#if RG_ATTN_WGMMA
+/* ---------------------------------------------------------------------------
+ * Hopper (sm_90a), fp16/bf16 at head size 64: both products on warpgroup MMA
+ * (wgmma.mma_async), which reads its B operand straight from shared memory
+ * and runs a 64-row tile per instruction, where mma.sync needs every
+ * fragment loaded into registers by ldmatrix first. A block is one or two
+ * warpgroups (4 warps each, the launcher picks); warpgroup w owns queries
+ * q0 + 64w .. q0 + 64w + 63, warp j of it rows 16j .. 16j + 15 of those.
+ *
+ * S = Q K^T: m64n64k16, A = the warpgroup's Q tile and B = the K tile, both
+ * in shared memory and K-major as stored ([row][d], d contiguous). O += P V:
+ * m64n64k16, A = P from registers: the accumulator layout of S (row g / g+8,
+ * columns 2t, 2t+1 of every 8-column block, per warp) is the A-fragment
+ * layout, so P never leaves registers; B = the V tile [key][d],
+ * N-contiguous, read transposed (imm-trans-b 1).
+ *
+ * Q, K and V tiles (64 rows x 128 bytes) are stored with the 128-byte
+ * swizzle the descriptors name: 16-byte chunk c of row r sits at chunk
+ * c ^ (r % 8), tiles 1024-byte aligned. K/V are double-buffered: cp.async
+ * (zero-filled past len_k) brings tile i+1 while the tensor cores work on
+ * tile i; a proxy fence makes the copies visible to wgmma, which reads
+ * shared memory through the async proxy.
+ */
+#if !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#error "the wgmma attention kernel needs the sm_90a target"
+#endif
+#if RG_ATTN_HEAD_DIM != 64
+#error "the wgmma attention kernel is for head size 64"
+#endif
+#define RG_WG_BN 64                      /* keys per tile */
+#define RG_WG_TILE_BYTES (RG_WG_BN * 128) /* one K or V tile: 64 rows of 128 bytes */
+#if RG_ATTN_DTYPE == 1
+#define RG_WG_MMA "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+#else
+#define RG_WG_MMA "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+#endif
+
+#ifndef RG_WG_DEBUG
+#define RG_WG_DEBUG 0 /* tests only: 1 writes one tile's raw scores, 2 runs a one-hot P */
+#endif
+#ifndef RG_WG_DEBUG_TILE
+#define RG_WG_DEBUG_TILE 0 /* the key tile RG_WG_DEBUG shows */
+#endif
+
+/* Shared-memory matrix descriptor: start address, 128-byte swizzle (mode 1,
+ * bits 62-63), 8-row groups 1024 bytes apart (the stride field, bits
+ * 32-45). The leading-offset field (bits 16-29) is the stride between
+ * 64-column swizzle atoms, which an operand 64 columns wide never takes, and
+ * unused by K-major swizzled operands; it holds 1024 too, so that it would
+ * be right whichever of the two fields the transposed (V) operand read for
+ * its 8-row groups (on the H100 the results do not depend on it). */
+__device__ __forceinline__ unsigned long long rg_wg_desc(unsigned addr) {
+    return (unsigned long long)((addr >> 4) & 0x3fffu) | ((unsigned long long)(1024 >> 4) << 16) |
+           ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
+}
+
+#define RG_WG_ACC(a)                                                                                                   \
+    "+f"(a[0]), "+f"(a[1]), "+f"(a[2]), "+f"(a[3]), "+f"(a[4]), "+f"(a[5]), "+f"(a[6]), "+f"(a[7]), "+f"(a[8]),        \
+        "+f"(a[9]), "+f"(a[10]), "+f"(a[11]), "+f"(a[12]), "+f"(a[13]), "+f"(a[14]), "+f"(a[15]), "+f"(a[16]),         \
+        "+f"(a[17]), "+f"(a[18]), "+f"(a[19]), "+f"(a[20]), "+f"(a[21]), "+f"(a[22]), "+f"(a[23]), "+f"(a[24]),        \
+        "+f"(a[25]), "+f"(a[26]), "+f"(a[27]), "+f"(a[28]), "+f"(a[29]), "+f"(a[30]), "+f"(a[31])
+/* scale-d is a predicate (d = a b + d when true), set from operand %37. */
+#define RG_WG_OPERANDS                                                                                                 \
+    "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n" RG_WG_MMA                                                         \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, " \
+    "%24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, "
+
+/* d += a b for one 16-deep slice: a from registers, b from shared memory
+ * through its descriptor, read transposed (O += P V). */
+/* d += a b with both operands in shared memory, K-major (S = Q K^T). */
+__device__ __forceinline__ void rg_wg_mma_ss(float d[32], unsigned long long a, unsigned long long b) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n" RG_WG_MMA
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, "
+                 "%21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+                 : RG_WG_ACC(d)
+                 : "l"(a), "l"(b), "r"(1));
+}
+__device__ __forceinline__ void rg_wg_mma_t(float d[32], const unsigned a[4], unsigned long long b) {
+    asm volatile(RG_WG_OPERANDS "1, 1, 1;\n}\n"
+                 : RG_WG_ACC(d)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
+}
+
+/* Orders register writes before the next wgmma reads them. */
+__device__ __forceinline__ void rg_wg_fence(void) { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+/* Closes the group of wgmma issued so far and waits for all of them. */
+__device__ __forceinline__ void rg_wg_commit_wait(void) {
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+}
+/* Keeps the compiler from moving reads of the accumulators above the wait
+ * (it cannot see that wgmma writes them late). */
+__device__ __forceinline__ void rg_wg_pin(float d[32]) {
+#pragma unroll
+    for (int i = 0; i < 32; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+/* Starts the copy of keys k0 .. k0+63 (K and V) into one stage, swizzled;
+ * keys past len_k become zeros, so that 0 * V stays 0. */
+__device__ __forceinline__ void rg_wg_load_tile(unsigned k_dst, unsigned v_dst, const rg_attn_elem *kg,
+                                                const rg_attn_elem *vg, const rg_attention_params &p,
+                                                const rg_attn_seq &seq, int k0) {
+    for (int i = threadIdx.x; i < RG_WG_BN * 8; i += blockDim.x) {
+        const int r = i >> 3, c = i & 7, key = k0 + r;
+        const bool in = key < seq.len_k;
+        const long long token = seq.start + (in ? key : 0);
+        const unsigned offset = (unsigned)(r * 128 + ((c ^ (r & 7)) << 4));
+        rg_attn_cp16(k_dst + offset, kg + token * p.k_stride + c * 8, in);
+        rg_attn_cp16(v_dst + offset, vg + token * p.v_stride + c * 8, in);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) RG_ATTN_KERNEL(const rg_attention_params p) {
+    /* stage s: K at tile 2s, V at 2s + 1; warpgroup w's queries at 4 + w.
+     * The swizzle is of address bits: tiles start at 1024-byte boundaries
+     * (checked below). 48 KB, the static limit. */
+    __shared__ __align__(1024) unsigned char tiles_smem[6 * RG_WG_TILE_BYTES];
+    const int b = blockIdx.z, h = blockIdx.y;
+    const rg_attn_seq seq = rg_attn_sequence(p, b);
+    const int bm = (int)(blockDim.x >> 7) * 64; /* queries per block */
+    const int q0 = blockIdx.x * bm;
+    if (q0 >= seq.len_q) return; /* a query tile past this sequence */
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int g = lane >> 2, t = lane & 3;
+    const int group_row = q0 + (warp >> 2) * 64;     /* this warpgroup's first query */
+    const int warp_row = group_row + (warp & 3) * 16; /* rows warp_row + g (+8) are this thread's */
+    const rg_attn_elem *qg = (const rg_attn_elem *)p.q + h * RG_ATTN_HEAD_DIM;
+    const rg_attn_elem *kg = (const rg_attn_elem *)p.k + h * RG_ATTN_HEAD_DIM;
+    const rg_attn_elem *vg = (const rg_attn_elem *)p.v + h * RG_ATTN_HEAD_DIM;
+
+    int kv_end = seq.len_k;
+    if (RG_ATTN_CAUSAL) kv_end = min(kv_end, q0 + bm);
+    const int tiles = (kv_end + RG_WG_BN - 1) / RG_WG_BN;
+    const unsigned base = rg_attn_smem(tiles_smem);
+    if (base & 1023u) __trap(); /* misplaced tiles would read wrong data, silently */
+    if (tiles > 0) rg_wg_load_tile(base, base + RG_WG_TILE_BYTES, kg, vg, p, seq, 0);
+    /* This warpgroup's 64 queries, swizzled like K (zeros past len_q); they
+     * land with tile 0. Q is the A operand from shared memory: held in
+     * registers across tiles (the A-from-registers form), its fragments came
+     * back wrong from the second tile on (test_cuda_attention.c,
+     * wgmma_products_apart, found that). */
+    const unsigned q_tile = base + (unsigned)(4 + (warp >> 2)) * RG_WG_TILE_BYTES;
+    for (int i = threadIdx.x & 127; i < 64 * 8; i += 128) {
+        const int r = i >> 3, c = i & 7, row = group_row + r;
+        const bool in = row < seq.len_q;
+        rg_attn_cp16(q_tile + (unsigned)(r * 128 + ((c ^ (r & 7)) << 4)),
+                     qg + (long long)(seq.start + (in ? row : 0)) * p.q_stride + c * 8, in);
+    }
+    rg_attn_commit();
+
+    /* The scale goes in with the max subtraction, as in the mma.sync kernel:
+     * a negative scale negates the scores instead. */
+    const float scale = fmaxf(fabsf(p.scale_log2), 1.17549435e-38f);
+    const bool negate = p.scale_log2 < 0.0f;
+    float o[32];
+#pragma unroll
+    for (int i = 0; i < 32; i++) o[i] = 0.0f;
+    float m0 = RG_ATTN_NEG_INF, m1 = RG_ATTN_NEG_INF, l0 = 0.0f, l1 = 0.0f;
+    /* wgmma is issued by a whole warpgroup, so skipping is decided per
+     * warpgroup: one whose rows are all past len_q only helps with the loads;
+     * under a causal mask one stops at the last key its last row sees. */
+    const bool group_active = group_row < seq.len_q;
+    const int group_kv_end = RG_ATTN_CAUSAL ? min(kv_end, group_row + 64) : kv_end;
+
+    for (int it = 0; it < tiles; it++) {
+        const int k0 = it * RG_WG_BN;
+        const unsigned stage = base + (unsigned)(it & 1) * 2 * RG_WG_TILE_BYTES;
+        /* Tile it has landed for every thread and is visible to the async
+         * proxy; every warpgroup is done with tile it-1, whose stage takes
+         * tile it+1. One barrier per tile. */
+        rg_attn_wait_all();
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        __syncthreads();
+        if (it + 1 < tiles) {
+            const unsigned next = base + (unsigned)((it + 1) & 1) * 2 * RG_WG_TILE_BYTES;
+            rg_wg_load_tile(next, next + RG_WG_TILE_BYTES, kg, vg, p, seq, k0 + RG_WG_BN);
+            rg_attn_commit();
+        }
+        if (!group_active || k0 >= group_kv_end) continue;
+
+        float s[32];
+#pragma unroll
+        for (int i = 0; i < 32; i++) s[i] = 0.0f;
+        rg_wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) rg_wg_mma_ss(s, rg_wg_desc(q_tile + kk * 32), rg_wg_desc(stage + kk * 32));
+        rg_wg_commit_wait();
+        rg_wg_pin(s);
+        if (negate) {
+#pragma unroll
+            for (int i = 0; i < 32; i++) s[i] = -s[i];
+        }
+#if RG_WG_DEBUG == 1 /* tests: the raw scores of key tile RG_WG_DEBUG_TILE as the output */
+        if (it == RG_WG_DEBUG_TILE) {
+#pragma unroll
+            for (int i = 0; i < 32; i++) o[i] = s[i];
+            l0 = l1 = 0.25f; /* the 4 threads of a row add theirs up */
+            break;
+        }
+#endif
+
+        /* s[4j .. 4j+3]: rows g, g, g+8, g+8 of this warp; keys k0 + 8j + 2t, +1. */
+        const int row0 = warp_row + g, row1 = row0 + 8;
+        const bool full = k0 + RG_WG_BN <= seq.len_k && (!RG_ATTN_CAUSAL || k0 + RG_WG_BN - 1 <= warp_row);
+        float mx0 = RG_ATTN_NEG_INF, mx1 = RG_ATTN_NEG_INF;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            if (!full) {
+                const int key = k0 + j * 8 + 2 * t;
+                if (!rg_attn_visible(key, row0, seq.len_k)) s[4 * j + 0] = RG_ATTN_NEG_INF;
+                if (!rg_attn_visible(key + 1, row0, seq.len_k)) s[4 * j + 1] = RG_ATTN_NEG_INF;
+                if (!rg_attn_visible(key, row1, seq.len_k)) s[4 * j + 2] = RG_ATTN_NEG_INF;
+                if (!rg_attn_visible(key + 1, row1, seq.len_k)) s[4 * j + 3] = RG_ATTN_NEG_INF;
+            }
+            mx0 = fmaxf(mx0, fmaxf(s[4 * j + 0], s[4 * j + 1]));
+            mx1 = fmaxf(mx1, fmaxf(s[4 * j + 2], s[4 * j + 3]));
+        }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        const float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
+        /* Subtracting 0 while every key so far is masked keeps exp2 at 0, not NaN. */
+        const float base0 = new0 == RG_ATTN_NEG_INF ? 0.0f : new0 * scale;
+        const float base1 = new1 == RG_ATTN_NEG_INF ? 0.0f : new1 * scale;
+        const float alpha0 = rg_attn_exp2(fmaf(m0, scale, -base0));
+        const float alpha1 = rg_attn_exp2(fmaf(m1, scale, -base1));
+        m0 = new0;
+        m1 = new1;
+        l0 *= alpha0;
+        l1 *= alpha1;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            o[4 * j + 0] *= alpha0;
+            o[4 * j + 1] *= alpha0;
+            o[4 * j + 2] *= alpha1;
+            o[4 * j + 3] *= alpha1;
+        }
+        unsigned pa[4][4]; /* P as the A operand: slice c holds keys 16c .. 16c+15 */
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            const float p0 = rg_attn_exp2(fmaf(s[4 * j + 0], scale, -base0));
+            const float p1 = rg_attn_exp2(fmaf(s[4 * j + 1], scale, -base0));
+            const float p2 = rg_attn_exp2(fmaf(s[4 * j + 2], scale, -base1));
+            const float p3 = rg_attn_exp2(fmaf(s[4 * j + 3], scale, -base1));
+            l0 += p0 + p1;
+            l1 += p2 + p3;
+            pa[j / 2][(j & 1) * 2] = rg_attn_pack(p0, p1);
+            pa[j / 2][(j & 1) * 2 + 1] = rg_attn_pack(p2, p3);
+#if RG_WG_DEBUG == 2 /* tests: P one-hot, row r of a tile picking key r % 64 */
+            if (it == RG_WG_DEBUG_TILE) {
+                const int c0 = 8 * j + 2 * t, r0 = (warp & 3) * 16 + g, r1 = r0 + 8;
+                pa[j / 2][(j & 1) * 2] = rg_attn_pack(c0 == r0 ? 1.0f : 0.0f, c0 + 1 == r0 ? 1.0f : 0.0f);
+                pa[j / 2][(j & 1) * 2 + 1] = rg_attn_pack(c0 == r1 ? 1.0f : 0.0f, c0 + 1 == r1 ? 1.0f : 0.0f);
+            }
+#endif
+        }
+#if RG_WG_DEBUG == 2
+        if (it == RG_WG_DEBUG_TILE) {
+#pragma unroll
+            for (int i = 0; i < 32; i++) o[i] = 0.0f;
+            l0 = l1 = 0.25f; /* the 4 threads of a row add theirs up */
+        }
+#endif
+        rg_wg_fence();
+#pragma unroll
+        for (int c = 0; c < 4; c++) rg_wg_mma_t(o, pa[c], rg_wg_desc(stage + RG_WG_TILE_BYTES + c * 16 * 128));
+        rg_wg_commit_wait();
+        rg_wg_pin(o);
+#if RG_WG_DEBUG == 2
+        if (it == RG_WG_DEBUG_TILE) break;
+#endif
+    }
+    rg_attn_wait_all(); /* no copy may still be landing when the block exits */
+
+    rg_attn_elem *og = (rg_attn_elem *)p.out + (long long)h * RG_ATTN_HEAD_DIM + 2 * t;
+    const long long row_stride = (long long)p.heads * RG_ATTN_HEAD_DIM;
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
+    const int row0 = warp_row + g, row1 = row0 + 8;
+#pragma unroll
+    for (int d = 0; d < 8; d++) {
+        if (row0 < seq.len_q)
+            *(unsigned *)(og + (seq.start + row0) * row_stride + d * 8) = rg_attn_pack(o[4 * d + 0] * inv0, o[4 * d + 1] * inv0);
+        if (row1 < seq.len_q)
+            *(unsigned *)(og + (seq.start + row1) * row_stride + d * 8) = rg_attn_pack(o[4 * d + 2] * inv1, o[4 * d + 3] * inv1);
+    }
+}
+#else
 extern "C" __global__ void __launch_bounds__(RG_ATTN_MAX_THREADS, RG_ATTN_MIN_BLOCKS) RG_ATTN_KERNEL(const rg_attention_params p) {
     __shared__ __align__(128) rg_attn_elem k_tile[2 * RG_ATTN_TILE];
     __shared__ __align__(128) rg_attn_elem v_tile[2 * RG_ATTN_TILE];
@@ -594,4 +890,5 @@ extern "C" __global__ void __launch_bounds__(RG_ATTN_MAX_THREADS, RG_ATTN_MIN_BL
         }
     }
 }
+#endif /* RG_ATTN_WGMMA */
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "codegen/cuda_fused.h"
+#include "codegen/kernels.h"
 #include "cuda_fused_fixtures.h"
 #include "ir/kernel_abi.h"
 
@@ -126,6 +127,22 @@ Test(kernel_abi, attention_variant_of_a_node) {
     char name[64];
     rg_kabi_attention_kernel_name(&v, name, sizeof name);
     cr_assert_str_eq(name, "rg_attention_bf16_d64_causal");
+    cr_assert(!v.wgmma, "the node alone does not pick the Hopper kernel");
+    /* codegen's choice per target: the wgmma kernel (sm_90a module) on sm_90 */
+    cr_assert_eq(rg_cg_attention_variant(n, "sm_90", &v, &err), RG_OK, "%s", err.message);
+    cr_assert(v.wgmma);
+    cr_assert_str_eq(rg_kabi_attention_arch(&v, "sm_90"), "sm_90a");
+    rg_kabi_attention_kernel_name(&v, name, sizeof name);
+    cr_assert_str_eq(name, "rg_attention_bf16_d64_causal_wg");
+    cr_assert_eq(rg_cg_attention_variant(n, "sm_90a", &v, &err), RG_OK, "%s", err.message);
+    cr_assert(v.wgmma);
+    cr_assert_eq(rg_cg_attention_variant(n, "sm_89", &v, &err), RG_OK, "%s", err.message);
+    cr_assert(!v.wgmma);
+    cr_assert_str_eq(rg_kabi_attention_arch(&v, "sm_89"), "sm_89");
+    attrs[1].i = 32; /* head size 32 has no wgmma kernel */
+    cr_assert_eq(rg_cg_attention_variant(n, "sm_90", &v, &err), RG_OK, "%s", err.message);
+    cr_assert(!v.wgmma && v.head_dim == 32);
+    attrs[1].i = 64;
     const char *short_name;
     cr_assert_eq(rg_kabi_attention_dtype_code(RG_DTYPE_F16, &short_name), 1);
     cr_assert_str_eq(short_name, "f16");

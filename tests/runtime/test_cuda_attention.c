@@ -1,7 +1,8 @@
 /*
  * The fused attention kernel (codegen/kernels/attention.cu). Everywhere: the
  * template is embedded and every variant (fp32/fp16/bf16, head sizes 32, 64,
- * 128, causal or not) compiles with NVRTC. With a GPU: packed batches of
+ * 128, causal or not, and the sm_90a wgmma kernels for fp16/bf16 at head
+ * size 64) compiles with NVRTC. With a GPU: packed batches of
  * mixed lengths read in place from a [T, 3, H, D] QKV buffer, right padding
  * and sequences with no keys, against the double CPU reference; then BERT-base
  * shapes timed (printed, not asserted). Without a GPU those parts skip with
@@ -34,7 +35,19 @@ Test(cuda_attention, variants_are_named_and_checked) {
     rg_kabi_attention_variant v = {RG_DTYPE_F16, 64, true};
     rg_kabi_attention_kernel_name(&v, name, sizeof name);
     cr_assert_str_eq(name, "rg_attention_f16_d64_causal");
+    v.wgmma = true;
+    rg_kabi_attention_kernel_name(&v, name, sizeof name);
+    cr_assert_str_eq(name, "rg_attention_f16_d64_causal_wg");
+    cr_assert_str_eq(rg_kabi_attention_arch(&v, "sm_90"), "sm_90a");
+    v.wgmma = false;
+    cr_assert_str_eq(rg_kabi_attention_arch(&v, "sm_90"), "sm_90");
     rg_error err = {0};
+    cr_assert_eq(rg_kabi_attention_check(&v, &err), RG_OK);
+    rg_kabi_attention_variant bad_wgmma = {RG_DTYPE_F32, 64, false, true};
+    cr_assert_eq(rg_kabi_attention_check(&bad_wgmma, &err), RG_ERR_UNSUPPORTED);
+    cr_assert(strstr(err.message, "wgmma") != NULL, "%s", err.message);
+    bad_wgmma = (rg_kabi_attention_variant){RG_DTYPE_BF16, 128, false, true};
+    cr_assert_eq(rg_kabi_attention_check(&bad_wgmma, &err), RG_ERR_UNSUPPORTED);
     rg_kabi_attention_variant bad_head = {RG_DTYPE_F16, 48, false};
     cr_assert_eq(rg_kabi_attention_check(&bad_head, &err), RG_ERR_UNSUPPORTED);
     cr_assert(strstr(err.message, "48") != NULL, "%s", err.message);
@@ -69,6 +82,14 @@ Test(cuda_attention, every_variant_compiles) {
                     cr_assert(memcmp(cubin, "\177ELF", 4) == 0);
                     free(cubin);
                 }
+                v.wgmma = true;
+                if (!rg_kabi_attention_wgmma_ok(&v)) continue;
+                void *cubin = NULL;
+                size_t size = 0;
+                cr_assert_eq(rg_cg_attention_compile(nvrtc, &v, "sm_90", &cubin, &size, &err), RG_OK, "%s",
+                             err.message);
+                cr_assert(size > 4 && memcmp(cubin, "\177ELF", 4) == 0);
+                free(cubin);
             }
     rg_cg_nvrtc_close(nvrtc);
 }
@@ -79,6 +100,7 @@ typedef struct gpu {
     rg_rt_cuda *cuda;
     rg_cg_nvrtc *nvrtc;
     char arch[16];
+    bool hopper; /* sm_90: the wgmma variants run too */
 } gpu;
 
 static void gpu_open_or_skip(gpu *g) {
@@ -92,6 +114,7 @@ static void gpu_open_or_skip(gpu *g) {
     rg_rt_cuda_device_info info;
     cr_assert_eq(rg_rt_cuda_device_info_get(g->cuda, 0, &info, &err), RG_OK, "%s", err.message);
     rg_rt_cuda_arch_name(&info, g->arch, sizeof g->arch);
+    g->hopper = !strcmp(g->arch, "sm_90");
     cr_assert_eq(rg_rt_cuda_set_device(g->cuda, 0, &err), RG_OK, "%s", err.message);
     cr_assert_eq(rg_cg_nvrtc_open(NULL, &g->nvrtc, &err), RG_OK, "GPU present but %s", err.message);
 }
@@ -143,8 +166,8 @@ typedef struct batch_case {
  * with the reference. fp32: largest error over the largest reference value
  * <= 1e-4; fp16/bf16: Frobenius norm of the error over the reference's <= 1e-2.
  * Rows that see no key must be exactly zero. */
-static void check_case(gpu *g, rg_rt_cuda_attention *attention, const rg_kabi_attention_variant *v,
-                       const batch_case *c, int heads, int warps, uint64_t seed) {
+static double run_case(gpu *g, rg_rt_cuda_attention *attention, const rg_kabi_attention_variant *v,
+                       const batch_case *c, int heads, int warps, uint64_t seed, bool check) {
     rg_error err = {0};
     int32_t cu[9] = {0};
     int max_seqlen = 0;
@@ -202,8 +225,8 @@ static void check_case(gpu *g, rg_rt_cuda_attention *attention, const rg_kabi_at
         bool no_keys = c->padded && c->seqlens_k[b] <= 0;
         for (size_t i = (size_t)cu[b] * (size_t)heads * (size_t)D; i < (size_t)cu[b + 1] * (size_t)heads * (size_t)D; i++) {
             double x = rg_load_as_double(v->dtype, got, i);
-            cr_assert(isfinite(x), "%s, %s: element %zu is %g", name, c->what, i, x);
-            if (no_keys) cr_assert(x == 0.0, "%s, %s: row with no keys has %g", name, c->what, x);
+            if (check) cr_assert(isfinite(x), "%s, %s: element %zu is %g", name, c->what, i, x);
+            if (check && no_keys) cr_assert(x == 0.0, "%s, %s: row with no keys has %g", name, c->what, x);
             double e = fabs(x - want[i]);
             max_err = fmax(max_err, e);
             max_ref = fmax(max_ref, fabs(want[i]));
@@ -211,13 +234,14 @@ static void check_case(gpu *g, rg_rt_cuda_attention *attention, const rg_kabi_at
             ref2 += want[i] * want[i];
         }
     }
+    double rel;
     if (v->dtype == RG_DTYPE_F32) {
-        double rel = max_ref > 0 ? max_err / max_ref : max_err;
-        cr_assert_leq(rel, 1e-4, "%s, %s: max error %g of max value %g", name, c->what, max_err, max_ref);
+        rel = max_ref > 0 ? max_err / max_ref : max_err;
+        if (check) cr_assert_leq(rel, 1e-4, "%s, %s: max error %g of max value %g", name, c->what, max_err, max_ref);
         cr_log_info("%s, %s: max error / max value %.2e", name, c->what, rel);
     } else {
-        double rel = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
-        cr_assert_leq(rel, 1e-2, "%s, %s: relative Frobenius error %g", name, c->what, rel);
+        rel = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
+        if (check) cr_assert_leq(rel, 1e-2, "%s, %s: relative Frobenius error %g", name, c->what, rel);
         cr_log_info("%s, %s: relative Frobenius error %.2e", name, c->what, rel);
     }
     rg_rt_cuda_free(g->cuda, qkv_dev);
@@ -227,6 +251,12 @@ static void check_case(gpu *g, rg_rt_cuda_attention *attention, const rg_kabi_at
     free(qkv);
     free(got);
     free(want);
+    return rel;
+}
+
+static void check_case(gpu *g, rg_rt_cuda_attention *attention, const rg_kabi_attention_variant *v,
+                       const batch_case *c, int heads, int warps, uint64_t seed) {
+    run_case(g, attention, v, c, heads, warps, seed, true);
 }
 
 static const batch_case cases[] = {
@@ -236,27 +266,43 @@ static const batch_case cases[] = {
     {"negative scale, lengths 70,200", 2, {70, 200}, true, {70, 150}, true},
 };
 
+/* Every block shape of one variant on every case: 0 is the launcher's
+ * choice; then 1, 2, 4 and 8 warps (fp16/bf16 only). */
+static void check_variant(gpu *g, const rg_kabi_attention_variant *v, uint64_t *seed) {
+    rg_error err = {0};
+    rg_rt_cuda_attention *attention = NULL;
+    cr_assert_eq(attention_new(g, v, &attention, &err), RG_OK, "%s", err.message);
+    const int warp_counts[] = {0, 1, 2, 4, 8};
+    int shapes = v->dtype == RG_DTYPE_F32 ? 1 : 5;
+    for (int w = 0; w < shapes; w++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+            check_case(g, attention, v, &cases[c], 2, warp_counts[w], (*seed)++);
+    rg_rt_cuda_attention_free(attention);
+}
+
 Test(cuda_attention, matches_reference) {
     gpu g = {0};
     gpu_open_or_skip(&g);
-    rg_error err = {0};
     uint64_t seed = 1;
     for (size_t t = 0; t < 3; t++)
         for (size_t d = 0; d < 3; d++)
-            for (int causal = 0; causal < 2; causal++) {
-                rg_kabi_attention_variant v = {dtypes[t], head_dims[d], causal};
-                rg_rt_cuda_attention *attention = NULL;
-                cr_assert_eq(attention_new(&g, &v, &attention, &err), RG_OK, "%s", err.message);
-                /* 0: the launcher's choice (the most warps past 64 queries,
-                 * fewer while the grid has under 132 blocks); then every block
-                 * shape, fp16/bf16 only. */
-                const int warp_counts[] = {0, 1, 2, 4, 8};
-                int shapes = v.dtype == RG_DTYPE_F32 ? 1 : 5;
-                for (int w = 0; w < shapes; w++)
-                    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-                        check_case(&g, attention, &v, &cases[c], 2, warp_counts[w], seed++);
-                rg_rt_cuda_attention_free(attention);
-            }
+            for (int causal = 0; causal < 2; causal++)
+                check_variant(&g, &(rg_kabi_attention_variant){dtypes[t], head_dims[d], causal, false}, &seed);
+    gpu_close(&g);
+}
+
+/* The sm_90a warpgroup-MMA kernels (fp16/bf16, head size 64), on Hopper. */
+Test(cuda_attention, wgmma_matches_reference) {
+    gpu g = {0};
+    gpu_open_or_skip(&g);
+    if (!g.hopper) {
+        gpu_close(&g);
+        cr_skip_test("the wgmma attention kernels need an sm_90 GPU; this one is %s", g.arch);
+    }
+    uint64_t seed = 1;
+    for (size_t t = 1; t < 3; t++)
+        for (int causal = 0; causal < 2; causal++)
+            check_variant(&g, &(rg_kabi_attention_variant){dtypes[t], 64, causal, true}, &seed);
     gpu_close(&g);
 }
 
@@ -344,19 +390,21 @@ Test(cuda_attention, bert_base_timing) {
     gpu_open_or_skip(&g);
     rg_error err = {0};
     const int shapes[][2] = {{1, 128}, {8, 128}, {32, 128}, {64, 512}};
-    const rg_dtype timed[] = {RG_DTYPE_F16, RG_DTYPE_BF16, RG_DTYPE_F32};
-    for (size_t t = 0; t < 3; t++) {
-        rg_kabi_attention_variant v = {timed[t], 64, false};
+    const rg_dtype timed[] = {RG_DTYPE_F16, RG_DTYPE_BF16, RG_DTYPE_F32, RG_DTYPE_F16, RG_DTYPE_BF16};
+    for (size_t t = 0; t < 5; t++) {
+        rg_kabi_attention_variant v = {timed[t], 64, false, t >= 3};
+        if (v.wgmma && !g.hopper) continue;
         rg_rt_cuda_attention *attention = NULL;
         cr_assert_eq(attention_new(&g, &v, &attention, &err), RG_OK, "%s", err.message);
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             int B = shapes[s][0], S = shapes[s][1];
-            const int warp_counts[] = {0, 1, 2, 4};
-            int tried = v.dtype == RG_DTYPE_F16 ? 4 : 1;
+            const int warp_counts[] = {0, 1, 2, 4}, wg_warp_counts[] = {0, 4, 8};
+            int tried = v.wgmma ? 3 : v.dtype == RG_DTYPE_F16 ? 4 : 1;
             for (int w = 0; w < tried; w++) {
-                double ms = time_attention(&g, attention, v.dtype, B, S, warp_counts[w]);
-                cr_log_info("attention %s B=%d S=%d H=12 D=64 warps=%d%s: %.3f ms, %.1f TFLOP/s",
-                            rg_dtype_name(v.dtype), B, S, warp_counts[w], warp_counts[w] ? "" : " (auto)", ms,
+                int warps = v.wgmma ? wg_warp_counts[w] : warp_counts[w];
+                double ms = time_attention(&g, attention, v.dtype, B, S, warps);
+                cr_log_info("attention %s%s B=%d S=%d H=12 D=64 warps=%d%s: %.3f ms, %.1f TFLOP/s",
+                            rg_dtype_name(v.dtype), v.wgmma ? " wgmma" : "", B, S, warps, warps ? "" : " (auto)", ms,
                             tflops(B, S, ms));
             }
         }
@@ -379,15 +427,15 @@ Test(cuda_attention, tuning_sweep) {
         {"-DRG_ATTN_BN=64", "-DRG_ATTN_MIN_BLOCKS=1"},
     };
     rg_kabi_attention_variant v = {RG_DTYPE_F16, 64, false};
-    char storage[256];
-    const char *defines[6];
+    char storage[640];
+    const char *defines[RG_CG_ATTENTION_DEFINES + 2];
     rg_cg_attention_defines(&v, storage, sizeof storage, defines);
     char name[64];
     rg_kabi_attention_kernel_name(&v, name, sizeof name);
     for (size_t k = 0; k < sizeof knobs / sizeof knobs[0]; k++) {
-        defines[4] = knobs[k][0];
-        defines[5] = knobs[k][1];
-        rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = defines, .extra_count = 6};
+        defines[RG_CG_ATTENTION_DEFINES] = knobs[k][0];
+        defines[RG_CG_ATTENTION_DEFINES + 1] = knobs[k][1];
+        rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = defines, .extra_count = RG_CG_ATTENTION_DEFINES + 2};
         void *cubin = NULL;
         size_t size = 0;
         cr_assert_eq(rg_cg_nvrtc_compile(g.nvrtc, rg_cg_kernel_template("attention.cu"), name, g.arch, &options,
@@ -404,5 +452,97 @@ Test(cuda_attention, tuning_sweep) {
                     tflops(32, 128, short_ms), tflops(64, 512, long_ms));
         rg_rt_cuda_attention_free(attention);
     }
+    gpu_close(&g);
+}
+
+/* The sm_90a kernel's two products apart, for the first and the second key
+ * tile: built with RG_WG_DEBUG=1 it writes the raw scores Q K^T of tile
+ * RG_WG_DEBUG_TILE, with RG_WG_DEBUG=2 it multiplies a one-hot P (query r of
+ * a tile picks key r % 64) by V; each is compared with the same product on
+ * the host (relative Frobenius error <= 1e-3: fp16 inputs, fp32 sums). This
+ * is how the second tile's wrong scores were found (Q's fragments held in
+ * registers across tiles). */
+Test(cuda_attention, wgmma_products_apart) {
+    gpu g = {0};
+    gpu_open_or_skip(&g);
+    if (!g.hopper) {
+        gpu_close(&g);
+        cr_skip_test("the wgmma attention kernels need an sm_90 GPU; this one is %s", g.arch);
+    }
+    rg_error err = {0};
+    const int T = 128, H = 2, D = 64;
+    rg_kabi_attention_variant v = {RG_DTYPE_F16, D, false, true};
+    size_t qkv_count = (size_t)T * 3 * H * D, out_count = (size_t)T * H * D;
+    uint16_t *qkv = malloc(qkv_count * 2), *got = malloc(out_count * 2);
+    cr_assert(qkv && got);
+    uint64_t state = 3;
+    for (size_t i = 0; i < qkv_count; i++) rg_store_from_double(RG_DTYPE_F16, qkv, i, uniform(&state, -1, 1));
+    int32_t cu[2] = {0, T};
+    void *qkv_dev = device_copy(&g, qkv, qkv_count * 2), *cu_dev = device_copy(&g, cu, sizeof cu), *out_dev = NULL;
+    cr_assert_eq(rg_rt_cuda_malloc(g.cuda, out_count * 2, &out_dev, &err), RG_OK, "%s", err.message);
+    for (int run = 0; run < 4; run++) {
+        int mode = 1 + run % 2, tile = run / 2;
+        char storage[640], name[64], knob[32], knob_tile[32];
+        const char *defines[RG_CG_ATTENTION_DEFINES + 2];
+        rg_cg_attention_defines(&v, storage, sizeof storage, defines);
+        rg_kabi_attention_kernel_name(&v, name, sizeof name);
+        snprintf(knob, sizeof knob, "-DRG_WG_DEBUG=%d", mode);
+        snprintf(knob_tile, sizeof knob_tile, "-DRG_WG_DEBUG_TILE=%d", tile);
+        defines[RG_CG_ATTENTION_DEFINES] = knob;
+        defines[RG_CG_ATTENTION_DEFINES + 1] = knob_tile;
+        rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = defines, .extra_count = RG_CG_ATTENTION_DEFINES + 2};
+        void *cubin = NULL;
+        size_t size = 0;
+        cr_assert_eq(rg_cg_nvrtc_compile(g.nvrtc, rg_cg_kernel_template("attention.cu"), name, "sm_90a", &options,
+                                         &cubin, &size, &err),
+                     RG_OK, "%s", err.message);
+        rg_rt_cuda_attention *attention = NULL;
+        cr_assert_eq(rg_rt_cuda_attention_load(g.cuda, cubin, size, &v, NULL, &attention, &err), RG_OK, "%s",
+                     err.message);
+        free(cubin);
+        int64_t stride = 3 * H * D;
+        rg_rt_attention_args a = {.q = qkv_dev, .k = (char *)qkv_dev + (size_t)H * D * 2,
+                                  .v = (char *)qkv_dev + 2 * (size_t)H * D * 2, .q_stride = stride,
+                                  .k_stride = stride, .v_stride = stride, .out = out_dev, .cu_seqlens = cu_dev,
+                                  .batch = 1, .heads = H, .max_seqlen = T, .scale = 0.125f, .warps = 4,
+                                  .sm_count = 132};
+        cr_assert_eq(rg_rt_cuda_attention_launch(attention, &a, NULL, &err), RG_OK, "%s", err.message);
+        cr_assert_eq(rg_rt_cuda_device_sync(g.cuda, &err), RG_OK, "%s", err.message);
+        cr_assert_eq(rg_rt_cuda_copy_to_host(g.cuda, got, out_dev, out_count * 2, NULL, &err), RG_OK, "%s",
+                     err.message);
+        double err2 = 0, ref2 = 0;
+        int shown = 0;
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < H; h++)
+                for (int j = 0; j < D; j++) {
+                    double want = 0;
+                    if (mode == 1) {
+                        for (int d = 0; d < D; d++)
+                            want += rg_load_as_double(RG_DTYPE_F16, qkv, (size_t)t * stride + (size_t)h * D + d) *
+                                    rg_load_as_double(RG_DTYPE_F16, qkv,
+                                                      (size_t)(64 * tile + j) * stride + (size_t)(H + h) * D + d);
+                    } else {
+                        want = rg_load_as_double(RG_DTYPE_F16, qkv,
+                                                 (size_t)(64 * tile + t % 64) * stride + (size_t)(2 * H + h) * D + j);
+                    }
+                    double x = rg_load_as_double(RG_DTYPE_F16, got, ((size_t)t * H + h) * D + j);
+                    err2 += (x - want) * (x - want);
+                    ref2 += want * want;
+                    if (fabs(x - want) > 0.05 * (1 + fabs(want)) && shown < 6) {
+                        cr_log_info("mode %d tile %d: token %d head %d column %d: got %.4f want %.4f", mode, tile, t,
+                                    h, j, x, want);
+                        shown++;
+                    }
+                }
+        cr_log_info("wgmma debug mode %d (%s), key tile %d: relative Frobenius error %.2e", mode,
+                    mode == 1 ? "scores Q K^T" : "one-hot P times V", tile, sqrt(err2 / ref2));
+        cr_expect_leq(sqrt(err2 / ref2), 1e-3, "mode %d tile %d", mode, tile);
+        rg_rt_cuda_attention_free(attention);
+    }
+    rg_rt_cuda_free(g.cuda, qkv_dev);
+    rg_rt_cuda_free(g.cuda, cu_dev);
+    rg_rt_cuda_free(g.cuda, out_dev);
+    free(qkv);
+    free(got);
     gpu_close(&g);
 }
