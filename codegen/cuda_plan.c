@@ -4,9 +4,11 @@
  */
 #include "cuda_plan.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "codegen/cuda_fused.h"
 #include "codegen/emit.h"
@@ -68,14 +70,12 @@ static rg_ir_kernel *add_module(rg_cg_cuda_kernels *k, const char *name, const c
 
 static void add_node(rg_ir_kernel *m, uint32_t index) { ((uint32_t *)m->nodes)[m->nnodes++] = index; }
 
-static rg_status compile_module(rg_cg_cuda_kernels *k, rg_cg_nvrtc *nvrtc, rg_ir_kernel *m, const rg_graph *g,
-                                const char *const *defines, size_t ndefines, rg_error *err) {
+static rg_status compile_module(rg_cg_nvrtc *nvrtc, rg_ir_kernel *m, const rg_graph *g, const char *const *defines,
+                                size_t ndefines, rg_error *err) {
     void *cubin = NULL;
     size_t size = 0;
     rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = defines, .extra_count = ndefines};
-    double start = now_seconds();
     rg_status st = rg_cg_nvrtc_compile(nvrtc, m->source, m->name, m->arch, &options, &cubin, &size, err);
-    k->nvrtc_seconds += now_seconds() - start;
     if (st != RG_OK) {
         if (m->nnodes) {
             char label[160];
@@ -178,6 +178,101 @@ static rg_status add_attention_general(rg_cg_cuda_kernels *k, const rg_graph *g,
     return RG_OK;
 }
 
+/* Module i compiled, with the attention variant's -D options when it is one. */
+static rg_status compile_one(rg_cg_cuda_kernels *k, const rg_graph *g, const char *arch, rg_cg_nvrtc *nvrtc, size_t i,
+                             rg_error *err) {
+    rg_ir_kernel *m = &k->kernels[i];
+    if (strcmp(m->kind, "attention") != 0) return compile_module(nvrtc, m, g, NULL, 0, err);
+    rg_kabi_attention_variant v;
+    RG_TRY(rg_cg_attention_variant(g->nodes[m->nodes[0]], arch, &v, err));
+    char storage[640];
+    const char *defines[RG_CG_ATTENTION_DEFINES];
+    rg_cg_attention_defines(&v, storage, sizeof storage, defines);
+    return compile_module(nvrtc, m, g, defines, RG_CG_ATTENTION_DEFINES, err);
+}
+
+/* An allocator that serialises calls to another (the cubins it hands out
+ * are the other's: freed with it later). */
+typedef struct locked_allocator {
+    rg_allocator self;
+    const rg_allocator *inner;
+    pthread_mutex_t lock;
+} locked_allocator;
+
+static void *locked_alloc(void *user, void *ptr, size_t old_size, size_t new_size) {
+    locked_allocator *l = user;
+    pthread_mutex_lock(&l->lock);
+    void *result = l->inner->fn(l->inner->user, ptr, old_size, new_size);
+    pthread_mutex_unlock(&l->lock);
+    return result;
+}
+
+/* NVRTC takes most of a GPU compile, and separate programs compile
+ * independently (NVRTC is thread-safe across programs), so up to
+ * MAX_COMPILE_THREADS threads take the modules in turn. Each module keeps
+ * its own status; the first failure in module order is the one reported,
+ * so errors do not depend on scheduling. */
+#define MAX_COMPILE_THREADS 8
+
+typedef struct compile_work {
+    rg_cg_cuda_kernels *k;
+    const rg_graph *g;
+    const char *arch;
+    rg_cg_nvrtc *nvrtc;
+    pthread_mutex_t lock; /* guards next */
+    size_t next;
+    rg_status *status; /* per module */
+    rg_error *errors;  /* per module */
+} compile_work;
+
+static void *compile_worker(void *arg) {
+    compile_work *w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        size_t i = w->next < w->k->nkernels ? w->next++ : SIZE_MAX;
+        pthread_mutex_unlock(&w->lock);
+        if (i == SIZE_MAX) return NULL;
+        w->status[i] = compile_one(w->k, w->g, w->arch, w->nvrtc, i, &w->errors[i]);
+    }
+}
+
+static rg_status compile_modules(rg_cg_cuda_kernels *k, const rg_graph *g, const char *arch, rg_cg_nvrtc *nvrtc,
+                                 rg_error *err) {
+    double start = now_seconds();
+    size_t n = k->nkernels;
+    if (n == 0) return RG_OK;
+    rg_status *status = rg_mem_calloc(k->alloc, n, sizeof *status);
+    rg_error *errors = rg_mem_calloc(k->alloc, n, sizeof *errors);
+    if (!status || !errors) {
+        rg_mem_free(k->alloc, status, n * sizeof *status);
+        rg_mem_free(k->alloc, errors, n * sizeof *errors);
+        return nomem(err);
+    }
+    compile_work w = {.k = k, .g = g, .arch = arch, .nvrtc = nvrtc, .status = status, .errors = errors};
+    pthread_mutex_init(&w.lock, NULL);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t threads = cpus > 1 ? (size_t)cpus : 1;
+    if (threads > n) threads = n;
+    if (threads > MAX_COMPILE_THREADS) threads = MAX_COMPILE_THREADS;
+    pthread_t ids[MAX_COMPILE_THREADS];
+    size_t started = 0;
+    /* the calling thread is one of the workers; a thread that cannot start is one fewer */
+    while (started + 1 < threads && pthread_create(&ids[started], NULL, compile_worker, &w) == 0) started++;
+    compile_worker(&w);
+    for (size_t t = 0; t < started; t++) pthread_join(ids[t], NULL);
+    pthread_mutex_destroy(&w.lock);
+    rg_status st = RG_OK;
+    for (size_t i = 0; i < n && st == RG_OK; i++)
+        if (status[i] != RG_OK) {
+            st = status[i];
+            if (err) *err = errors[i];
+        }
+    rg_mem_free(k->alloc, status, n * sizeof *status);
+    rg_mem_free(k->alloc, errors, n * sizeof *errors);
+    k->nvrtc_seconds = now_seconds() - start;
+    return st;
+}
+
 static rg_status compile_all(rg_cg_cuda_kernels *k, const rg_graph *g, const char *arch, rg_cg_nvrtc *nvrtc,
                              rg_error *err) {
     for (uint32_t i = 0; i < g->nnodes; i++) {
@@ -194,20 +289,7 @@ static rg_status compile_all(rg_cg_cuda_kernels *k, const rg_graph *g, const cha
     const char *mv = rg_cg_kernel_template("movement.cu");
     RG_ASSERT(mv != NULL);
     if (!add_module(k, "rg_movement", "movement", arch, mv, 0)) return nomem(err);
-    for (size_t i = 0; i < k->nkernels; i++) {
-        rg_ir_kernel *m = &k->kernels[i];
-        if (!strcmp(m->kind, "attention")) {
-            rg_kabi_attention_variant v;
-            RG_TRY(rg_cg_attention_variant(g->nodes[m->nodes[0]], arch, &v, err));
-            char storage[640];
-            const char *defines[RG_CG_ATTENTION_DEFINES];
-            rg_cg_attention_defines(&v, storage, sizeof storage, defines);
-            RG_TRY(compile_module(k, nvrtc, m, g, defines, RG_CG_ATTENTION_DEFINES, err));
-        } else {
-            RG_TRY(compile_module(k, nvrtc, m, g, NULL, 0, err));
-        }
-    }
-    return RG_OK;
+    return compile_modules(k, g, arch, nvrtc, err);
 }
 
 rg_status rg_cg_cuda_compile_graph(const rg_graph *g, const char *arch, const rg_allocator *alloc,
@@ -216,9 +298,16 @@ rg_status rg_cg_cuda_compile_graph(const rg_graph *g, const char *arch, const rg
         return rg_error_set(err, RG_ERR_UNSUPPORTED, "unknown CUDA target '%s' (sm_80, sm_86, sm_89, sm_90, sm_90a)",
                             arch ? arch : "(null)");
     if (!alloc) alloc = rg_allocator_default();
+    /* NVRTC allocates (options, cubins) from the compile threads: through a
+     * lock, since the caller's allocator need not be thread-safe */
+    locked_allocator locked = {.self = {locked_alloc, &locked}, .inner = alloc};
+    pthread_mutex_init(&locked.lock, NULL);
     rg_cg_nvrtc *nvrtc = NULL;
-    RG_TRY(rg_cg_nvrtc_open(alloc, &nvrtc, err));
-    rg_status st;
+    rg_status st = rg_cg_nvrtc_open(&locked.self, &nvrtc, err);
+    if (st != RG_OK) {
+        pthread_mutex_destroy(&locked.lock);
+        return st;
+    }
     rg_cg_cuda_kernels *k = rg_mem_calloc(alloc, 1, sizeof *k);
     if (!k) {
         st = nomem(err);
@@ -228,10 +317,12 @@ rg_status rg_cg_cuda_compile_graph(const rg_graph *g, const char *arch, const rg
     rg_arena_init(&k->arena, alloc);
     if ((st = compile_all(k, g, arch, nvrtc, err)) != RG_OK) goto fail;
     rg_cg_nvrtc_close(nvrtc);
+    pthread_mutex_destroy(&locked.lock);
     *out = k;
     return RG_OK;
 fail:
     rg_cg_cuda_kernels_free(k);
     rg_cg_nvrtc_close(nvrtc);
+    pthread_mutex_destroy(&locked.lock);
     return st;
 }

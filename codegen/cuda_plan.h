@@ -37,7 +37,7 @@ typedef struct rg_cg_cuda_kernels {
     const rg_allocator *alloc;
     rg_ir_kernel *kernels;   /* cubins from alloc (freed with the set) */
     size_t nkernels, cap;
-    double nvrtc_seconds;    /* time spent in NVRTC */
+    double nvrtc_seconds;    /* wall time of compiling the modules (NVRTC, in parallel threads) */
 } rg_cg_cuda_kernels;
 
 /* Whether `target` names a CUDA arch ragged compiles for ("sm_80", "sm_89",
