@@ -124,6 +124,14 @@ static void gpu_close(gpu *g) {
     rg_rt_cuda_close(g->cuda);
 }
 
+/* gpu_open_or_skip, and a skip with the reason unless the GPU is sm_90. */
+static void hopper_open_or_skip(gpu *g) {
+    gpu_open_or_skip(g);
+    if (g->hopper) return;
+    gpu_close(g);
+    cr_skip_test("the wgmma attention kernels need an sm_90 GPU; this one is %s", g->arch);
+}
+
 /* The variant compiled by codegen and loaded by the runtime, as a plan's
  * attention module would be. */
 static rg_status attention_new(gpu *g, const rg_kabi_attention_variant *v, rg_rt_cuda_attention **out, rg_error *err) {
@@ -294,11 +302,7 @@ Test(cuda_attention, matches_reference) {
 /* The sm_90a warpgroup-MMA kernels (fp16/bf16, head size 64), on Hopper. */
 Test(cuda_attention, wgmma_matches_reference) {
     gpu g = {0};
-    gpu_open_or_skip(&g);
-    if (!g.hopper) {
-        gpu_close(&g);
-        cr_skip_test("the wgmma attention kernels need an sm_90 GPU; this one is %s", g.arch);
-    }
+    hopper_open_or_skip(&g);
     uint64_t seed = 1;
     for (size_t t = 1; t < 3; t++)
         for (int causal = 0; causal < 2; causal++)
@@ -413,38 +417,45 @@ Test(cuda_attention, bert_base_timing) {
     gpu_close(&g);
 }
 
+/* The variant's kernel built with two more -D options (knobs of
+ * attention.cu), as codegen would build it otherwise, and loaded. */
+static rg_rt_cuda_attention *attention_with(gpu *g, const rg_kabi_attention_variant *v, const char *knob1,
+                                            const char *knob2) {
+    rg_error err = {0};
+    char storage[640], name[64];
+    const char *defines[RG_CG_ATTENTION_DEFINES + 2];
+    rg_cg_attention_defines(v, storage, sizeof storage, defines);
+    rg_kabi_attention_kernel_name(v, name, sizeof name);
+    defines[RG_CG_ATTENTION_DEFINES] = knob1;
+    defines[RG_CG_ATTENTION_DEFINES + 1] = knob2;
+    rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = defines, .extra_count = RG_CG_ATTENTION_DEFINES + 2};
+    void *cubin = NULL;
+    size_t size = 0;
+    cr_assert_eq(rg_cg_nvrtc_compile(g->nvrtc, rg_cg_kernel_template("attention.cu"), name,
+                                     rg_kabi_attention_arch(v, g->arch), &options, &cubin, &size, &err),
+                 RG_OK, "%s", err.message);
+    rg_rt_cuda_attention *attention = NULL;
+    cr_assert_eq(rg_rt_cuda_attention_load(g->cuda, cubin, size, v, NULL, &attention, &err), RG_OK, "%s",
+                 err.message);
+    free(cubin);
+    return attention;
+}
+
 /* A tuning aid: the fp16 head-size-64 kernel built with other key-tile sizes
  * and register budgets (the -D knobs of attention.cu), each checked against
  * the reference and timed; printed only. */
 Test(cuda_attention, tuning_sweep) {
     gpu g = {0};
     gpu_open_or_skip(&g);
-    rg_error err = {0};
     const char *knobs[][2] = {
         {"-DRG_ATTN_BN=32", "-DRG_ATTN_MIN_BLOCKS=3"},
         {"-DRG_ATTN_BN=64", "-DRG_ATTN_MIN_BLOCKS=2"},
         {"-DRG_ATTN_BN=32", "-DRG_ATTN_MIN_BLOCKS=2"},
         {"-DRG_ATTN_BN=64", "-DRG_ATTN_MIN_BLOCKS=1"},
     };
-    rg_kabi_attention_variant v = {RG_DTYPE_F16, 64, false};
-    char storage[640];
-    const char *defines[RG_CG_ATTENTION_DEFINES + 2];
-    rg_cg_attention_defines(&v, storage, sizeof storage, defines);
-    char name[64];
-    rg_kabi_attention_kernel_name(&v, name, sizeof name);
+    rg_kabi_attention_variant v = {RG_DTYPE_F16, 64, false, false};
     for (size_t k = 0; k < sizeof knobs / sizeof knobs[0]; k++) {
-        defines[RG_CG_ATTENTION_DEFINES] = knobs[k][0];
-        defines[RG_CG_ATTENTION_DEFINES + 1] = knobs[k][1];
-        rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = defines, .extra_count = RG_CG_ATTENTION_DEFINES + 2};
-        void *cubin = NULL;
-        size_t size = 0;
-        cr_assert_eq(rg_cg_nvrtc_compile(g.nvrtc, rg_cg_kernel_template("attention.cu"), name, g.arch, &options,
-                                         &cubin, &size, &err),
-                     RG_OK, "%s", err.message);
-        rg_rt_cuda_attention *attention = NULL;
-        cr_assert_eq(rg_rt_cuda_attention_load(g.cuda, cubin, size, &v, NULL, &attention, &err), RG_OK, "%s",
-                     err.message);
-        free(cubin);
+        rg_rt_cuda_attention *attention = attention_with(&g, &v, knobs[k][0], knobs[k][1]);
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) check_case(&g, attention, &v, &cases[c], 2, 0, 7);
         double short_ms = time_attention(&g, attention, v.dtype, 32, 128, 0);
         double long_ms = time_attention(&g, attention, v.dtype, 64, 512, 0);
@@ -464,11 +475,7 @@ Test(cuda_attention, tuning_sweep) {
  * registers across tiles). */
 Test(cuda_attention, wgmma_products_apart) {
     gpu g = {0};
-    gpu_open_or_skip(&g);
-    if (!g.hopper) {
-        gpu_close(&g);
-        cr_skip_test("the wgmma attention kernels need an sm_90 GPU; this one is %s", g.arch);
-    }
+    hopper_open_or_skip(&g);
     rg_error err = {0};
     const int T = 128, H = 2, D = 64;
     rg_kabi_attention_variant v = {RG_DTYPE_F16, D, false, true};
@@ -482,24 +489,10 @@ Test(cuda_attention, wgmma_products_apart) {
     cr_assert_eq(rg_rt_cuda_malloc(g.cuda, out_count * 2, &out_dev, &err), RG_OK, "%s", err.message);
     for (int run = 0; run < 4; run++) {
         int mode = 1 + run % 2, tile = run / 2;
-        char storage[640], name[64], knob[32], knob_tile[32];
-        const char *defines[RG_CG_ATTENTION_DEFINES + 2];
-        rg_cg_attention_defines(&v, storage, sizeof storage, defines);
-        rg_kabi_attention_kernel_name(&v, name, sizeof name);
+        char knob[32], knob_tile[32];
         snprintf(knob, sizeof knob, "-DRG_WG_DEBUG=%d", mode);
         snprintf(knob_tile, sizeof knob_tile, "-DRG_WG_DEBUG_TILE=%d", tile);
-        defines[RG_CG_ATTENTION_DEFINES] = knob;
-        defines[RG_CG_ATTENTION_DEFINES + 1] = knob_tile;
-        rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = defines, .extra_count = RG_CG_ATTENTION_DEFINES + 2};
-        void *cubin = NULL;
-        size_t size = 0;
-        cr_assert_eq(rg_cg_nvrtc_compile(g.nvrtc, rg_cg_kernel_template("attention.cu"), name, "sm_90a", &options,
-                                         &cubin, &size, &err),
-                     RG_OK, "%s", err.message);
-        rg_rt_cuda_attention *attention = NULL;
-        cr_assert_eq(rg_rt_cuda_attention_load(g.cuda, cubin, size, &v, NULL, &attention, &err), RG_OK, "%s",
-                     err.message);
-        free(cubin);
+        rg_rt_cuda_attention *attention = attention_with(&g, &v, knob, knob_tile);
         int64_t stride = 3 * H * D;
         rg_rt_attention_args a = {.q = qkv_dev, .k = (char *)qkv_dev + (size_t)H * D * 2,
                                   .v = (char *)qkv_dev + 2 * (size_t)H * D * 2, .q_stride = stride,
