@@ -484,9 +484,8 @@ __device__ __forceinline__ unsigned long long rg_wg_desc(unsigned addr) {
     "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, " \
     "%24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, "
 
-/* d += a b for one 16-deep slice: a from registers, b from shared memory
- * through its descriptor, read transposed (O += P V). */
-/* d += a b with both operands in shared memory, K-major (S = Q K^T). */
+/* d += a b for one 16-deep slice, both operands in shared memory through
+ * their descriptors, K-major (S = Q K^T). */
 __device__ __forceinline__ void rg_wg_mma_ss(float d[32], unsigned long long a, unsigned long long b) {
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n" RG_WG_MMA
                  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, "
@@ -494,6 +493,8 @@ __device__ __forceinline__ void rg_wg_mma_ss(float d[32], unsigned long long a, 
                  : RG_WG_ACC(d)
                  : "l"(a), "l"(b), "r"(1));
 }
+/* d += a b for one 16-deep slice: a from registers, b from shared memory
+ * through its descriptor, read transposed (O += P V). */
 __device__ __forceinline__ void rg_wg_mma_t(float d[32], const unsigned a[4], unsigned long long b) {
     asm volatile(RG_WG_OPERANDS "1, 1, 1;\n}\n"
                  : RG_WG_ACC(d)
