@@ -156,4 +156,19 @@ static inline void tp_verify(const rg_graph *g) {
     cr_assert_eq(rg_verify(g, &err), RG_OK, "verify: %s", err.message);
 }
 
+#ifdef RG_TEST_SOURCE_DIR
+#include "frontend/onnx.h"
+
+/* tests/data/exported/<name>.onnx imported, shapes inferred. */
+static inline rg_graph *tp_import_exported(const char *name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/data/exported/%s.onnx", RG_TEST_SOURCE_DIR, name);
+    rg_graph *g = NULL;
+    rg_error err = {0};
+    cr_assert_eq(rg_onnx_import_file(path, NULL, &g, &err), RG_OK, "%s: %s", path, err.message);
+    cr_assert_eq(rg_infer_shapes(g, &err), RG_OK, "%s", err.message);
+    return g;
+}
+#endif
+
 #endif

@@ -9,12 +9,8 @@
 #include "helpers.h"
 
 static rg_graph *optimised(const char *name) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/data/exported/%s.onnx", RG_TEST_SOURCE_DIR, name);
-    rg_graph *g = NULL;
+    rg_graph *g = tp_import_exported(name);
     rg_error err = {0};
-    cr_assert_eq(rg_onnx_import_file(path, NULL, &g, &err), RG_OK, "%s: %s", path, err.message);
-    cr_assert_eq(rg_infer_shapes(g, &err), RG_OK, "%s", err.message);
     rg_pass_options opt = {.verify = true, .eval = &tp_evaluator};
     cr_assert_eq(rg_pass_run(g, &opt, NULL, &err), RG_OK, "%s: %s", name, err.message);
     return g;

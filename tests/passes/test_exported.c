@@ -43,16 +43,6 @@ typedef struct shape_case {
 static const shape_case cases[] = {{2, 16, 5}, {1, 37, 7}};
 #define NCASES (sizeof cases / sizeof cases[0])
 
-static rg_graph *import(const char *name) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/data/exported/%s.onnx", RG_TEST_SOURCE_DIR, name);
-    rg_graph *g = NULL;
-    rg_error err = {0};
-    cr_assert_eq(rg_onnx_import_file(path, NULL, &g, &err), RG_OK, "%s: %s", path, err.message);
-    cr_assert_eq(rg_infer_shapes(g, &err), RG_OK, "%s", err.message);
-    return g;
-}
-
 /* ids from a fixed LCG below 500 (every vocabulary here has at least 512
  * rows; GPT-2's too), mask ones with the padded tail zero. */
 static void make_inputs(const rg_graph *g, const shape_case *c, rg_tensor *in) {
@@ -111,7 +101,7 @@ static void print_row(const exported_model *m, const rg_pass_report *r, double s
 
 static void check_model(const exported_model *m) {
     rg_error err = {0};
-    rg_graph *ref = import(m->name), *g = import(m->name);
+    rg_graph *ref = tp_import_exported(m->name), *g = tp_import_exported(m->name);
     rg_pass_options opt = {.verify = true, .eval = &tp_evaluator};
     rg_pass_report r;
     struct timespec t0, t1;

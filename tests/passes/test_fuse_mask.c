@@ -10,16 +10,6 @@
 #include "frontend/onnx.h"
 #include "helpers.h"
 
-static rg_graph *import_exported(const char *name) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/data/exported/%s.onnx", RG_TEST_SOURCE_DIR, name);
-    rg_graph *g = NULL;
-    rg_error err = {0};
-    cr_assert_eq(rg_onnx_import_file(path, NULL, &g, &err), RG_OK, "%s: %s", path, err.message);
-    cr_assert_eq(rg_infer_shapes(g, &err), RG_OK, "%s", err.message);
-    return g;
-}
-
 /* 3 x 12: sequence 0 full, 1 padded after 4 tokens, 2 masked out entirely. */
 static void inputs(const rg_graph *g, rg_tensor *in) {
     for (uint32_t i = 0; i < g->ninputs; i++) {
@@ -46,7 +36,7 @@ static int mask_kinds(const rg_graph *g, const char *kind) {
 /* Runs the pipeline on a copy-by-reimport of `ref` after `mutate`, compares
  * the outputs with the (mutated) imported graph, returns the optimised one. */
 static rg_graph *optimise_and_compare(const char *name, void (*mutate)(rg_graph *)) {
-    rg_graph *ref = import_exported(name), *g = import_exported(name);
+    rg_graph *ref = tp_import_exported(name), *g = tp_import_exported(name);
     if (mutate) mutate(ref), mutate(g);
     rg_error err = {0};
     rg_pass_options opt = {.verify = true, .eval = &tp_evaluator};
@@ -109,7 +99,7 @@ static void swapped_pair(rg_graph *g) {
 }
 
 Test(fuse_mask, swapped_pair_stays_additive) {
-    rg_graph *g = import_exported("bert_L2_dynamo_o18");
+    rg_graph *g = tp_import_exported("bert_L2_dynamo_o18");
     swapped_pair(g);
     rg_error err = {0};
     cr_assert_eq(rg_infer_shapes(g, &err), RG_OK, "%s", err.message);
