@@ -210,8 +210,15 @@ bool rg_kabi_attention_wgmma_ok(const rg_kabi_attention_variant *variant) {
     return (variant->dtype == RG_DTYPE_F16 || variant->dtype == RG_DTYPE_BF16) && variant->head_dim == 64;
 }
 
+/* The only arch with warpgroup MMA that ragged compiles for. */
+#define WGMMA_ARCH "sm_90a"
+
 const char *rg_kabi_attention_arch(const rg_kabi_attention_variant *variant, const char *target) {
-    return variant->wgmma ? "sm_90a" : target;
+    return variant->wgmma ? WGMMA_ARCH : target;
+}
+
+void rg_kabi_attention_set_module_arch(rg_kabi_attention_variant *variant, const char *module_arch) {
+    variant->wgmma = rg_kabi_attention_wgmma_ok(variant) && module_arch && !strcmp(module_arch, WGMMA_ARCH);
 }
 
 void rg_kabi_attention_kernel_name(const rg_kabi_attention_variant *variant, char *out, size_t out_size) {

@@ -139,6 +139,10 @@ bool rg_kabi_attention_wgmma_ok(const rg_kabi_attention_variant *variant);
 /* The architecture the variant's module is compiled for: sm_90a for a wgmma
  * variant (its instructions exist only there), else `target`. */
 const char *rg_kabi_attention_arch(const rg_kabi_attention_variant *variant, const char *target);
+/* Sets variant->wgmma for a plan's attention module compiled for
+ * `module_arch`: true exactly when codegen would have compiled the wgmma
+ * kernel into it (an eligible variant, a module for sm_90a). */
+void rg_kabi_attention_set_module_arch(rg_kabi_attention_variant *variant, const char *module_arch);
 /* The kernel's extern "C" name, e.g. "rg_attention_f16_d64_causal"; wgmma
  * variants end in "_wg". */
 void rg_kabi_attention_kernel_name(const rg_kabi_attention_variant *variant, char *out, size_t out_size);

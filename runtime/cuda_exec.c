@@ -375,8 +375,7 @@ static rg_status prepare_attention(rg_cuda_exec *e, uint32_t i, size_t m, rg_err
     if (why) at->general = true;
     else {
         RG_TRY(rg_kabi_attention_variant_of(n, &x->variant, err));
-        /* codegen compiles a variant's wgmma kernel, and only it, for sm_90a */
-        x->variant.wgmma = rg_kabi_attention_wgmma_ok(&x->variant) && k->arch && !strcmp(k->arch, "sm_90a");
+        rg_kabi_attention_set_module_arch(&x->variant, k->arch);
         if (key_padding) {
             e->mask = n->inputs[1];
             at->dynamic = gm != SIZE_MAX; /* else a mask that is not right padding fails the run */

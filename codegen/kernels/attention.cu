@@ -417,6 +417,90 @@ __device__ __forceinline__ void rg_attn_load_tile(unsigned k_dst, unsigned v_dst
     }
 }
 
+/* One online-softmax step for the two query rows a thread holds (row0, its
+ * row g of a 16-row tile, and row0 + 8) over the NT 8-key blocks of a score
+ * tile, in the accumulator layout mma.sync and wgmma share: s[j][0..1] are
+ * row0's keys k0 + 8j + 2t and + 1, s[j][2..3] row1's. Masks what the rows
+ * may not see (unless `full`), moves the running max (raw scores) and this
+ * thread's part of the sum, rescales the output accumulators o (DT 8-column
+ * blocks, same layout), and leaves P as the A operand of P V: pa[c] holds
+ * keys 16c .. 16c + 15. The scale is applied with the max subtraction,
+ * exp2(s * scale - m * scale) in one FMA, so it must be > 0. */
+template <int NT, int DT>
+__device__ __forceinline__ void rg_attn_softmax_step(float (&s)[NT][4], float (&o)[DT][4], float &m0, float &m1,
+                                                     float &l0, float &l1, unsigned (&pa)[NT / 2][4], int k0,
+                                                     int row0, int len_k, bool full, float scale, int t) {
+    const int row1 = row0 + 8;
+    float mx0 = RG_ATTN_NEG_INF, mx1 = RG_ATTN_NEG_INF;
+#pragma unroll
+    for (int j = 0; j < NT; j++) {
+        if (!full) {
+            const int key = k0 + j * 8 + 2 * t;
+            if (!rg_attn_visible(key, row0, len_k)) s[j][0] = RG_ATTN_NEG_INF;
+            if (!rg_attn_visible(key + 1, row0, len_k)) s[j][1] = RG_ATTN_NEG_INF;
+            if (!rg_attn_visible(key, row1, len_k)) s[j][2] = RG_ATTN_NEG_INF;
+            if (!rg_attn_visible(key + 1, row1, len_k)) s[j][3] = RG_ATTN_NEG_INF;
+        }
+        mx0 = fmaxf(mx0, fmaxf(s[j][0], s[j][1]));
+        mx1 = fmaxf(mx1, fmaxf(s[j][2], s[j][3]));
+    }
+    /* The four threads of a group hold one row between them. */
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    const float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
+    /* Subtracting 0 while every key so far is masked keeps exp2 at 0, not NaN. */
+    const float base0 = new0 == RG_ATTN_NEG_INF ? 0.0f : new0 * scale;
+    const float base1 = new1 == RG_ATTN_NEG_INF ? 0.0f : new1 * scale;
+    const float alpha0 = rg_attn_exp2(fmaf(m0, scale, -base0));
+    const float alpha1 = rg_attn_exp2(fmaf(m1, scale, -base1));
+    m0 = new0;
+    m1 = new1;
+    l0 *= alpha0;
+    l1 *= alpha1;
+#pragma unroll
+    for (int d = 0; d < DT; d++) {
+        o[d][0] *= alpha0;
+        o[d][1] *= alpha0;
+        o[d][2] *= alpha1;
+        o[d][3] *= alpha1;
+    }
+#pragma unroll
+    for (int j = 0; j < NT; j++) {
+        const float p0 = rg_attn_exp2(fmaf(s[j][0], scale, -base0));
+        const float p1 = rg_attn_exp2(fmaf(s[j][1], scale, -base0));
+        const float p2 = rg_attn_exp2(fmaf(s[j][2], scale, -base1));
+        const float p3 = rg_attn_exp2(fmaf(s[j][3], scale, -base1));
+        l0 += p0 + p1;
+        l1 += p2 + p3;
+        pa[j / 2][(j & 1) * 2] = rg_attn_pack(p0, p1);
+        pa[j / 2][(j & 1) * 2 + 1] = rg_attn_pack(p2, p3);
+    }
+}
+
+/* Output rows row0 and row0 + 8 of a thread (same layout): each row's sum
+ * finished across its four threads, o divided by it (0 for a row that saw
+ * no key), stored where the row is within len_q. og points at token 0 of
+ * this head, column 2t. */
+template <int DT>
+__device__ __forceinline__ void rg_attn_store_rows(rg_attn_elem *og, long long row_stride, int start, int row0,
+                                                   int len_q, const float (&o)[DT][4], float l0, float l1) {
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
+    const int row1 = row0 + 8;
+#pragma unroll
+    for (int d = 0; d < DT; d++) {
+        if (row0 < len_q)
+            *(unsigned *)(og + (start + row0) * row_stride + d * 8) = rg_attn_pack(o[d][0] * inv0, o[d][1] * inv0);
+        if (row1 < len_q)
+            *(unsigned *)(og + (start + row1) * row_stride + d * 8) = rg_attn_pack(o[d][2] * inv1, o[d][3] * inv1);
+    }
+}
+
 #if RG_ATTN_WGMMA
 /* ---------------------------------------------------------------------------
  * Hopper (sm_90a), fp16/bf16 at head size 64: both products on warpgroup MMA
@@ -572,9 +656,9 @@ extern "C" __global__ void __launch_bounds__(256) RG_ATTN_KERNEL(const rg_attent
      * a negative scale negates the scores instead. */
     const float scale = fmaxf(fabsf(p.scale_log2), 1.17549435e-38f);
     const bool negate = p.scale_log2 < 0.0f;
-    float o[32];
+    float o[8][4]; /* the accumulator layout of rg_attn_softmax_step */
 #pragma unroll
-    for (int i = 0; i < 32; i++) o[i] = 0.0f;
+    for (int d = 0; d < 8; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
     float m0 = RG_ATTN_NEG_INF, m1 = RG_ATTN_NEG_INF, l0 = 0.0f, l1 = 0.0f;
     /* wgmma is issued by a whole warpgroup, so skipping is decided per
      * warpgroup: one whose rows are all past len_q only helps with the loads;
@@ -598,116 +682,56 @@ extern "C" __global__ void __launch_bounds__(256) RG_ATTN_KERNEL(const rg_attent
         }
         if (!group_active || k0 >= group_kv_end) continue;
 
-        float s[32];
+        float s[8][4];
+        float *const sf = &s[0][0], *const of = &o[0][0]; /* the 32 registers wgmma names */
 #pragma unroll
-        for (int i = 0; i < 32; i++) s[i] = 0.0f;
+        for (int i = 0; i < 32; i++) sf[i] = 0.0f;
         rg_wg_fence();
 #pragma unroll
-        for (int kk = 0; kk < 4; kk++) rg_wg_mma_ss(s, rg_wg_desc(q_tile + kk * 32), rg_wg_desc(stage + kk * 32));
+        for (int kk = 0; kk < 4; kk++) rg_wg_mma_ss(sf, rg_wg_desc(q_tile + kk * 32), rg_wg_desc(stage + kk * 32));
         rg_wg_commit_wait();
-        rg_wg_pin(s);
+        rg_wg_pin(sf);
         if (negate) {
 #pragma unroll
-            for (int i = 0; i < 32; i++) s[i] = -s[i];
+            for (int i = 0; i < 32; i++) sf[i] = -sf[i];
         }
 #if RG_WG_DEBUG == 1 /* tests: the raw scores of key tile RG_WG_DEBUG_TILE as the output */
         if (it == RG_WG_DEBUG_TILE) {
 #pragma unroll
-            for (int i = 0; i < 32; i++) o[i] = s[i];
+            for (int i = 0; i < 32; i++) of[i] = sf[i];
             l0 = l1 = 0.25f; /* the 4 threads of a row add theirs up */
             break;
         }
 #endif
 
-        /* s[4j .. 4j+3]: rows g, g, g+8, g+8 of this warp; keys k0 + 8j + 2t, +1. */
-        const int row0 = warp_row + g, row1 = row0 + 8;
         const bool full = k0 + RG_WG_BN <= seq.len_k && (!RG_ATTN_CAUSAL || k0 + RG_WG_BN - 1 <= warp_row);
-        float mx0 = RG_ATTN_NEG_INF, mx1 = RG_ATTN_NEG_INF;
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            if (!full) {
-                const int key = k0 + j * 8 + 2 * t;
-                if (!rg_attn_visible(key, row0, seq.len_k)) s[4 * j + 0] = RG_ATTN_NEG_INF;
-                if (!rg_attn_visible(key + 1, row0, seq.len_k)) s[4 * j + 1] = RG_ATTN_NEG_INF;
-                if (!rg_attn_visible(key, row1, seq.len_k)) s[4 * j + 2] = RG_ATTN_NEG_INF;
-                if (!rg_attn_visible(key + 1, row1, seq.len_k)) s[4 * j + 3] = RG_ATTN_NEG_INF;
-            }
-            mx0 = fmaxf(mx0, fmaxf(s[4 * j + 0], s[4 * j + 1]));
-            mx1 = fmaxf(mx1, fmaxf(s[4 * j + 2], s[4 * j + 3]));
-        }
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        const float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
-        /* Subtracting 0 while every key so far is masked keeps exp2 at 0, not NaN. */
-        const float base0 = new0 == RG_ATTN_NEG_INF ? 0.0f : new0 * scale;
-        const float base1 = new1 == RG_ATTN_NEG_INF ? 0.0f : new1 * scale;
-        const float alpha0 = rg_attn_exp2(fmaf(m0, scale, -base0));
-        const float alpha1 = rg_attn_exp2(fmaf(m1, scale, -base1));
-        m0 = new0;
-        m1 = new1;
-        l0 *= alpha0;
-        l1 *= alpha1;
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            o[4 * j + 0] *= alpha0;
-            o[4 * j + 1] *= alpha0;
-            o[4 * j + 2] *= alpha1;
-            o[4 * j + 3] *= alpha1;
-        }
         unsigned pa[4][4]; /* P as the A operand: slice c holds keys 16c .. 16c+15 */
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            const float p0 = rg_attn_exp2(fmaf(s[4 * j + 0], scale, -base0));
-            const float p1 = rg_attn_exp2(fmaf(s[4 * j + 1], scale, -base0));
-            const float p2 = rg_attn_exp2(fmaf(s[4 * j + 2], scale, -base1));
-            const float p3 = rg_attn_exp2(fmaf(s[4 * j + 3], scale, -base1));
-            l0 += p0 + p1;
-            l1 += p2 + p3;
-            pa[j / 2][(j & 1) * 2] = rg_attn_pack(p0, p1);
-            pa[j / 2][(j & 1) * 2 + 1] = rg_attn_pack(p2, p3);
+        rg_attn_softmax_step<8, 8>(s, o, m0, m1, l0, l1, pa, k0, warp_row + g, seq.len_k, full, scale, t);
 #if RG_WG_DEBUG == 2 /* tests: P one-hot, row r of a tile picking key r % 64 */
-            if (it == RG_WG_DEBUG_TILE) {
+        if (it == RG_WG_DEBUG_TILE) {
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
                 const int c0 = 8 * j + 2 * t, r0 = (warp & 3) * 16 + g, r1 = r0 + 8;
                 pa[j / 2][(j & 1) * 2] = rg_attn_pack(c0 == r0 ? 1.0f : 0.0f, c0 + 1 == r0 ? 1.0f : 0.0f);
                 pa[j / 2][(j & 1) * 2 + 1] = rg_attn_pack(c0 == r1 ? 1.0f : 0.0f, c0 + 1 == r1 ? 1.0f : 0.0f);
             }
-#endif
-        }
-#if RG_WG_DEBUG == 2
-        if (it == RG_WG_DEBUG_TILE) {
 #pragma unroll
-            for (int i = 0; i < 32; i++) o[i] = 0.0f;
+            for (int i = 0; i < 32; i++) of[i] = 0.0f;
             l0 = l1 = 0.25f; /* the 4 threads of a row add theirs up */
         }
 #endif
         rg_wg_fence();
 #pragma unroll
-        for (int c = 0; c < 4; c++) rg_wg_mma_t(o, pa[c], rg_wg_desc(stage + RG_WG_TILE_BYTES + c * 16 * 128));
+        for (int c = 0; c < 4; c++) rg_wg_mma_t(of, pa[c], rg_wg_desc(stage + RG_WG_TILE_BYTES + c * 16 * 128));
         rg_wg_commit_wait();
-        rg_wg_pin(o);
+        rg_wg_pin(of);
 #if RG_WG_DEBUG == 2
         if (it == RG_WG_DEBUG_TILE) break;
 #endif
     }
     rg_attn_wait_all(); /* no copy may still be landing when the block exits */
-
-    rg_attn_elem *og = (rg_attn_elem *)p.out + (long long)h * RG_ATTN_HEAD_DIM + 2 * t;
-    const long long row_stride = (long long)p.heads * RG_ATTN_HEAD_DIM;
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
-    const int row0 = warp_row + g, row1 = row0 + 8;
-#pragma unroll
-    for (int d = 0; d < 8; d++) {
-        if (row0 < seq.len_q)
-            *(unsigned *)(og + (seq.start + row0) * row_stride + d * 8) = rg_attn_pack(o[4 * d + 0] * inv0, o[4 * d + 1] * inv0);
-        if (row1 < seq.len_q)
-            *(unsigned *)(og + (seq.start + row1) * row_stride + d * 8) = rg_attn_pack(o[4 * d + 2] * inv1, o[4 * d + 3] * inv1);
-    }
+    rg_attn_store_rows<8>((rg_attn_elem *)p.out + (long long)h * RG_ATTN_HEAD_DIM + 2 * t,
+                          (long long)p.heads * RG_ATTN_HEAD_DIM, seq.start, warp_row + g, seq.len_q, o, l0, l1);
 }
 #else
 extern "C" __global__ void __launch_bounds__(RG_ATTN_MAX_THREADS, RG_ATTN_MIN_BLOCKS) RG_ATTN_KERNEL(const rg_attention_params p) {
@@ -806,55 +830,9 @@ extern "C" __global__ void __launch_bounds__(RG_ATTN_MAX_THREADS, RG_ATTN_MIN_BL
         const bool full = k0 + RG_ATTN_BN <= seq.len_k && (!RG_ATTN_CAUSAL || k0 + RG_ATTN_BN - 1 <= warp_row);
         unsigned pa[RG_ATTN_WM][RG_ATTN_BN / 16][4]; /* P as the A operand of P V */
 #pragma unroll
-        for (int r = 0; r < RG_ATTN_WM; r++) {
-            const int row0 = warp_row + 16 * r + g, row1 = row0 + 8;
-            float mx0 = RG_ATTN_NEG_INF, mx1 = RG_ATTN_NEG_INF;
-#pragma unroll
-            for (int j = 0; j < RG_ATTN_NTILES; j++) {
-                if (!full) {
-                    const int key = k0 + j * 8 + 2 * t;
-                    if (!rg_attn_visible(key, row0, seq.len_k)) s[r][j][0] = RG_ATTN_NEG_INF;
-                    if (!rg_attn_visible(key + 1, row0, seq.len_k)) s[r][j][1] = RG_ATTN_NEG_INF;
-                    if (!rg_attn_visible(key, row1, seq.len_k)) s[r][j][2] = RG_ATTN_NEG_INF;
-                    if (!rg_attn_visible(key + 1, row1, seq.len_k)) s[r][j][3] = RG_ATTN_NEG_INF;
-                }
-                mx0 = fmaxf(mx0, fmaxf(s[r][j][0], s[r][j][1]));
-                mx1 = fmaxf(mx1, fmaxf(s[r][j][2], s[r][j][3]));
-            }
-            /* The four threads of a group hold one row between them. */
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-            const float new0 = fmaxf(m[r][0], mx0), new1 = fmaxf(m[r][1], mx1);
-            /* Subtracting 0 while every key so far is masked keeps exp2 at 0, not NaN. */
-            const float base0 = new0 == RG_ATTN_NEG_INF ? 0.0f : new0 * scale;
-            const float base1 = new1 == RG_ATTN_NEG_INF ? 0.0f : new1 * scale;
-            const float alpha0 = rg_attn_exp2(fmaf(m[r][0], scale, -base0));
-            const float alpha1 = rg_attn_exp2(fmaf(m[r][1], scale, -base1));
-            m[r][0] = new0;
-            m[r][1] = new1;
-            l[r][0] *= alpha0;
-            l[r][1] *= alpha1;
-#pragma unroll
-            for (int d = 0; d < RG_ATTN_DTILES; d++) {
-                o[r][d][0] *= alpha0;
-                o[r][d][1] *= alpha0;
-                o[r][d][2] *= alpha1;
-                o[r][d][3] *= alpha1;
-            }
-#pragma unroll
-            for (int j = 0; j < RG_ATTN_NTILES; j++) {
-                const float p0 = rg_attn_exp2(fmaf(s[r][j][0], scale, -base0));
-                const float p1 = rg_attn_exp2(fmaf(s[r][j][1], scale, -base0));
-                const float p2 = rg_attn_exp2(fmaf(s[r][j][2], scale, -base1));
-                const float p3 = rg_attn_exp2(fmaf(s[r][j][3], scale, -base1));
-                l[r][0] += p0 + p1;
-                l[r][1] += p2 + p3;
-                pa[r][j / 2][(j & 1) * 2] = rg_attn_pack(p0, p1);
-                pa[r][j / 2][(j & 1) * 2 + 1] = rg_attn_pack(p2, p3);
-            }
-        }
+        for (int r = 0; r < RG_ATTN_WM; r++)
+            rg_attn_softmax_step<RG_ATTN_NTILES, RG_ATTN_DTILES>(s[r], o[r], m[r][0], m[r][1], l[r][0], l[r][1], pa[r],
+                                                                 k0, warp_row + 16 * r + g, seq.len_k, full, scale, t);
 #pragma unroll
         for (int c = 0; c < RG_ATTN_BN / 16; c++) {
 #pragma unroll
@@ -870,26 +848,10 @@ extern "C" __global__ void __launch_bounds__(RG_ATTN_MAX_THREADS, RG_ATTN_MIN_BL
         }
     }
     rg_attn_elem *og = (rg_attn_elem *)p.out + (long long)h * RG_ATTN_HEAD_DIM + 2 * t;
-    const long long row_stride = (long long)p.heads * RG_ATTN_HEAD_DIM;
 #pragma unroll
-    for (int r = 0; r < RG_ATTN_WM; r++) {
-        float l0 = l[r][0], l1 = l[r][1];
-        l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-        l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-        l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-        l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-        const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
-        const int row0 = warp_row + 16 * r + g, row1 = row0 + 8;
-#pragma unroll
-        for (int d = 0; d < RG_ATTN_DTILES; d++) {
-            if (row0 < seq.len_q)
-                *(unsigned *)(og + (seq.start + row0) * row_stride + d * 8) =
-                    rg_attn_pack(o[r][d][0] * inv0, o[r][d][1] * inv0);
-            if (row1 < seq.len_q)
-                *(unsigned *)(og + (seq.start + row1) * row_stride + d * 8) =
-                    rg_attn_pack(o[r][d][2] * inv1, o[r][d][3] * inv1);
-        }
-    }
+    for (int r = 0; r < RG_ATTN_WM; r++)
+        rg_attn_store_rows<RG_ATTN_DTILES>(og, (long long)p.heads * RG_ATTN_HEAD_DIM, seq.start, warp_row + 16 * r + g,
+                                           seq.len_q, o[r], l[r][0], l[r][1]);
 }
 #endif /* RG_ATTN_WGMMA */
 #endif

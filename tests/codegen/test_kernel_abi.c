@@ -139,6 +139,13 @@ Test(kernel_abi, attention_variant_of_a_node) {
     cr_assert_eq(rg_cg_attention_variant(n, "sm_89", &v, &err), RG_OK, "%s", err.message);
     cr_assert(!v.wgmma);
     cr_assert_str_eq(rg_kabi_attention_arch(&v, "sm_89"), "sm_89");
+    /* the executor's view of a plan's module: wgmma exactly for an sm_90a module */
+    rg_kabi_attention_set_module_arch(&v, "sm_90a");
+    cr_assert(v.wgmma);
+    rg_kabi_attention_set_module_arch(&v, "sm_90");
+    cr_assert(!v.wgmma);
+    rg_kabi_attention_set_module_arch(&v, NULL);
+    cr_assert(!v.wgmma);
     attrs[1].i = 32; /* head size 32 has no wgmma kernel */
     cr_assert_eq(rg_cg_attention_variant(n, "sm_90", &v, &err), RG_OK, "%s", err.message);
     cr_assert(!v.wgmma && v.head_dim == 32);
