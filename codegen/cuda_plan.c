@@ -178,10 +178,45 @@ static rg_status add_attention_general(rg_cg_cuda_kernels *k, const rg_graph *g,
     return RG_OK;
 }
 
-/* Module i compiled, with the attention variant's -D options when it is one. */
+/* Whether a Linear runs on the Hopper GEMM for `target`: an erf-GELU one
+ * (cuBLASLt has no such epilogue) in fp16 or bf16 with a constant [K, N]
+ * weight. Shapes are checked at run time; others take cuBLASLt. */
+static bool gemm_wanted(const rg_node *node, const char *target) {
+    if (node->op != RG_OP_LINEAR || !rg_kabi_wgmma_target_ok(target)) return false;
+    if (!rg_kabi_gemm_dtype_ok(node->outputs[0]->dtype) || node->inputs[0]->dtype != node->outputs[0]->dtype)
+        return false;
+    if (!node->inputs[1]->constant || node->inputs[1]->rank != 2) return false;
+    const char *act;
+    rg_error ignored = {0};
+    return rg_node_attr_string(node, "activation", "none", &act, &ignored) == RG_OK && !strcmp(act, "gelu");
+}
+
+/* The GEMM module of the node's dtype, listing the Linears it serves. */
+static rg_status add_gemm(rg_cg_cuda_kernels *k, const rg_graph *g, uint32_t index, rg_error *err) {
+    char name[32];
+    rg_kabi_gemm_module_name(g->nodes[index]->outputs[0]->dtype, name, sizeof name);
+    for (size_t i = 0; i < k->nkernels; i++)
+        if (!strcmp(k->kernels[i].name, name)) {
+            add_node(&k->kernels[i], index);
+            return RG_OK;
+        }
+    rg_ir_kernel *m = add_module(k, name, "gemm", rg_kabi_gemm_arch(), rg_cg_kernel_template("gemm.cu"), g->nnodes);
+    if (!m) return nomem(err);
+    add_node(m, index);
+    return RG_OK;
+}
+
+/* Module i compiled, with the -D options of an attention variant or a GEMM
+ * module's dtype. */
 static rg_status compile_one(rg_cg_cuda_kernels *k, const rg_graph *g, const char *arch, rg_cg_nvrtc *nvrtc, size_t i,
                              rg_error *err) {
     rg_ir_kernel *m = &k->kernels[i];
+    if (!strcmp(m->kind, "gemm")) {
+        char storage[128];
+        const char *defines[RG_CG_GEMM_DEFINES];
+        rg_cg_gemm_defines(g->nodes[m->nodes[0]]->outputs[0]->dtype, false, storage, sizeof storage, defines);
+        return compile_module(nvrtc, m, g, defines, RG_CG_GEMM_DEFINES, err);
+    }
     if (strcmp(m->kind, "attention") != 0) return compile_module(nvrtc, m, g, NULL, 0, err);
     rg_kabi_attention_variant v;
     RG_TRY(rg_cg_attention_variant(g->nodes[m->nodes[0]], arch, &v, err));
@@ -209,7 +244,8 @@ static void *locked_alloc(void *user, void *ptr, size_t old_size, size_t new_siz
 
 /* NVRTC takes most of a GPU compile, and separate programs compile
  * independently (NVRTC is thread-safe across programs), so up to
- * MAX_COMPILE_THREADS threads take the modules in turn. Each module keeps
+ * MAX_COMPILE_THREADS threads take the modules in turn, the GEMM modules
+ * (the longest by far) first so that they do not finish last. Each module keeps
  * its own status; the first failure in module order is the one reported,
  * so errors do not depend on scheduling. */
 #define MAX_COMPILE_THREADS 8
@@ -220,7 +256,8 @@ typedef struct compile_work {
     const char *arch;
     rg_cg_nvrtc *nvrtc;
     pthread_mutex_t lock; /* guards next */
-    size_t next;
+    size_t next;          /* into order */
+    size_t *order;        /* module indices in the order they are taken */
     rg_status *status; /* per module */
     rg_error *errors;  /* per module */
 } compile_work;
@@ -229,7 +266,7 @@ static void *compile_worker(void *arg) {
     compile_work *w = arg;
     for (;;) {
         pthread_mutex_lock(&w->lock);
-        size_t i = w->next < w->k->nkernels ? w->next++ : SIZE_MAX;
+        size_t i = w->next < w->k->nkernels ? w->order[w->next++] : SIZE_MAX;
         pthread_mutex_unlock(&w->lock);
         if (i == SIZE_MAX) return NULL;
         w->status[i] = compile_one(w->k, w->g, w->arch, w->nvrtc, i, &w->errors[i]);
@@ -243,12 +280,20 @@ static rg_status compile_modules(rg_cg_cuda_kernels *k, const rg_graph *g, const
     if (n == 0) return RG_OK;
     rg_status *status = rg_mem_calloc(k->alloc, n, sizeof *status);
     rg_error *errors = rg_mem_calloc(k->alloc, n, sizeof *errors);
-    if (!status || !errors) {
+    size_t *order = rg_mem_calloc(k->alloc, n, sizeof *order);
+    if (!status || !errors || !order) {
         rg_mem_free(k->alloc, status, n * sizeof *status);
         rg_mem_free(k->alloc, errors, n * sizeof *errors);
+        rg_mem_free(k->alloc, order, n * sizeof *order);
         return nomem(err);
     }
-    compile_work w = {.k = k, .g = g, .arch = arch, .nvrtc = nvrtc, .status = status, .errors = errors};
+    size_t taken = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(k->kernels[i].kind, "gemm")) order[taken++] = i;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(k->kernels[i].kind, "gemm") != 0) order[taken++] = i;
+    compile_work w = {
+        .k = k, .g = g, .arch = arch, .nvrtc = nvrtc, .order = order, .status = status, .errors = errors};
     pthread_mutex_init(&w.lock, NULL);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     size_t threads = cpus > 1 ? (size_t)cpus : 1;
@@ -269,6 +314,7 @@ static rg_status compile_modules(rg_cg_cuda_kernels *k, const rg_graph *g, const
         }
     rg_mem_free(k->alloc, status, n * sizeof *status);
     rg_mem_free(k->alloc, errors, n * sizeof *errors);
+    rg_mem_free(k->alloc, order, n * sizeof *order);
     k->nvrtc_seconds = now_seconds() - start;
     return st;
 }
@@ -279,6 +325,7 @@ static rg_status compile_all(rg_cg_cuda_kernels *k, const rg_graph *g, const cha
         const rg_node *node = g->nodes[i];
         if (node->op == RG_OP_FUSED || node->op == RG_OP_LAYER_NORM) RG_TRY(add_fused(k, g, i, arch, err));
         else if (node->op == RG_OP_ATTENTION) RG_TRY(add_attention(k, g, i, arch, err));
+        else if (gemm_wanted(node, arch)) RG_TRY(add_gemm(k, g, i, err));
     }
     RG_TRY(add_attention_general(k, g, arch, err));
     const char *ew = rg_cg_kernel_template("elementwise.cu");

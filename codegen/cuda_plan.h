@@ -15,6 +15,10 @@
  *   the graph has Attention nodes, listing all of them: the general kernel
  *   (bias, additive masks, any key_padding pattern, other head sizes) and
  *   the empty-row fix-up;
+ * - "gemm": codegen/kernels/gemm.cu for sm_90a, one per dtype, listing the
+ *   fp16/bf16 erf-GELU Linears it serves, for sm_90 / sm_90a targets only
+ *   (the GELU applied in the GEMM's epilogue; cuBLASLt has only the tanh
+ *   form);
  * - "elementwise": codegen/kernels/elementwise.cu (row gathers, casts,
  *   erf GELU), once.
  * The executor (runtime/cuda_exec.c) finds a node's module by its index.

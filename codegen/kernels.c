@@ -48,7 +48,7 @@ rg_status rg_cg_attention_variant(const rg_node *node, const char *target, rg_ka
                                   rg_error *err) {
     rg_kabi_attention_variant v;
     RG_TRY(rg_kabi_attention_variant_of(node, &v, err));
-    v.wgmma = target && (!strcmp(target, "sm_90") || !strcmp(target, "sm_90a")) && rg_kabi_attention_wgmma_ok(&v);
+    v.wgmma = rg_kabi_wgmma_target_ok(target) && rg_kabi_attention_wgmma_ok(&v);
     *out = v;
     return RG_OK;
 }
@@ -65,4 +65,29 @@ rg_status rg_cg_attention_compile(rg_cg_nvrtc *nvrtc, const rg_kabi_attention_va
     rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = defines, .extra_count = RG_CG_ATTENTION_DEFINES};
     return rg_cg_nvrtc_compile(nvrtc, source, name, rg_kabi_attention_arch(variant, arch), &options, cubin, size,
                                err);
+}
+
+void rg_cg_gemm_defines(rg_dtype dtype, bool narrow, char *storage, size_t storage_size,
+                        const char *options[RG_CG_GEMM_DEFINES]) {
+    RG_ASSERT(storage_size >= 64);
+    size_t part = storage_size / RG_CG_GEMM_DEFINES;
+    snprintf(storage, part, "-DRG_GEMM_DTYPE=%d", dtype == RG_DTYPE_BF16 ? 2 : 1);
+    snprintf(storage + part, part, "-DRG_GEMM_NARROW=%d", narrow ? 1 : 0);
+    options[0] = storage;
+    options[1] = storage + part;
+}
+
+rg_status rg_cg_gemm_compile(rg_cg_nvrtc *nvrtc, rg_dtype dtype, bool narrow, void **cubin, size_t *size,
+                             rg_error *err) {
+    if (!rg_kabi_gemm_dtype_ok(dtype))
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "GEMM kernel: no module for dtype %s (f16, bf16 only)",
+                            rg_dtype_name(dtype));
+    const char *source = rg_cg_kernel_template("gemm.cu");
+    RG_ASSERT(source != NULL);
+    char storage[128], name[32];
+    const char *defines[RG_CG_GEMM_DEFINES];
+    rg_cg_gemm_defines(dtype, narrow, storage, sizeof storage, defines);
+    rg_kabi_gemm_module_name(dtype, name, sizeof name);
+    rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = defines, .extra_count = RG_CG_GEMM_DEFINES};
+    return rg_cg_nvrtc_compile(nvrtc, source, name, rg_kabi_gemm_arch(), &options, cubin, size, err);
 }

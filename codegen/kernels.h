@@ -45,4 +45,20 @@ rg_status rg_cg_attention_variant(const rg_node *node, const char *target, rg_ka
 rg_status rg_cg_attention_compile(rg_cg_nvrtc *nvrtc, const rg_kabi_attention_variant *variant, const char *arch,
                                   void **cubin, size_t *size, rg_error *err);
 
+/* The Hopper GEMM (codegen/kernels/gemm.cu): one module per dtype (f16,
+ * bf16) with every (epilogue, tile) kernel, named by the kernel ABI
+ * (rg_kabi_gemm_module_name, rg_kabi_gemm_kernel_name). */
+
+/* The number of NVRTC options rg_cg_gemm_defines writes. */
+#define RG_CG_GEMM_DEFINES 2
+/* The -D options of the module of `dtype` into `storage` (at least 64
+ * bytes); narrow (tests only) runs every tile as 64-column instructions. */
+void rg_cg_gemm_defines(rg_dtype dtype, bool narrow, char *storage, size_t storage_size,
+                        const char *options[RG_CG_GEMM_DEFINES]);
+/* Compiles the module of `dtype` for sm_90a (rg_kabi_gemm_arch); *cubin is
+ * allocated with the NVRTC context's allocator. RG_ERR_UNSUPPORTED for a
+ * dtype without one. */
+rg_status rg_cg_gemm_compile(rg_cg_nvrtc *nvrtc, rg_dtype dtype, bool narrow, void **cubin, size_t *size,
+                             rg_error *err);
+
 #endif

@@ -238,3 +238,41 @@ rg_status rg_kabi_attention_variant_of(const rg_node *node, rg_kabi_attention_va
     *out = v;
     return RG_OK;
 }
+
+/* ------------------------------------------------------ Hopper GEMM */
+
+/* The instantiations at the end of codegen/kernels/gemm.cu, largest first. */
+static const rg_kabi_gemm_tile gemm_tiles[] = {
+    {"m128n256", 2, 256, 4, 1},
+    {"m128n128", 2, 128, 5, 1},
+    {"m64n128", 1, 128, 4, 2},
+    {"m64n64", 1, 64, 4, 3},
+};
+
+const rg_kabi_gemm_tile *rg_kabi_gemm_tiles(size_t *count) {
+    *count = sizeof gemm_tiles / sizeof gemm_tiles[0];
+    return gemm_tiles;
+}
+
+size_t rg_kabi_gemm_smem_bytes(const rg_kabi_gemm_tile *tile) {
+    /* the stages, 2 KB per warp for the epilogue, 1 KB to align the stages */
+    return (size_t)tile->stages * (size_t)(64 * tile->warpgroups + tile->bn) * 128 + (size_t)tile->warpgroups * 4 * 2048 +
+           1024;
+}
+
+bool rg_kabi_gemm_dtype_ok(rg_dtype dtype) { return dtype == RG_DTYPE_F16 || dtype == RG_DTYPE_BF16; }
+
+void rg_kabi_gemm_module_name(rg_dtype dtype, char *out, size_t out_size) {
+    snprintf(out, out_size, "rg_gemm_%s", dtype == RG_DTYPE_BF16 ? "bf16" : "f16");
+}
+
+void rg_kabi_gemm_kernel_name(rg_dtype dtype, bool gelu, const rg_kabi_gemm_tile *tile, char *out, size_t out_size) {
+    snprintf(out, out_size, "rg_gemm_%s_%s_%s", dtype == RG_DTYPE_BF16 ? "bf16" : "f16", gelu ? "gelu" : "bias",
+             tile->name);
+}
+
+const char *rg_kabi_gemm_arch(void) { return WGMMA_ARCH; }
+
+bool rg_kabi_wgmma_target_ok(const char *target) {
+    return target && (!strcmp(target, "sm_90") || !strcmp(target, "sm_90a"));
+}

@@ -38,6 +38,14 @@
  * use Hopper's warpgroup MMA and are compiled for sm_90a: codegen picks them
  * for sm_90 targets, and a plan's attention module compiled for sm_90a holds
  * one (rg_kabi_attention_arch).
+ *
+ * Hopper GEMM kernels (codegen/kernels/gemm.cu)
+ * ---------------------------------------------
+ * One module per dtype (fp16, bf16), compiled for sm_90a, named
+ * rg_kabi_gemm_module_name; it holds a kernel per (epilogue, tile) of
+ * rg_kabi_gemm_tiles, named rg_kabi_gemm_kernel_name. They run the Linears
+ * whose epilogue cuBLASLt lacks (the erf GELU); the launcher
+ * (runtime/cuda_gemm.c) picks the tile.
  */
 #ifndef RG_IR_KERNEL_ABI_H
 #define RG_IR_KERNEL_ABI_H
@@ -149,5 +157,35 @@ void rg_kabi_attention_kernel_name(const rg_kabi_attention_variant *variant, cha
 /* The variant an Attention node needs (the dtype of its input 0, its
  * head_size and causal attributes); errors when there is no such kernel. */
 rg_status rg_kabi_attention_variant_of(const rg_node *node, rg_kabi_attention_variant *out, rg_error *err);
+
+/* ------------------------------------------------------ Hopper GEMM */
+
+/* A block's tile of Y: warpgroups x 64 rows by bn columns, with `stages`
+ * 64-deep slices of X and W in flight. */
+typedef struct rg_kabi_gemm_tile {
+    const char *name; /* "m128n256": the kernel name's suffix */
+    int warpgroups;   /* 1 or 2: bm = 64 * warpgroups rows */
+    int bn;           /* columns: 64, 128 or 256 */
+    int stages;
+    int per_sm;       /* blocks an SM holds at once (shared memory, registers) */
+} rg_kabi_gemm_tile;
+
+/* The tiles gemm.cu instantiates, largest first; *count receives how many. */
+const rg_kabi_gemm_tile *rg_kabi_gemm_tiles(size_t *count);
+/* Dynamic shared memory a block of `tile` needs, in bytes: the stages, the
+ * epilogue's 2 KB per warp and 1 KB to align the stages to 1024. */
+size_t rg_kabi_gemm_smem_bytes(const rg_kabi_gemm_tile *tile);
+/* Whether there is a GEMM kernel for `dtype`: fp16 or bf16. */
+bool rg_kabi_gemm_dtype_ok(rg_dtype dtype);
+/* The module of `dtype`, "rg_gemm_f16" or "rg_gemm_bf16". */
+void rg_kabi_gemm_module_name(rg_dtype dtype, char *out, size_t out_size);
+/* The kernel's extern "C" name, e.g. "rg_gemm_f16_gelu_m128n256" (gelu: the
+ * erf-GELU epilogue; otherwise bias only). */
+void rg_kabi_gemm_kernel_name(rg_dtype dtype, bool gelu, const rg_kabi_gemm_tile *tile, char *out, size_t out_size);
+/* The architecture GEMM modules are compiled for: "sm_90a". */
+const char *rg_kabi_gemm_arch(void);
+/* Whether a plan compiled for `target` gets the wgmma kernels (attention
+ * variants, GEMM modules): sm_90 or sm_90a. */
+bool rg_kabi_wgmma_target_ok(const char *target);
 
 #endif

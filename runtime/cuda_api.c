@@ -7,6 +7,7 @@
  */
 #include "cuda_api.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <dlfcn.h>
@@ -85,6 +86,8 @@ rg_status rg_rt_cuda_library_load(rg_rt_cuda *cuda, const void *image, size_t si
 void rg_rt_cuda_library_free(rg_rt_cuda *cuda, rg_rt_cuda_library l) { (void)cuda, (void)l; }
 rg_status rg_rt_cuda_kernel_get(rg_rt_cuda *cuda, rg_rt_cuda_library l, const char *name, rg_rt_cuda_kernel *out,
                                 rg_error *err) STUB()
+rg_status rg_rt_cuda_kernel_set_shared(rg_rt_cuda *cuda, rg_rt_cuda_kernel k, int device, size_t bytes,
+                                       rg_error *err) STUB()
 rg_status rg_rt_cuda_launch(rg_rt_cuda *cuda, rg_rt_cuda_kernel k, const unsigned grid[3], const unsigned block[3],
                             void **args, size_t shared, rg_rt_cuda_stream s, rg_error *err) STUB()
 rg_status rg_rt_cuda_capture_begin(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_error *err) STUB()
@@ -165,6 +168,7 @@ static rg_status resolve_all(rg_rt_cuda *c, rg_error *err) {
         {"cudaLibraryLoadData", (void **)&f->LibraryLoadData},
         {"cudaLibraryUnload", (void **)&f->LibraryUnload},
         {"cudaLibraryGetKernel", (void **)&f->LibraryGetKernel},
+        {"cudaKernelSetAttributeForDevice", (void **)&f->KernelSetAttributeForDevice},
         {"cudaLaunchKernel", (void **)&f->LaunchKernel},
         {"cudaStreamBeginCapture", (void **)&f->StreamBeginCapture},
         {"cudaStreamEndCapture", (void **)&f->StreamEndCapture},
@@ -437,6 +441,15 @@ rg_status rg_rt_cuda_kernel_get(rg_rt_cuda *cuda, rg_rt_cuda_library library, co
     cudaKernel_t k = NULL;
     CUDA_TRY(cuda->fn.LibraryGetKernel(&k, (cudaLibrary_t)library, name), "cudaLibraryGetKernel('%s')", name);
     *out = (rg_rt_cuda_kernel)k;
+    return RG_OK;
+}
+
+rg_status rg_rt_cuda_kernel_set_shared(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, int device, size_t bytes,
+                                       rg_error *err) {
+    if (bytes > INT_MAX) return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "%zu bytes of shared memory", bytes);
+    CUDA_TRY(cuda->fn.KernelSetAttributeForDevice((cudaKernel_t)kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                  (int)bytes, device),
+             "cudaKernelSetAttributeForDevice(max dynamic shared memory %zu bytes, device %d)", bytes, device);
     return RG_OK;
 }
 

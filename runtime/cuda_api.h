@@ -111,6 +111,11 @@ rg_status rg_rt_cuda_library_load(rg_rt_cuda *cuda, const void *image, size_t si
 void rg_rt_cuda_library_free(rg_rt_cuda *cuda, rg_rt_cuda_library library);
 rg_status rg_rt_cuda_kernel_get(rg_rt_cuda *cuda, rg_rt_cuda_library library, const char *name,
                                 rg_rt_cuda_kernel *out, rg_error *err);
+/* Lets `kernel` take up to `bytes` of dynamic shared memory on `device`
+ * (cudaFuncAttributeMaxDynamicSharedMemorySize): past 48 KB a launch asking
+ * for more fails otherwise. */
+rg_status rg_rt_cuda_kernel_set_shared(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, int device, size_t bytes,
+                                       rg_error *err);
 /* Launches `kernel` with `args` (one pointer per kernel parameter, as
  * cudaLaunchKernel wants). Launch errors are reported here; errors inside
  * the kernel surface at the next synchronisation. */
@@ -165,6 +170,7 @@ typedef struct rg_rt_cuda_fns {
                                    enum cudaLibraryOption *, void **, unsigned int);
     cudaError_t (*LibraryUnload)(cudaLibrary_t);
     cudaError_t (*LibraryGetKernel)(cudaKernel_t *, cudaLibrary_t, const char *);
+    cudaError_t (*KernelSetAttributeForDevice)(cudaKernel_t, enum cudaFuncAttribute, int, int);
     cudaError_t (*LaunchKernel)(const void *, dim3, dim3, void **, size_t, cudaStream_t);
     cudaError_t (*StreamBeginCapture)(cudaStream_t, enum cudaStreamCaptureMode);
     cudaError_t (*StreamEndCapture)(cudaStream_t, cudaGraph_t *);

@@ -23,6 +23,7 @@
 #include "runtime/cublaslt.h"
 #include "runtime/cuda_attention.h"
 #include "runtime/cuda_fused.h"
+#include "runtime/cuda_gemm.h"
 
 #define SHAPE_CACHE 16
 #define MAX_SYMBOLS RG_RT_MAX_SYMBOLS
@@ -73,6 +74,7 @@ typedef struct exec_node {
     rg_kabi_fused_kernel fused;
     rg_rt_cuda_kernel vec, scalar, kernel;
     rg_rt_cuda_attention *attention; /* borrowed from the module table */
+    rg_rt_cuda_gemm *gemm;           /* erf-GELU Linears of plans with a GEMM module: borrowed likewise */
     rg_kabi_attention_variant variant;
     float scale;
     int heads;
@@ -108,6 +110,7 @@ typedef struct shape_entry {
 typedef struct module_state {
     rg_rt_cuda_library library;
     rg_rt_cuda_attention *attention;
+    rg_rt_cuda_gemm *gemm;
 } module_state;
 
 struct rg_cuda_exec {
@@ -437,7 +440,20 @@ static rg_status prepare_linear(rg_cuda_exec *e, uint32_t i, rg_error *err) {
     else if (!strcmp(act, "gelu_tanh")) x->activation = RG_RT_BLASLT_ACT_GELU_TANH;
     else if (!strcmp(act, "gelu")) x->gelu_erf = true; /* bias epilogue, then the erf GELU kernel */
     else if (strcmp(act, "none")) return rg_error_set(err, RG_ERR_UNSUPPORTED, "Linear activation '%s'", act);
-    if (x->gelu_erf) RG_TRY(prepare_gelu(e, n, x, err));
+    if (!x->gelu_erf) return RG_OK;
+    RG_TRY(prepare_gelu(e, n, x, err)); /* also the way for shapes the GEMM module cannot take */
+    size_t m;
+    const rg_ir_kernel *k = module_of(e->plan, i, &m);
+    if (!k || strcmp(k->kind, "gemm") != 0) return RG_OK;
+    /* A module for sm_90a runs only on sm_90 GPUs; the plan's target was
+     * checked against this one already, so this is the plan's own rule. */
+    if (strcmp(k->arch, rg_kabi_gemm_arch()) != 0 || !rg_kabi_gemm_dtype_ok(n->outputs[0]->dtype))
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "GEMM module '%s' is for %s, not %s %s", k->name, k->arch,
+                            rg_kabi_gemm_arch(), rg_dtype_name(n->outputs[0]->dtype));
+    if (!e->modules[m].gemm)
+        RG_TRY(rg_rt_cuda_gemm_load(e->cuda, k->cubin, k->cubin_size, n->outputs[0]->dtype, 0, e->alloc,
+                                    &e->modules[m].gemm, err));
+    x->gemm = e->modules[m].gemm;
     return RG_OK;
 }
 
@@ -650,6 +666,7 @@ void rg_cuda_exec_free(rg_cuda_exec *e) {
         drop_graphs(e);
         for (size_t m = 0; e->modules && m < e->nmodules; m++) {
             rg_rt_cuda_attention_free(e->modules[m].attention);
+            rg_rt_cuda_gemm_free(e->modules[m].gemm);
             if (e->modules[m].library) rg_rt_cuda_library_free(e->cuda, e->modules[m].library);
         }
         rg_rt_blaslt_close(e->blaslt);
@@ -949,6 +966,16 @@ static rg_status run_linear(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_
     d.bias = x->bias_gelu ? NULL : bias;
     d.y = device_ptr(e, n->outputs[0]);
     if (d.m == 0) return RG_OK;
+    if (x->gemm) {
+        /* the erf GELU in the GEMM's epilogue: one pass over Y, not two */
+        rg_rt_gemm_args a = {.x = d.x, .w = d.w, .bias = bias, .y = d.y, .m = d.m, .n = d.n, .k = d.k, .gelu = true,
+                             .tile = -1, .sm_count = e->info.multiprocessors};
+        if (rg_rt_cuda_gemm_fits(&a)) {
+            RG_TRY(rg_rt_cuda_gemm_launch(x->gemm, &a, e->stream, err));
+            /* profiling: the node's end event (for an erf-GELU Linear it is recorded here, see run_node) */
+            return e->prof_ev ? record(e, e->prof_ev[2 * (size_t)e->prof_node + 1], err) : RG_OK;
+        }
+    }
     RG_TRY(rg_rt_blaslt_linear(e->blaslt, &d, e->stream, err));
     if (!x->gelu_erf) return RG_OK;
     if (e->prof_ev) RG_TRY(record(e, e->prof_ev[2 * (size_t)e->prof_node + 1], err));
@@ -1811,8 +1838,10 @@ const char *rg_cuda_exec_node_kind(rg_cuda_exec *e, size_t i, char *buf, size_t 
     case NODE_LINEAR: {
         const rg_tensor *w = n->inputs[1]->constant;
         int64_t k = w->dims[0], nn = w->dims[1], m = k && in0 ? (int64_t)(rg_tensor_numel(in0) / (size_t)k) : 0;
+        rg_rt_gemm_args a = {.m = m, .n = nn, .k = k, .tile = -1};
+        bool fused = x->gemm && rg_rt_cuda_gemm_pick(&a) >= 0; /* the erf GELU in the wgmma GEMM's epilogue */
         snprintf(buf, cap, "Linear m%lld n%lld k%lld%s", (long long)m, (long long)nn, (long long)k,
-                 x->gelu_erf ? " +erf-GELU" : "");
+                 fused ? " erf-GELU epilogue" : x->gelu_erf ? " +erf-GELU" : "");
         break;
     }
     case NODE_ATTENTION:

@@ -1,0 +1,397 @@
+/*
+ * gemm.cu — Y = epilogue(X W + bias) on Hopper's warpgroup MMA (sm_90a), for
+ * the Linears whose epilogue cuBLASLt lacks: the exact (erf) GELU of BERT's
+ * exporters. With cuBLASLt that Linear is a GEMM and then a second pass over
+ * Y for bias + GELU, which at 64 x 512 tokens is 14% of BERT-base's time;
+ * here the GELU is applied to the fp32 accumulators before Y is written once.
+ *
+ * One program per dtype, chosen with -D (codegen/kernels.c):
+ *   RG_GEMM_DTYPE   1 = fp16, 2 = bf16 (fp32 accumulation either way)
+ *   RG_GEMM_NARROW  tests only: 1 runs every tile as 64-column instructions
+ * It holds a kernel per (epilogue, tile), named rg_gemm_<dtype>_<epilogue>_
+ * m<BM>n<BN> ("rg_gemm_f16_gelu_m128n256"); the tiles are the kernel ABI's
+ * list (ir/kernel_abi.c, rg_kabi_gemm_tiles), which must match the
+ * instantiations at the end of this file.
+ *
+ * Layout: X [m, k], W [k, n], Y [m, n], all row-major and contiguous, 16-byte
+ * aligned; bias [n] or NULL; n a multiple of the tile's BN and k of 64 (the
+ * launcher, runtime/cuda_gemm.c, checks; m is any). A block computes a BM x BN
+ * tile of Y with BM / 64 warpgroups, each owning 64 rows: per 64-deep slice of
+ * k it issues wgmma.mma_async.m64nNk16 (N = BN) four times, A (its rows of X)
+ * and B (the slice of W) both read from shared memory through descriptors.
+ *
+ * Shared memory holds STAGES slices, each A: BM rows x 128 bytes (64 k) and
+ * B: 64 k-rows x BN columns as BN / 64 chunks of 64 rows x 128 bytes. Every
+ * 128-byte row is stored with the 128-byte swizzle the descriptors name
+ * (16-byte piece c of row r at piece c ^ (r % 8), chunks 1024-byte aligned),
+ * as in attention.cu. A is K-major (8-row groups 1024 bytes apart: the stride
+ * field); B is N-major, read transposed (imm-trans-b 1): 8-row groups of k
+ * 1024 bytes apart (stride field), 64-column chunks 8192 bytes apart (the
+ * leading-offset field, which an instruction wider than 64 columns walks).
+ * cp.async brings slice kt + STAGES - 2 while the tensor cores work on kt;
+ * rows of X past m are zero-filled and their results not stored.
+ */
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+
+#if !defined(RG_GEMM_DTYPE)
+#error "define RG_GEMM_DTYPE (1 fp16, 2 bf16)"
+#endif
+#if !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#error "the wgmma GEMM needs the sm_90a target"
+#endif
+#ifndef RG_GEMM_NARROW
+#define RG_GEMM_NARROW 0
+#endif
+
+/* Passed by value; the host mirror is struct gemm_params in
+ * runtime/cuda_gemm.c and must keep this exact layout. */
+struct rg_gemm_params {
+    const void *x;    /* [m, k] */
+    const void *w;    /* [k, n] */
+    const void *bias; /* [n], or NULL */
+    void *y;          /* [m, n] */
+    long long m;
+    int n, k;
+};
+
+#if RG_GEMM_DTYPE == 1
+typedef __half rg_gemm_elem;
+#define RG_GEMM_TYPES ".f32.f16.f16 "
+#define RG_GEMM_NAME(epilogue, tile) rg_gemm_f16_##epilogue##_##tile
+__device__ __forceinline__ unsigned rg_gemm_pack(float lo, float hi) {
+    __half2 h = __floats2half2_rn(lo, hi);
+    return *(unsigned *)&h;
+}
+__device__ __forceinline__ float rg_gemm_float(rg_gemm_elem v) { return __half2float(v); }
+#elif RG_GEMM_DTYPE == 2
+typedef __nv_bfloat16 rg_gemm_elem;
+#define RG_GEMM_TYPES ".f32.bf16.bf16 "
+#define RG_GEMM_NAME(epilogue, tile) rg_gemm_bf16_##epilogue##_##tile
+__device__ __forceinline__ unsigned rg_gemm_pack(float lo, float hi) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *(unsigned *)&h;
+}
+__device__ __forceinline__ float rg_gemm_float(rg_gemm_elem v) { return __bfloat162float(v); }
+#else
+#error "RG_GEMM_DTYPE must be 1 (fp16) or 2 (bf16)"
+#endif
+
+/* The accumulator lists of m64nNk16 (N / 2 fp32 registers a thread). */
+#define RG_GEMM_D64 \
+    "{" \
+    "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+    "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31" \
+    "}"
+
+#define RG_GEMM_D128 \
+    "{" \
+    "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+    "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+    "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+    "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63" \
+    "}"
+
+#define RG_GEMM_D256 \
+    "{" \
+    "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+    "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+    "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+    "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, " \
+    "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
+    "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, " \
+    "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, " \
+    "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127" \
+    "}"
+
+#define RG_GEMM_F8(d, i)                                                                                               \
+    "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]),        \
+        "+f"(d[i + 7])
+#define RG_GEMM_F32(d, i) RG_GEMM_F8(d, i), RG_GEMM_F8(d, i + 8), RG_GEMM_F8(d, i + 16), RG_GEMM_F8(d, i + 24)
+#define RG_GEMM_F64(d, i) RG_GEMM_F32(d, i), RG_GEMM_F32(d, i + 32)
+#define RG_GEMM_F128(d, i) RG_GEMM_F64(d, i), RG_GEMM_F64(d, i + 64)
+/* After the accumulators come the two descriptors and scale-d, a predicate
+ * (d = a b + d when true) set from the last operand; then A K-major, B read
+ * transposed. */
+#define RG_GEMM_PRED(n) "{\n.reg .pred p;\nsetp.ne.b32 p, %" #n ", 0;\n"
+
+/* d = a b + (accumulate ? d : 0) over one 16-deep slice, a 64 x N tile:
+ * both operands from shared memory through their descriptors. */
+template <int N> struct rg_gemm_mma;
+template <> struct rg_gemm_mma<64> {
+    static __device__ __forceinline__ void run(float (&d)[32], unsigned long long a, unsigned long long b,
+                                               int accumulate) {
+        asm volatile(RG_GEMM_PRED(34) "wgmma.mma_async.sync.aligned.m64n64k16" RG_GEMM_TYPES RG_GEMM_D64
+                                      ", %32, %33, p, 1, 1, 0, 1;\n}\n"
+                     : RG_GEMM_F32(d, 0)
+                     : "l"(a), "l"(b), "r"(accumulate));
+    }
+};
+template <> struct rg_gemm_mma<128> {
+    static __device__ __forceinline__ void run(float (&d)[64], unsigned long long a, unsigned long long b,
+                                               int accumulate) {
+        asm volatile(RG_GEMM_PRED(66) "wgmma.mma_async.sync.aligned.m64n128k16" RG_GEMM_TYPES RG_GEMM_D128
+                                      ", %64, %65, p, 1, 1, 0, 1;\n}\n"
+                     : RG_GEMM_F64(d, 0)
+                     : "l"(a), "l"(b), "r"(accumulate));
+    }
+};
+template <> struct rg_gemm_mma<256> {
+    static __device__ __forceinline__ void run(float (&d)[128], unsigned long long a, unsigned long long b,
+                                               int accumulate) {
+        asm volatile(RG_GEMM_PRED(130) "wgmma.mma_async.sync.aligned.m64n256k16" RG_GEMM_TYPES RG_GEMM_D256
+                                       ", %128, %129, p, 1, 1, 0, 1;\n}\n"
+                     : RG_GEMM_F128(d, 0)
+                     : "l"(a), "l"(b), "r"(accumulate));
+    }
+};
+
+/* Shared-memory matrix descriptor (see attention.cu's rg_wg_desc): start
+ * address, leading offset `lead` (B: the 64-column chunk stride), 8-row
+ * groups 1024 bytes apart, 128-byte swizzle. */
+__device__ __forceinline__ unsigned long long rg_gemm_desc(unsigned addr, unsigned lead) {
+    return (unsigned long long)((addr >> 4) & 0x3fffu) | ((unsigned long long)((lead >> 4) & 0x3fffu) << 16) |
+           ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
+}
+
+/* 16 bytes global -> shared, asynchronously; zeros when !valid (src unread). */
+__device__ __forceinline__ void rg_gemm_cp16(unsigned dst, const void *src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0)
+                 : "memory");
+}
+__device__ __forceinline__ void rg_gemm_commit(void) { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+/* Waits until at most N of this thread's copy groups are still landing. */
+template <int N> __device__ __forceinline__ void rg_gemm_wait(void) {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+/* Where this thread's copies of a slice go and come from. The pattern is the
+ * same for every slice of every tile: with 8 threads per 128-byte row of A
+ * and BN / 8 per row of W, a thread's rows differ by whole 8-row groups
+ * between its copies, so its swizzled smem offsets differ by constants and
+ * only the global bases move (by 64 elements of k, or 64 rows of W). */
+template <int BM, int BN, int THREADS> struct rg_gemm_loader {
+    static constexpr int A_COPIES = BM * 8 / THREADS;          /* A rows a thread copies, 8 * THREADS / 8 apart */
+    static constexpr int PIECES = BN / 8;                      /* 16-byte pieces of a row of W's slice */
+    static constexpr int B_COPIES = 64 * PIECES / THREADS;     /* W rows a thread copies */
+    static constexpr int B_ROW_STEP = THREADS / PIECES;        /* rows between them */
+    static_assert(THREADS % PIECES == 0 && B_ROW_STEP % 8 == 0, "copies must keep their swizzle phase");
+    unsigned a_off, b_off; /* smem offsets of the first copy, from the stage's A and B */
+    int a_row, b_row, a_col, b_col;
+
+    __device__ __forceinline__ rg_gemm_loader() {
+        const int t = threadIdx.x;
+        a_row = t >> 3;
+        a_col = (t & 7) * 8;
+        a_off = (unsigned)(a_row * 128 + (((t & 7) ^ (a_row & 7)) << 4));
+        const int piece = t % PIECES;
+        b_row = t / PIECES;
+        b_col = piece * 8;
+        b_off = (unsigned)((piece >> 3) * 8192 + b_row * 128 + (((piece & 7) ^ (b_row & 7)) << 4));
+    }
+
+    /* Starts the copy of slice k0 .. k0+63 of rows m0.. of X and columns
+     * n0.. of W into the stage at `a` (A) and `b` (B); rows past m are
+     * zero-filled. */
+    __device__ __forceinline__ void load(unsigned a, unsigned b, const rg_gemm_elem *x, const rg_gemm_elem *w,
+                                         const rg_gemm_params &p, long long m0, int n0, int k0) const {
+        const rg_gemm_elem *xs = x + (m0 + a_row) * p.k + k0 + a_col;
+#pragma unroll
+        for (int c = 0; c < A_COPIES; c++) {
+            const int r = c * (THREADS / 8);
+            const bool in = m0 + a_row + r < p.m;
+            rg_gemm_cp16(a + a_off + (unsigned)(r * 128), in ? (const void *)(xs + (long long)r * p.k) : (const void *)x,
+                         in);
+        }
+        const rg_gemm_elem *ws = w + (long long)(k0 + b_row) * p.n + n0 + b_col;
+#pragma unroll
+        for (int c = 0; c < B_COPIES; c++)
+            rg_gemm_cp16(b + b_off + (unsigned)(c * B_ROW_STEP * 128), ws + (long long)c * B_ROW_STEP * p.n, true);
+    }
+};
+
+/* The exact GELU, 0.5 v (1 + erf(v / sqrt 2)), with erf from Abramowitz and
+ * Stegun 7.1.26 (|error| <= 1.5e-7, far below an fp16 or bf16 output's
+ * rounding): one reciprocal, one exponential and a few FMAs, about a third
+ * of erff's instructions, which matters here because the epilogue runs while
+ * the tensor cores wait. 1 + erf is formed without cancellation for v < 0. */
+__device__ __forceinline__ float rg_gemm_gelu(float v) {
+    const float z = fabsf(v) * 0.70710678118654752f;
+    const float t = __fdividef(1.0f, fmaf(0.3275911f, z, 1.0f));
+    const float poly = t * fmaf(t, fmaf(t, fmaf(t, fmaf(t, 1.061405429f, -1.453152027f), 1.421413741f), -0.284496736f),
+                                0.254829592f);
+    const float tail = poly * __expf(-z * z); /* 1 - erf(z) */
+    return 0.5f * v * (v >= 0.0f ? 2.0f - tail : tail);
+}
+
+/* The block runs tiles blockIdx.x, blockIdx.x + gridDim.x, ... (a grid of
+ * at most as many blocks as the SMs hold at once): row-block
+ * major, so the blocks running at once share their rows of X and all of W
+ * stays in L2. Their slices form one stream through the STAGES stages, so
+ * the first slices of the next tile are already landing while this one's
+ * last MMAs and epilogue run. */
+template <int WGS, int BN, int STAGES, bool GELU>
+__device__ __forceinline__ void rg_gemm_body(const rg_gemm_params &p) {
+    constexpr int BM = 64 * WGS, THREADS = 128 * WGS;
+    constexpr int A_BYTES = BM * 128, STAGE_BYTES = A_BYTES + BN * 128;
+    constexpr int WN = RG_GEMM_NARROW ? 64 : BN; /* columns per instruction */
+    constexpr int NI = BN / WN;                  /* instructions per 16-deep slice */
+    static_assert(STAGES >= 3, "the pipeline keeps a stage in flight, one in use and one landing");
+    extern __shared__ unsigned char rg_gemm_smem[];
+    /* the swizzle is of address bits: stages start at 1024-byte boundaries
+     * (the launcher asks for 1 KB more than the stages need) */
+    const unsigned base = ((unsigned)__cvta_generic_to_shared(rg_gemm_smem) + 1023u) & ~1023u;
+    const int slices = p.k / 64, tiles_n = p.n / BN;
+    const long long tiles = (p.m + BM - 1) / BM * tiles_n;
+    if ((long long)blockIdx.x >= tiles) return;
+    const long long stream = ((tiles - 1 - blockIdx.x) / gridDim.x + 1) * slices; /* this block's slices */
+    const rg_gemm_elem *x = (const rg_gemm_elem *)p.x, *w = (const rg_gemm_elem *)p.w;
+    const int group = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+    const rg_gemm_loader<BM, BN, THREADS> loader;
+
+    /* A tile is (row block, column block); stepping by gridDim.x tiles is
+     * step_rows rows and step_cols columns with a carry, so that neither
+     * side divides per slice (64-bit division is a long software loop). */
+    const int step_rows = (int)(gridDim.x / tiles_n), step_cols = (int)(gridDim.x % tiles_n);
+    struct cursor {
+        long long row;
+        int col, kt, stage;
+    };
+    const cursor first = {(long long)blockIdx.x / tiles_n, (int)(blockIdx.x % tiles_n), 0, 0};
+    auto advance = [&](cursor &c) {
+        if (++c.stage == STAGES) c.stage = 0;
+        if (++c.kt < slices) return;
+        c.kt = 0;
+        c.row += step_rows;
+        c.col += step_cols;
+        if (c.col >= tiles_n) {
+            c.col -= tiles_n;
+            c.row++;
+        }
+    };
+    /* producer side: the next slice to load */
+    cursor ld = first;
+    long long loaded = 0;
+    auto load_next = [&]() {
+        if (loaded < stream) {
+            const unsigned stage = base + (unsigned)(ld.stage * STAGE_BYTES);
+            loader.load(stage, stage + A_BYTES, x, w, p, ld.row * BM, ld.col * BN, ld.kt * 64);
+            advance(ld);
+        }
+        loaded++;
+        rg_gemm_commit(); /* empty groups too: the wait below counts groups */
+    };
+#pragma unroll
+    for (int s = 0; s < STAGES - 2; s++) load_next();
+
+    /* A tile's first MMA overwrites the accumulators (scale-d 0): zeroing
+     * them in the loop would make the compiler wait for every MMA in flight
+     * before it. */
+    float acc[NI][WN / 2];
+#pragma unroll
+    for (int j = 0; j < NI; j++)
+#pragma unroll
+        for (int i = 0; i < WN / 2; i++) acc[j][i] = 0.0f;
+    cursor use = first; /* consumer side */
+    /* Tiles in an outer loop, slices in an inner one: with the epilogue
+     * inside a single loop, the accumulators of the MMAs still in flight
+     * were copied at its back edge and ptxas waited for them every slice. */
+    for (long long g = 0; g < stream; g += slices) {
+        const cursor tile = use;
+        for (int kt = 0; kt < slices; kt++) {
+            /* Slice g + kt has landed for every thread and is visible to the
+             * async proxy. Every warpgroup has waited for its MMAs of the
+             * slice two back (the wait_group 1 below), so that stage takes
+             * the slice STAGES - 2 ahead. */
+            rg_gemm_wait<STAGES - 3>();
+            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+            __syncthreads();
+            load_next();
+            const unsigned stage = base + (unsigned)(use.stage * STAGE_BYTES);
+            const unsigned a = stage + (unsigned)(group * 64 * 128), b = stage + A_BYTES;
+            asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++)
+#pragma unroll
+                for (int j = 0; j < NI; j++)
+                    rg_gemm_mma<WN>::run(acc[j], rg_gemm_desc(a + kk * 32, 0),
+                                         rg_gemm_desc(b + (unsigned)(j * (WN / 64) * 8192 + kk * 16 * 128), 8192),
+                                         kt > 0 || kk > 0);
+            asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+            asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+            advance(use);
+        }
+        asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+        /* the compiler cannot see wgmma write the accumulators late */
+#pragma unroll
+        for (int j = 0; j < NI; j++)
+#pragma unroll
+            for (int i = 0; i < WN / 2; i++) asm volatile("" : "+f"(acc[j][i])::"memory");
+
+        /* The epilogue, 64 columns at a time per warp: the accumulator
+         * layout gives a thread columns 2t, 2t+1 of rows gr and gr+8 of its
+         * warp's 16 in every 8-column block, which stored straight to Y
+         * would be 4-byte pieces of 8 rows per instruction. They go through
+         * the warp's 2 KB of shared memory instead (16 rows x 128 bytes,
+         * 16-byte piece q of row r at q ^ (r % 8): conflict-free both ways)
+         * and leave as whole 128-byte row segments, 16 bytes a lane. */
+        const int gr = lane >> 2, t = lane & 3;
+        const long long warp_row = tile.row * BM + group * 64 + warp * 16;
+        const int n0 = tile.col * BN;
+        const unsigned stash = base + (unsigned)(STAGES * STAGE_BYTES + (threadIdx.x >> 5) * 2048);
+        const rg_gemm_elem *bias = p.bias ? (const rg_gemm_elem *)p.bias + n0 + 2 * t : nullptr;
+#pragma unroll
+        for (int round = 0; round < BN / 64; round++) {
+            __syncwarp(); /* the previous round's reads are done */
+#pragma unroll
+            for (int q = 0; q < 8; q++) {
+                const int col = round * 64 + q * 8;      /* in the tile */
+                const int j = col / WN, c = (col % WN) / 8; /* its instruction and 8-column block */
+                float b0 = 0.0f, b1 = 0.0f;
+                if (bias) {
+                    const unsigned pair = __ldg((const unsigned *)(bias + col));
+                    b0 = rg_gemm_float(((const rg_gemm_elem *)&pair)[0]);
+                    b1 = rg_gemm_float(((const rg_gemm_elem *)&pair)[1]);
+                }
+                float v[4] = {acc[j][4 * c] + b0, acc[j][4 * c + 1] + b1, acc[j][4 * c + 2] + b0,
+                              acc[j][4 * c + 3] + b1};
+                if (GELU) {
+#pragma unroll
+                    for (int i = 0; i < 4; i++) v[i] = rg_gemm_gelu(v[i]);
+                }
+                const unsigned piece0 = (unsigned)(gr * 128 + ((q ^ (gr & 7)) << 4) + 4 * t);
+                asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(stash + piece0), "r"(rg_gemm_pack(v[0], v[1])) : "memory");
+                asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(stash + piece0 + 8 * 128), "r"(rg_gemm_pack(v[2], v[3]))
+                             : "memory");
+            }
+            __syncwarp();
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int id = lane + 32 * i, r = id >> 3, q = id & 7;
+                uint4 chunk;
+                asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
+                             : "=r"(chunk.x), "=r"(chunk.y), "=r"(chunk.z), "=r"(chunk.w)
+                             : "r"(stash + (unsigned)(r * 128 + ((q ^ (r & 7)) << 4)))
+                             : "memory");
+                if (warp_row + r < p.m)
+                    *(uint4 *)((rg_gemm_elem *)p.y + (warp_row + r) * p.n + n0 + round * 64 + q * 8) = chunk;
+            }
+        }
+    }
+    rg_gemm_wait<0>(); /* only empty groups can be left; none may outlive the block */
+}
+
+/* The tiles (ir/kernel_abi.c lists the same): warpgroups, BN, stages. The
+ * shared memory a block needs is STAGES * (BM + BN) * 128 for the stages,
+ * 2 KB per warp for the epilogue and 1 KB for the alignment. */
+#define RG_GEMM_TILE(tile, WGS, BN, STAGES)                                                                            \
+    extern "C" __global__ void __launch_bounds__(128 * WGS, 1) RG_GEMM_NAME(bias, tile)(const rg_gemm_params p) {     \
+        rg_gemm_body<WGS, BN, STAGES, false>(p);                                                                       \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(128 * WGS, 1) RG_GEMM_NAME(gelu, tile)(const rg_gemm_params p) {     \
+        rg_gemm_body<WGS, BN, STAGES, true>(p);                                                                        \
+    }
+RG_GEMM_TILE(m128n256, 2, 256, 4)
+RG_GEMM_TILE(m128n128, 2, 128, 5)
+RG_GEMM_TILE(m64n128, 1, 128, 4)
+RG_GEMM_TILE(m64n64, 1, 64, 4)

@@ -1,0 +1,466 @@
+/*
+ * The Hopper GEMM (codegen/kernels/gemm.cu, runtime/cuda_gemm.c).
+ * Everywhere: the kernel ABI's tiles and names, the launcher's tile pick and
+ * refusals, and both modules (fp16, bf16) compiling with NVRTC for sm_90a.
+ * On an sm_90 GPU: every tile, epilogue and dtype against a double
+ * reference over the same rounded inputs (relative Frobenius error <= 1e-2,
+ * as for cuBLASLt's fp16/bf16), with rows past m left alone; also built with
+ * 64-column instructions only (RG_GEMM_NARROW), which do not walk the
+ * descriptors' chunk stride; then BERT-base's Linear shapes timed against
+ * cuBLASLt (printed, not asserted). Elsewhere those parts skip with the
+ * reason.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codegen/kernels.h"
+#include "ir/dtype.h"
+#include "ragged.h"
+#include "runtime/cublaslt.h"
+#include "runtime/cuda_gemm.h"
+#include "runtime/plan.h"
+
+/* ---- everywhere ---- */
+
+Test(cuda_gemm, tiles_and_names) {
+    size_t n = 0;
+    const rg_kabi_gemm_tile *tiles = rg_kabi_gemm_tiles(&n);
+    cr_assert_geq(n, 2);
+    for (size_t t = 0; t < n; t++) {
+        cr_assert(tiles[t].warpgroups == 1 || tiles[t].warpgroups == 2);
+        cr_assert(tiles[t].bn == 64 || tiles[t].bn == 128 || tiles[t].bn == 256);
+        cr_assert_geq(tiles[t].stages, 3);
+        cr_assert_leq(rg_kabi_gemm_smem_bytes(&tiles[t]), 227 * 1024, "%s over the H100's per-block limit",
+                      tiles[t].name);
+        cr_assert_geq(tiles[t].per_sm, 1);
+        cr_assert_leq((size_t)tiles[t].per_sm * (rg_kabi_gemm_smem_bytes(&tiles[t]) + 1024), 228 * 1024,
+                      "%s: %d blocks do not fit an SM's shared memory", tiles[t].name, tiles[t].per_sm);
+        if (t) cr_assert_geq(64 * tiles[t - 1].warpgroups * tiles[t - 1].bn, 64 * tiles[t].warpgroups * tiles[t].bn,
+                             "largest first");
+    }
+    cr_assert_eq(rg_kabi_gemm_smem_bytes(&tiles[0]), 4 * (128 + 256) * 128 + 8 * 2048 + 1024);
+    char name[64];
+    rg_kabi_gemm_kernel_name(RG_DTYPE_F16, true, &tiles[0], name, sizeof name);
+    cr_assert_str_eq(name, "rg_gemm_f16_gelu_m128n256");
+    rg_kabi_gemm_kernel_name(RG_DTYPE_BF16, false, &tiles[0], name, sizeof name);
+    cr_assert_str_eq(name, "rg_gemm_bf16_bias_m128n256");
+    rg_kabi_gemm_module_name(RG_DTYPE_BF16, name, sizeof name);
+    cr_assert_str_eq(name, "rg_gemm_bf16");
+    cr_assert(rg_kabi_gemm_dtype_ok(RG_DTYPE_F16) && rg_kabi_gemm_dtype_ok(RG_DTYPE_BF16));
+    cr_assert(!rg_kabi_gemm_dtype_ok(RG_DTYPE_F32));
+    cr_assert_str_eq(rg_kabi_gemm_arch(), "sm_90a");
+    cr_assert(rg_kabi_wgmma_target_ok("sm_90") && rg_kabi_wgmma_target_ok("sm_90a"));
+    cr_assert(!rg_kabi_wgmma_target_ok("sm_89") && !rg_kabi_wgmma_target_ok("sm_80") && !rg_kabi_wgmma_target_ok(NULL));
+}
+
+/* Aligned stand-ins: the pick and fit rules read only the addresses. */
+static rg_rt_gemm_args args_of(int64_t m, int64_t n, int64_t k) {
+    static _Alignas(16) char buffer[64];
+    return (rg_rt_gemm_args){.x = buffer, .w = buffer, .y = buffer, .m = m, .n = n, .k = k, .tile = -1,
+                             .sm_count = 132};
+}
+
+Test(cuda_gemm, pick_and_refusals) {
+    size_t ntiles = 0;
+    const rg_kabi_gemm_tile *tiles = rg_kabi_gemm_tiles(&ntiles);
+    /* 32768 tokens x 3072: the largest tile fills the GPU many times over */
+    rg_rt_gemm_args a = args_of(32768, 3072, 768);
+    cr_assert_eq(rg_rt_cuda_gemm_pick(&a), 0);
+    /* batch 1: no tile fills 132 SMs, so the one with the most blocks */
+    a = args_of(128, 3072, 768);
+    int t = rg_rt_cuda_gemm_pick(&a);
+    cr_assert_geq(t, 0);
+    cr_assert_eq(tiles[t].warpgroups * 64 * tiles[t].bn, 64 * 64, "the smallest tile at m=128, got %s", tiles[t].name);
+    /* n of no tile width but 64, k not a multiple of 64, empty k */
+    a = args_of(4096, 832, 768);
+    t = rg_rt_cuda_gemm_pick(&a);
+    cr_assert(t >= 0 && tiles[t].bn == 64);
+    a = args_of(4096, 3072, 100);
+    cr_assert_eq(rg_rt_cuda_gemm_pick(&a), -1);
+    cr_assert(!rg_rt_cuda_gemm_fits(&a));
+    a = args_of(4096, 3000, 768);
+    cr_assert(!rg_rt_cuda_gemm_fits(&a), "n = 3000 is no multiple of 64");
+    a = args_of(16, 3072, 0);
+    cr_assert(!rg_rt_cuda_gemm_fits(&a));
+    /* misaligned operands, a tile that does not divide n, an unknown tile */
+    a = args_of(16, 3072, 768);
+    cr_assert(rg_rt_cuda_gemm_fits(&a));
+    a.x = (const char *)a.x + 8;
+    cr_assert(!rg_rt_cuda_gemm_fits(&a));
+    a = args_of(16, 320, 768);
+    a.tile = 0; /* 256 columns */
+    cr_assert(!rg_rt_cuda_gemm_fits(&a));
+    a.tile = (int)ntiles;
+    cr_assert(!rg_rt_cuda_gemm_fits(&a));
+    a.tile = (int)ntiles - 1; /* 64 columns */
+    cr_assert(rg_rt_cuda_gemm_fits(&a));
+}
+
+static rg_cg_nvrtc *nvrtc_or_skip(void) {
+    rg_cg_nvrtc *nvrtc = NULL;
+    rg_error err = {0};
+    if (rg_cg_nvrtc_open(NULL, &nvrtc, &err) != RG_OK) cr_skip_test("NVRTC checks skipped: %s", err.message);
+    return nvrtc;
+}
+
+/* Whether `needle` (with its NUL) is somewhere in the `size` bytes at `hay`. */
+static bool contains(const void *hay, size_t size, const char *needle) {
+    size_t n = strlen(needle) + 1;
+    for (size_t i = 0; i + n <= size; i++)
+        if (!memcmp((const char *)hay + i, needle, n)) return true;
+    return false;
+}
+
+Test(cuda_gemm, modules_compile, .timeout = 120) {
+    rg_cg_nvrtc *nvrtc = nvrtc_or_skip();
+    rg_error err = {0};
+    const rg_dtype dtypes[] = {RG_DTYPE_F16, RG_DTYPE_BF16};
+    for (int d = 0; d < 2; d++) {
+        void *cubin = NULL;
+        size_t size = 0;
+        cr_assert_eq(rg_cg_gemm_compile(nvrtc, dtypes[d], false, &cubin, &size, &err), RG_OK, "%s", err.message);
+        cr_assert(size > 4 && memcmp(cubin, "\177ELF", 4) == 0);
+        /* every kernel the ABI names is in it */
+        size_t ntiles = 0;
+        const rg_kabi_gemm_tile *tiles = rg_kabi_gemm_tiles(&ntiles);
+        for (size_t t = 0; t < ntiles; t++)
+            for (int gelu = 0; gelu < 2; gelu++) {
+                char name[64];
+                rg_kabi_gemm_kernel_name(dtypes[d], gelu, &tiles[t], name, sizeof name);
+                cr_assert(contains(cubin, size, name), "%s missing from the cubin", name);
+            }
+        free(cubin);
+    }
+    void *cubin = NULL;
+    size_t size = 0;
+    cr_assert_eq(rg_cg_gemm_compile(nvrtc, RG_DTYPE_F32, false, &cubin, &size, &err), RG_ERR_UNSUPPORTED);
+    cr_assert(strstr(err.message, "float32") != NULL || strstr(err.message, "f32") != NULL, "%s", err.message);
+    rg_cg_nvrtc_close(nvrtc);
+}
+
+static const char *source_dir(void) {
+    const char *d = getenv("RG_SOURCE_DIR");
+    return d ? d : ".";
+}
+
+/* The GEMM modules of exported BERT compiled for `target` in `dtype`: how
+ * many Linears they list in all (0 when there is none), checking each. */
+static uint32_t gemm_nodes_of(const char *target, rg_dtype dtype) {
+    char model[1024], plan_path[] = "/tmp/rg_gemm_plan_XXXXXX";
+    snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", source_dir());
+    int fd = mkstemp(plan_path);
+    cr_assert(fd >= 0);
+    close(fd);
+    rg_compile_options opt = {.target = target, .dtype = dtype};
+    rg_error err = {0};
+    rg_status st = rg_compile_file(model, plan_path, &opt, &err);
+    if (st == RG_ERR_DEVICE) {
+        unlink(plan_path);
+        cr_skip_test("NVRTC checks skipped: %s", err.message);
+    }
+    cr_assert_eq(st, RG_OK, "%s", err.message);
+    rg_plan *plan = NULL;
+    cr_assert_eq(rg_plan_load(plan_path, &plan, &err), RG_OK, "%s", err.message);
+    uint32_t listed = 0;
+    for (size_t m = 0; m < plan->nkernels; m++) {
+        const rg_ir_kernel *k = &plan->kernels[m];
+        if (strcmp(k->kind, "gemm") != 0) continue;
+        char name[32];
+        rg_kabi_gemm_module_name(dtype, name, sizeof name);
+        cr_assert_str_eq(k->name, name);
+        cr_assert_str_eq(k->arch, "sm_90a");
+        for (uint32_t i = 0; i < k->nnodes; i++) {
+            const rg_node *n = plan->graph->nodes[k->nodes[i]];
+            const char *act = NULL;
+            cr_assert_eq(n->op, RG_OP_LINEAR);
+            cr_assert_eq(rg_node_attr_string(n, "activation", "none", &act, &err), RG_OK);
+            cr_assert_str_eq(act, "gelu", "only the erf-GELU Linears take the GEMM module");
+        }
+        listed += k->nnodes;
+    }
+    rg_plan_free(plan);
+    unlink(plan_path);
+    return listed;
+}
+
+/* sm_90 fp16/bf16 plans carry the module for their erf-GELU Linears (one a
+ * layer); other targets and fp32 plans do not. */
+Test(cuda_gemm, plans_carry_the_module, .timeout = 120) {
+    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_F16), 2, "one erf-GELU Linear per layer of the 2-layer BERT");
+    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_BF16), 2);
+    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_F32), 0);
+    cr_assert_eq(gemm_nodes_of("sm_80", RG_DTYPE_F16), 0);
+}
+
+/* ---- on an sm_90 GPU ---- */
+
+typedef struct gpu {
+    rg_rt_cuda *cuda;
+    rg_cg_nvrtc *nvrtc;
+    rg_rt_cuda_stream stream;
+    int sm_count;
+} gpu;
+
+static void hopper_open_or_skip(gpu *g) {
+    rg_error err = {0};
+    rg_status st = rg_rt_cuda_open(NULL, &g->cuda, &err);
+    if (st != RG_OK) {
+        cr_assert_eq(st, RG_ERR_DEVICE, "%s", err.message);
+        cr_skip_test("no GPU here, GPU checks skipped: %s", err.message);
+    }
+    rg_rt_cuda_device_info info;
+    cr_assert_eq(rg_rt_cuda_device_info_get(g->cuda, 0, &info, &err), RG_OK, "%s", err.message);
+    if (info.sm_major != 9 || info.sm_minor != 0) {
+        rg_rt_cuda_close(g->cuda);
+        cr_skip_test("the wgmma GEMM needs an sm_90 GPU; this one is sm_%d%d", info.sm_major, info.sm_minor);
+    }
+    g->sm_count = info.multiprocessors;
+    cr_assert_eq(rg_rt_cuda_set_device(g->cuda, 0, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_stream_new(g->cuda, &g->stream, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_cg_nvrtc_open(NULL, &g->nvrtc, &err), RG_OK, "GPU present but %s", err.message);
+}
+
+static void gpu_close(gpu *g) {
+    rg_cg_nvrtc_close(g->nvrtc);
+    rg_rt_cuda_stream_free(g->cuda, g->stream);
+    rg_rt_cuda_close(g->cuda);
+}
+
+static rg_rt_cuda_gemm *gemm_new(gpu *g, rg_dtype dtype, bool narrow) {
+    rg_error err = {0};
+    void *cubin = NULL;
+    size_t size = 0;
+    cr_assert_eq(rg_cg_gemm_compile(g->nvrtc, dtype, narrow, &cubin, &size, &err), RG_OK, "%s", err.message);
+    rg_rt_cuda_gemm *gemm = NULL;
+    cr_assert_eq(rg_rt_cuda_gemm_load(g->cuda, cubin, size, dtype, 0, NULL, &gemm, &err), RG_OK, "%s", err.message);
+    free(cubin);
+    return gemm;
+}
+
+static uint64_t rng_next(uint64_t *s) {
+    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+    return *s;
+}
+
+/* n values uniform in [-scale, scale], stored in `dtype` (raw) and as the
+ * doubles they round to. */
+static void *random_values(rg_dtype dtype, size_t n, double scale, uint64_t *s, double **rounded) {
+    void *raw = malloc(n * rg_dtype_size(dtype) + 1);
+    *rounded = malloc(n * sizeof(double) + 1);
+    cr_assert(raw && *rounded);
+    for (size_t i = 0; i < n; i++) {
+        double u = (double)(rng_next(s) >> 11) / 9007199254740992.0;
+        rg_store_from_double(dtype, raw, i, (2 * u - 1) * scale);
+        (*rounded)[i] = rg_load_as_double(dtype, raw, i);
+    }
+    return raw;
+}
+
+static void *upload(gpu *g, const void *host, size_t bytes) {
+    void *dev = NULL;
+    rg_error err = {0};
+    cr_assert_eq(rg_rt_cuda_malloc(g->cuda, bytes ? bytes : 1, &dev, &err), RG_OK, "%s", err.message);
+    if (bytes) cr_assert_eq(rg_rt_cuda_copy_to_device(g->cuda, dev, host, bytes, NULL, &err), RG_OK, "%s", err.message);
+    return dev;
+}
+
+/* One product on one tile against the double reference. Y is allocated
+ * with one row more than m, filled with a marker the kernel must leave. */
+static void check_case(gpu *g, rg_rt_cuda_gemm *gemm, rg_dtype dtype, int tile, int64_t m, int64_t n, int64_t k,
+                       bool gelu, bool bias, int sm_count) {
+    uint64_t seed = 0x9E3779B97F4A7C15ull ^ (uint64_t)(m * 131 + n * 7 + k + gelu);
+    size_t es = rg_dtype_size(dtype);
+    double *xr, *wr, *br;
+    void *x = random_values(dtype, (size_t)(m * k), 1.0, &seed, &xr);
+    void *w = random_values(dtype, (size_t)(k * n), 1.0 / sqrt((double)k) * 2, &seed, &wr);
+    void *b = random_values(dtype, (size_t)n, 0.5, &seed, &br);
+    size_t y_count = (size_t)((m + 1) * n);
+    unsigned char *y = malloc(y_count * es);
+    cr_assert(y);
+    memset(y, 0x5a, y_count * es);
+    void *dx = upload(g, x, (size_t)(m * k) * es), *dw = upload(g, w, (size_t)(k * n) * es);
+    void *db = upload(g, b, (size_t)n * es), *dy = upload(g, y, y_count * es);
+    rg_rt_gemm_args a = {.x = dx, .w = dw, .bias = bias ? db : NULL, .y = dy, .m = m, .n = n, .k = k, .gelu = gelu,
+                         .tile = tile, .sm_count = sm_count};
+    rg_error err = {0};
+    cr_assert_eq(rg_rt_cuda_gemm_launch(gemm, &a, g->stream, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_stream_sync(g->cuda, g->stream, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_copy_to_host(g->cuda, y, dy, y_count * es, NULL, &err), RG_OK, "%s", err.message);
+    double err2 = 0, ref2 = 0;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double acc = bias ? br[j] : 0.0;
+            for (int64_t p = 0; p < k; p++) acc += xr[i * k + p] * wr[p * n + j];
+            if (gelu) acc = 0.5 * acc * (1.0 + erf(acc / sqrt(2.0)));
+            double got = rg_load_as_double(dtype, y, (size_t)(i * n + j));
+            cr_assert(isfinite(got), "y[%lld, %lld] = %g", (long long)i, (long long)j, got);
+            err2 += (got - acc) * (got - acc);
+            ref2 += acc * acc;
+        }
+    double rel = sqrt(err2 / (ref2 > 0 ? ref2 : 1));
+    cr_assert_leq(rel, 1e-2, "%s tile %d m=%lld n=%lld k=%lld gelu=%d bias=%d: relative error %.3g",
+                  rg_dtype_name(dtype), tile, (long long)m, (long long)n, (long long)k, gelu, bias, rel);
+    for (size_t i = (size_t)(m * n) * es; i < y_count * es; i++)
+        cr_assert_eq(y[i], 0x5a, "the row past m was written (byte %zu)", i);
+    rg_rt_cuda_free(g->cuda, dx);
+    rg_rt_cuda_free(g->cuda, dw);
+    rg_rt_cuda_free(g->cuda, db);
+    rg_rt_cuda_free(g->cuda, dy);
+    free(x), free(w), free(b), free(xr), free(wr), free(br), free(y);
+}
+
+static void check_all(bool narrow) {
+    gpu g = {0};
+    hopper_open_or_skip(&g);
+    const rg_dtype dtypes[] = {RG_DTYPE_F16, RG_DTYPE_BF16};
+    /* m: one row, a partial tile, several tiles with a ragged end;
+     * k: one slice, three (fewer than the stages), twelve (BERT) */
+    const int64_t shapes[][3] = {{1, 512, 64}, {63, 512, 192}, {130, 512, 768}, {300, 768, 128}};
+    size_t ntiles = 0;
+    rg_kabi_gemm_tiles(&ntiles);
+    for (int d = 0; d < 2; d++) {
+        rg_rt_cuda_gemm *gemm = gemm_new(&g, dtypes[d], narrow);
+        for (size_t t = 0; t < ntiles; t++)
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+                check_case(&g, gemm, dtypes[d], (int)t, shapes[s][0], shapes[s][1], shapes[s][2], s % 2 == 0,
+                           s != 3, g.sm_count);
+        /* the launcher's own pick, with GELU and bias, at an odd m */
+        check_case(&g, gemm, dtypes[d], -1, 777, 1024, 256, true, true, g.sm_count);
+        /* few SMs: every block runs several tiles, their slices one stream
+         * (a tile's first slices load during the previous one's epilogue) */
+        for (size_t t = 0; t < ntiles; t++) check_case(&g, gemm, dtypes[d], (int)t, 777, 1024, 192, t % 2 == 0, true, 3);
+        rg_rt_cuda_gemm_free(gemm);
+    }
+    gpu_close(&g);
+}
+
+Test(cuda_gemm, matches_reference, .timeout = 300) { check_all(false); }
+Test(cuda_gemm, narrow_instructions_match_reference, .timeout = 300) { check_all(true); }
+
+Test(cuda_gemm, launch_refuses_bad_arguments) {
+    gpu g = {0};
+    hopper_open_or_skip(&g);
+    rg_rt_cuda_gemm *gemm = gemm_new(&g, RG_DTYPE_F16, false);
+    rg_error err = {0};
+    rg_rt_gemm_args a = args_of(16, 3072, 100);
+    cr_assert_eq(rg_rt_cuda_gemm_launch(gemm, &a, g.stream, &err), RG_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(err.message, "k 100") != NULL, "%s", err.message);
+    a = args_of(16, 3072, 768);
+    a.y = NULL;
+    cr_assert_eq(rg_rt_cuda_gemm_launch(gemm, &a, g.stream, &err), RG_ERR_INVALID_ARGUMENT);
+    rg_rt_cuda_gemm_free(gemm);
+    gpu_close(&g);
+}
+
+/* Mean ms of one launch from a CUDA graph of `iterations` of them. */
+typedef rg_status (*launch_fn)(void *ctx, rg_rt_cuda_stream stream, rg_error *err);
+
+static double time_graph(gpu *g, launch_fn fn, void *ctx, int iterations) {
+    rg_error err = {0};
+    for (int i = 0; i < 3; i++) cr_assert_eq(fn(ctx, g->stream, &err), RG_OK, "%s", err.message);
+    rg_rt_cuda_graph graph = NULL;
+    cr_assert_eq(rg_rt_cuda_capture_begin(g->cuda, g->stream, &err), RG_OK, "%s", err.message);
+    for (int i = 0; i < iterations; i++) cr_assert_eq(fn(ctx, g->stream, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_capture_end(g->cuda, g->stream, &graph, &err), RG_OK, "%s", err.message);
+    rg_rt_cuda_event start = NULL, end = NULL;
+    cr_assert_eq(rg_rt_cuda_event_new(g->cuda, &start, &err), RG_OK);
+    cr_assert_eq(rg_rt_cuda_event_new(g->cuda, &end, &err), RG_OK);
+    cr_assert_eq(rg_rt_cuda_graph_launch(g->cuda, graph, g->stream, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_event_record(g->cuda, start, g->stream, &err), RG_OK);
+    cr_assert_eq(rg_rt_cuda_graph_launch(g->cuda, graph, g->stream, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_event_record(g->cuda, end, g->stream, &err), RG_OK);
+    cr_assert_eq(rg_rt_cuda_stream_sync(g->cuda, g->stream, &err), RG_OK, "%s", err.message);
+    float ms = 0;
+    cr_assert_eq(rg_rt_cuda_event_elapsed(g->cuda, start, end, &ms, &err), RG_OK);
+    rg_rt_cuda_graph_free(g->cuda, graph);
+    rg_rt_cuda_event_free(g->cuda, start);
+    rg_rt_cuda_event_free(g->cuda, end);
+    return ms / iterations;
+}
+
+typedef struct ours_ctx {
+    rg_rt_cuda_gemm *gemm;
+    rg_rt_gemm_args args;
+} ours_ctx;
+
+static rg_status launch_ours(void *ctx, rg_rt_cuda_stream stream, rg_error *err) {
+    ours_ctx *c = ctx;
+    return rg_rt_cuda_gemm_launch(c->gemm, &c->args, stream, err);
+}
+
+typedef struct blaslt_ctx {
+    rg_rt_blaslt *blaslt;
+    rg_rt_blaslt_linear_desc desc;
+} blaslt_ctx;
+
+static rg_status launch_blaslt(void *ctx, rg_rt_cuda_stream stream, rg_error *err) {
+    blaslt_ctx *c = ctx;
+    return rg_rt_blaslt_linear(c->blaslt, &c->desc, stream, err);
+}
+
+/* Printed, not asserted: BERT-base's Linears at the token counts of the
+ * benchmark's shapes, every tile and the pick, against cuBLASLt with the bias
+ * epilogue (what a GELU-less Linear costs there) and with its tanh-GELU one. */
+Test(cuda_gemm, bert_timing, .timeout = 300) {
+    gpu g = {0};
+    hopper_open_or_skip(&g);
+    rg_error err = {0};
+    rg_rt_blaslt *blaslt = NULL;
+    cr_assert_eq(rg_rt_blaslt_open(g.cuda, NULL, &blaslt, &err), RG_OK, "%s", err.message);
+    rg_rt_cuda_gemm *gemm = gemm_new(&g, RG_DTYPE_F16, false);
+    const int64_t tokens[] = {16, 128, 512, 1024, 4096, 32768};
+    const int64_t linears[][2] = {{768, 3072}, {768, 2304}, {768, 768}, {3072, 768}}; /* k, n */
+    const int64_t max_m = 32768, max_k = 3072, max_n = 3072;
+    void *x = NULL, *w = NULL, *b = NULL, *y = NULL;
+    cr_assert_eq(rg_rt_cuda_malloc(g.cuda, (size_t)(max_m * max_k) * 2, &x, &err), RG_OK);
+    cr_assert_eq(rg_rt_cuda_malloc(g.cuda, (size_t)(max_k * max_n) * 2, &w, &err), RG_OK);
+    cr_assert_eq(rg_rt_cuda_malloc(g.cuda, (size_t)max_n * 2, &b, &err), RG_OK);
+    cr_assert_eq(rg_rt_cuda_malloc(g.cuda, (size_t)(max_m * max_n) * 2, &y, &err), RG_OK);
+    cr_assert_eq(rg_rt_cuda_memset(g.cuda, x, 0, (size_t)(max_m * max_k) * 2, NULL, &err), RG_OK);
+    cr_assert_eq(rg_rt_cuda_memset(g.cuda, w, 0, (size_t)(max_k * max_n) * 2, NULL, &err), RG_OK);
+    cr_assert_eq(rg_rt_cuda_memset(g.cuda, b, 0, (size_t)max_n * 2, NULL, &err), RG_OK);
+    size_t ntiles = 0;
+    const rg_kabi_gemm_tile *tiles = rg_kabi_gemm_tiles(&ntiles);
+    long long only[3] = {0, 0, 0};
+    const char *only_text = getenv("RG_GEMM_TIMING_ONLY");
+    if (only_text) cr_assert_eq(sscanf(only_text, "%lld,%lld,%lld", &only[0], &only[1], &only[2]), 3, "%s", only_text);
+    for (size_t l = 0; l < 4; l++)
+        for (size_t s = 0; s < sizeof tokens / sizeof tokens[0]; s++) {
+            int64_t m = tokens[s], k = linears[l][0], n = linears[l][1];
+            if (only_text && (m != only[0] || n != only[1] || k != only[2])) continue;
+            if (!only_text && l > 0 && m != 128 && m != 4096 && m != 32768) continue;
+            double flop = 2.0 * (double)m * (double)n * (double)k;
+            blaslt_ctx bc = {blaslt, {.m = m, .n = n, .k = k, .dtype = RG_DTYPE_F16, .batch = 1, .x = x, .w = w,
+                                      .bias = b, .y = y, .activation = RG_RT_BLASLT_ACT_NONE}};
+            double bias_ms = time_graph(&g, launch_blaslt, &bc, 20);
+            bc.desc.activation = RG_RT_BLASLT_ACT_GELU_TANH;
+            double tanh_ms = time_graph(&g, launch_blaslt, &bc, 20);
+            char line[512];
+            int used = snprintf(line, sizeof line, "m=%lld n=%lld k=%lld: cuBLASLt bias %.4f ms (%.0f TFLOP/s), "
+                                "tanh-GELU %.4f;", (long long)m, (long long)n, (long long)k, bias_ms,
+                                flop / bias_ms * 1e-9, tanh_ms);
+            ours_ctx oc = {gemm, {.x = x, .w = w, .bias = b, .y = y, .m = m, .n = n, .k = k, .gelu = l == 0,
+                                  .sm_count = g.sm_count}};
+            for (int t = -1; t < (int)ntiles; t++) {
+                oc.args.tile = t;
+                if (!rg_rt_cuda_gemm_fits(&oc.args)) continue;
+                double ms = time_graph(&g, launch_ours, &oc, 20);
+                const char *tile_name = t < 0 ? tiles[rg_rt_cuda_gemm_pick(&oc.args)].name : tiles[t].name;
+                used += snprintf(line + used, sizeof line - (size_t)used, " %s%s %.4f (%.0f)", t < 0 ? "pick=" : "",
+                                 tile_name, ms, flop / ms * 1e-9);
+                if ((size_t)used >= sizeof line) break;
+            }
+            cr_log_info("gemm %s %s", l == 0 ? "erf-GELU" : "bias", line);
+        }
+    rg_rt_cuda_free(g.cuda, x);
+    rg_rt_cuda_free(g.cuda, w);
+    rg_rt_cuda_free(g.cuda, b);
+    rg_rt_cuda_free(g.cuda, y);
+    rg_rt_cuda_gemm_free(gemm);
+    rg_rt_blaslt_close(blaslt);
+    gpu_close(&g);
+}
