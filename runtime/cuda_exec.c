@@ -69,12 +69,22 @@ typedef struct attention_plan {
     rg_rt_cuda_kernel general_kernel, fixup;
 } attention_plan;
 
+/* Which way an erf-GELU Linear of m rows runs, decided by timing both the
+ * first time m is seen outside a capture (run_linear). */
+#define GEMM_CHOICES 16
+typedef struct gemm_choice {
+    int64_t m;
+    bool fused; /* the wgmma GEMM with the GELU epilogue; else cuBLASLt and the bias+GELU pass */
+} gemm_choice;
+
 typedef struct exec_node {
     node_kind kind;
     rg_kabi_fused_kernel fused;
     rg_rt_cuda_kernel vec, scalar, kernel;
     rg_rt_cuda_attention *attention; /* borrowed from the module table */
     rg_rt_cuda_gemm *gemm;           /* erf-GELU Linears of plans with a GEMM module: borrowed likewise */
+    gemm_choice choices[GEMM_CHOICES]; /* with gemm: which way each m ran faster (run_linear) */
+    uint32_t nchoices;
     rg_kabi_attention_variant variant;
     float scale;
     int heads;
@@ -156,6 +166,7 @@ struct rg_cuda_exec {
     /* timing (rg_cuda_exec_set_timing): events before/after the copies in and out */
     bool timing;
     rg_rt_cuda_event ev[4];
+    rg_rt_cuda_event tune_ev[2]; /* run_linear's timing of the two ways of an erf-GELU Linear */
     rg_cuda_exec_timing last_timing;
     /* profiling (rg_cuda_exec_profile): set while its graph is captured */
     rg_rt_cuda_event *prof_ev; /* 2 * nnodes + 1: start, then after each node's main launch and its epilogue */
@@ -681,6 +692,7 @@ void rg_cuda_exec_free(rg_cuda_exec *e) {
         rg_rt_cuda_host_free(e->cuda, e->stage);
         rg_rt_cuda_host_free(e->cuda, e->flags_host);
         for (int k = 0; k < 4; k++) rg_rt_cuda_event_free(e->cuda, e->ev[k]);
+        for (int k = 0; k < 2; k++) rg_rt_cuda_event_free(e->cuda, e->tune_ev[k]);
     }
     for (uint32_t i = 0; e->nodes && i < g->nnodes; i++)
         if (e->nodes[i].moves) rg_mem_free(alloc, e->nodes[i].moves, e->nodes[i].nmoves * sizeof *e->nodes[i].moves);
@@ -949,6 +961,62 @@ static rg_status run_bias_gelu(rg_cuda_exec *e, const exec_node *x, void *y, con
     return launch_flat(e, vec ? x->vec : x->scalar, args, vec ? (total + 3) / 4 : total, err);
 }
 
+/* The Linear through cuBLASLt, then for an erf-GELU one the bias+GELU pass. */
+static rg_status run_blaslt(rg_cuda_exec *e, const exec_node *x, const rg_rt_blaslt_linear_desc *d, const void *bias,
+                            rg_error *err) {
+    RG_TRY(rg_rt_blaslt_linear(e->blaslt, d, e->stream, err));
+    if (!x->gelu_erf) return RG_OK;
+    if (e->prof_ev) RG_TRY(record(e, e->prof_ev[2 * (size_t)e->prof_node + 1], err));
+    if (x->bias_gelu) return run_bias_gelu(e, x, d->y, bias, d->m, d->n, d->dtype, err);
+    int64_t total = d->m * d->n;
+    void *y = d->y;
+    void *args[2] = {&y, &total};
+    return launch_flat(e, x->kernel, args, total, err);
+}
+
+/* Mean ms of one run of an erf-GELU Linear one way, over TUNE_RUNS runs
+ * after one more (cuBLASLt picks its algorithm in that one). */
+#define TUNE_RUNS 5
+static rg_status time_way(rg_cuda_exec *e, const exec_node *x, const rg_rt_blaslt_linear_desc *d, const void *bias,
+                          const rg_rt_gemm_args *a, bool fused, float *ms, rg_error *err) {
+    for (int k = 0; k < 2; k++)
+        if (!e->tune_ev[k]) RG_TRY(rg_rt_cuda_event_new(e->cuda, &e->tune_ev[k], err));
+    for (int r = 0; r <= TUNE_RUNS; r++) {
+        if (r == 1) RG_TRY(rg_rt_cuda_event_record(e->cuda, e->tune_ev[0], e->stream, err));
+        RG_TRY(fused ? rg_rt_cuda_gemm_launch(x->gemm, a, e->stream, err) : run_blaslt(e, x, d, bias, err));
+    }
+    RG_TRY(rg_rt_cuda_event_record(e->cuda, e->tune_ev[1], e->stream, err));
+    RG_TRY(rg_rt_cuda_stream_sync(e->cuda, e->stream, err));
+    RG_TRY(rg_rt_cuda_event_elapsed(e->cuda, e->tune_ev[0], e->tune_ev[1], ms, err));
+    *ms /= TUNE_RUNS;
+    return RG_OK;
+}
+
+/* Whether this erf-GELU Linear runs fused at m rows. Neither way wins
+ * everywhere: at batch 1 the fused GEMM saves a launch and a pass, while at
+ * 64 x 512 cuBLASLt's GEMM is fast enough (about 700 TFLOP/s against about
+ * 420) that it and the bias+GELU pass take as long. So the first run of an m
+ * outside a capture times both on the run's own operands and remembers the
+ * faster (Y ends up the same either way); inside a capture, while
+ * profiling, or once GEMM_CHOICES m are remembered, an m not decided runs
+ * fused. */
+static rg_status choose_way(rg_cuda_exec *e, exec_node *x, const rg_rt_blaslt_linear_desc *d, const void *bias,
+                            const rg_rt_gemm_args *a, bool *fused, rg_error *err) {
+    for (uint32_t c = 0; c < x->nchoices; c++)
+        if (x->choices[c].m == a->m) {
+            *fused = x->choices[c].fused;
+            return RG_OK;
+        }
+    *fused = true;
+    if (e->capturing || e->prof_ev || x->nchoices == GEMM_CHOICES) return RG_OK;
+    float fused_ms = 0, blaslt_ms = 0;
+    RG_TRY(time_way(e, x, d, bias, a, false, &blaslt_ms, err));
+    RG_TRY(time_way(e, x, d, bias, a, true, &fused_ms, err));
+    *fused = fused_ms <= blaslt_ms;
+    x->choices[x->nchoices++] = (gemm_choice){a->m, *fused};
+    return RG_OK;
+}
+
 static rg_status run_linear(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_error *err) {
     rg_tensor in = device_tensor(e, n->inputs[0]);
     const rg_tensor *w = n->inputs[1]->constant;
@@ -966,23 +1034,19 @@ static rg_status run_linear(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_
     d.bias = x->bias_gelu ? NULL : bias;
     d.y = device_ptr(e, n->outputs[0]);
     if (d.m == 0) return RG_OK;
-    if (x->gemm) {
-        /* the erf GELU in the GEMM's epilogue: one pass over Y, not two */
-        rg_rt_gemm_args a = {.x = d.x, .w = d.w, .bias = bias, .y = d.y, .m = d.m, .n = d.n, .k = d.k, .gelu = true,
-                             .tile = -1, .sm_count = e->info.multiprocessors};
-        if (rg_rt_cuda_gemm_fits(&a)) {
+    rg_rt_gemm_args a = {.x = d.x, .w = d.w, .bias = bias, .y = d.y, .m = d.m, .n = d.n, .k = d.k, .gelu = true,
+                         .tile = -1, .sm_count = e->info.multiprocessors};
+    if (x->gemm && rg_rt_cuda_gemm_fits(&a)) {
+        bool fused;
+        RG_TRY(choose_way(e, x, &d, bias, &a, &fused, err));
+        if (fused) {
+            /* the erf GELU in the GEMM's epilogue: one pass over Y, not two */
             RG_TRY(rg_rt_cuda_gemm_launch(x->gemm, &a, e->stream, err));
-            /* profiling: the node's end event (for an erf-GELU Linear it is recorded here, see run_node) */
+            /* profiling: the node's end event (for an erf-GELU Linear it is recorded here, see launch_all) */
             return e->prof_ev ? record(e, e->prof_ev[2 * (size_t)e->prof_node + 1], err) : RG_OK;
         }
     }
-    RG_TRY(rg_rt_blaslt_linear(e->blaslt, &d, e->stream, err));
-    if (!x->gelu_erf) return RG_OK;
-    if (e->prof_ev) RG_TRY(record(e, e->prof_ev[2 * (size_t)e->prof_node + 1], err));
-    if (x->bias_gelu) return run_bias_gelu(e, x, d.y, bias, d.m, d.n, d.dtype, err);
-    int64_t total = d.m * d.n;
-    void *args[2] = {&d.y, &total};
-    return launch_flat(e, x->kernel, args, total, err);
+    return run_blaslt(e, x, &d, bias, err);
 }
 
 /* The general kernel's parameters: the same members in the same order as
@@ -1840,6 +1904,8 @@ const char *rg_cuda_exec_node_kind(rg_cuda_exec *e, size_t i, char *buf, size_t 
         int64_t k = w->dims[0], nn = w->dims[1], m = k && in0 ? (int64_t)(rg_tensor_numel(in0) / (size_t)k) : 0;
         rg_rt_gemm_args a = {.m = m, .n = nn, .k = k, .tile = -1};
         bool fused = x->gemm && rg_rt_cuda_gemm_pick(&a) >= 0; /* the erf GELU in the wgmma GEMM's epilogue */
+        for (uint32_t c = 0; fused && c < x->nchoices; c++)
+            if (x->choices[c].m == m) fused = x->choices[c].fused;
         snprintf(buf, cap, "Linear m%lld n%lld k%lld%s", (long long)m, (long long)nn, (long long)k,
                  fused ? " erf-GELU epilogue" : x->gelu_erf ? " +erf-GELU" : "");
         break;
