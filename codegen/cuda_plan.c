@@ -319,13 +319,13 @@ static rg_status compile_modules(rg_cg_cuda_kernels *k, const rg_graph *g, const
     return st;
 }
 
-static rg_status compile_all(rg_cg_cuda_kernels *k, const rg_graph *g, const char *arch, rg_cg_nvrtc *nvrtc,
-                             rg_error *err) {
+static rg_status compile_all(rg_cg_cuda_kernels *k, const rg_graph *g, const char *arch, bool gemm,
+                             rg_cg_nvrtc *nvrtc, rg_error *err) {
     for (uint32_t i = 0; i < g->nnodes; i++) {
         const rg_node *node = g->nodes[i];
         if (node->op == RG_OP_FUSED || node->op == RG_OP_LAYER_NORM) RG_TRY(add_fused(k, g, i, arch, err));
         else if (node->op == RG_OP_ATTENTION) RG_TRY(add_attention(k, g, i, arch, err));
-        else if (gemm_wanted(node, arch)) RG_TRY(add_gemm(k, g, i, err));
+        else if (gemm && gemm_wanted(node, arch)) RG_TRY(add_gemm(k, g, i, err));
     }
     RG_TRY(add_attention_general(k, g, arch, err));
     const char *ew = rg_cg_kernel_template("elementwise.cu");
@@ -341,6 +341,11 @@ static rg_status compile_all(rg_cg_cuda_kernels *k, const rg_graph *g, const cha
 
 rg_status rg_cg_cuda_compile_graph(const rg_graph *g, const char *arch, const rg_allocator *alloc,
                                    rg_cg_cuda_kernels **out, rg_error *err) {
+    return rg_cg_cuda_compile_graph_with(g, arch, false, alloc, out, err);
+}
+
+rg_status rg_cg_cuda_compile_graph_with(const rg_graph *g, const char *arch, bool gemm, const rg_allocator *alloc,
+                                        rg_cg_cuda_kernels **out, rg_error *err) {
     if (!rg_cg_cuda_target_known(arch))
         return rg_error_set(err, RG_ERR_UNSUPPORTED, "unknown CUDA target '%s' (sm_80, sm_86, sm_89, sm_90, sm_90a)",
                             arch ? arch : "(null)");
@@ -362,7 +367,7 @@ rg_status rg_cg_cuda_compile_graph(const rg_graph *g, const char *arch, const rg
     }
     k->alloc = alloc;
     rg_arena_init(&k->arena, alloc);
-    if ((st = compile_all(k, g, arch, nvrtc, err)) != RG_OK) goto fail;
+    if ((st = compile_all(k, g, arch, gemm, nvrtc, err)) != RG_OK) goto fail;
     rg_cg_nvrtc_close(nvrtc);
     pthread_mutex_destroy(&locked.lock);
     *out = k;

@@ -15,10 +15,11 @@
  *   the graph has Attention nodes, listing all of them: the general kernel
  *   (bias, additive masks, any key_padding pattern, other head sizes) and
  *   the empty-row fix-up;
- * - "gemm": codegen/kernels/gemm.cu for sm_90a, one per dtype, listing the
- *   fp16/bf16 erf-GELU Linears it serves, for sm_90 / sm_90a targets only
- *   (the GELU applied in the GEMM's epilogue; cuBLASLt has only the tanh
- *   form);
+ * - "gemm" (only with rg_cg_cuda_compile_graph_with's `gemm`, i.e.
+ *   `ragged compile --custom-gemm`): codegen/kernels/gemm.cu for sm_90a, one
+ *   per dtype, listing the fp16/bf16 erf-GELU Linears it serves, for sm_90 /
+ *   sm_90a targets only (the GELU applied in the GEMM's epilogue; cuBLASLt
+ *   has only the tanh form);
  * - "elementwise": codegen/kernels/elementwise.cu (row gathers, casts,
  *   erf GELU), once.
  * The executor (runtime/cuda_exec.c) finds a node's module by its index.
@@ -58,6 +59,10 @@ bool rg_cg_attention_fast_ok(const rg_node *node);
  * On failure *out is untouched. */
 rg_status rg_cg_cuda_compile_graph(const rg_graph *g, const char *arch, const rg_allocator *alloc,
                                    rg_cg_cuda_kernels **out, rg_error *err);
+/* The same, with the "gemm" modules when `gemm` is set (otherwise, as in
+ * rg_cg_cuda_compile_graph, every Linear runs on cuBLASLt). */
+rg_status rg_cg_cuda_compile_graph_with(const rg_graph *g, const char *arch, bool gemm, const rg_allocator *alloc,
+                                        rg_cg_cuda_kernels **out, rg_error *err);
 void rg_cg_cuda_kernels_free(rg_cg_cuda_kernels *k);
 
 #endif

@@ -8,7 +8,7 @@
 #include "cli.h"
 #include "driver.h"
 
-enum { OPT_HELP, OPT_OUTPUT, OPT_TARGET, OPT_DTYPE, OPT_NO_OPTIMIZE, OPT_TF32, OPT_APPROXIMATE_GELU };
+enum { OPT_HELP, OPT_OUTPUT, OPT_TARGET, OPT_DTYPE, OPT_NO_OPTIMIZE, OPT_TF32, OPT_APPROXIMATE_GELU, OPT_CUSTOM_GEMM };
 
 static const rg_cli_option compile_options[] = {
     {"help", 'h', false, OPT_HELP},
@@ -18,12 +18,13 @@ static const rg_cli_option compile_options[] = {
     {"no-optimize", 0, false, OPT_NO_OPTIMIZE},
     {"tf32", 0, false, OPT_TF32},
     {"approximate-gelu", 0, false, OPT_APPROXIMATE_GELU},
+    {"custom-gemm", 0, false, OPT_CUSTOM_GEMM},
     {NULL, 0, false, 0},
 };
 
 static void print_help(void) {
     printf("usage: ragged compile MODEL.onnx -o PLAN [--target cpu|sm_80|sm_89|sm_90] [--dtype fp32|fp16|bf16]\n"
-           "                      [--tf32] [--approximate-gelu]\n"
+           "                      [--tf32] [--approximate-gelu] [--custom-gemm]\n"
            "\n"
            "Imports an ONNX model, infers shapes, checks the graph and writes a plan file.\n"
            "\n"
@@ -39,6 +40,9 @@ static void print_help(void) {
            "  --approximate-gelu  the erf GELU after a Linear becomes its tanh approximation\n"
            "                      (differs by <= ~5e-4), which the GPU runs inside the GEMM\n"
            "                      instead of as a separate pass over the activation\n"
+           "  --custom-gemm       sm_90, fp16/bf16 (experimental): erf-GELU Linears may run ragged's\n"
+           "                      own GEMM with the GELU in its epilogue, where it times faster than\n"
+           "                      cuBLASLt and a separate GELU pass (default: cuBLASLt)\n"
            "  --no-optimize       write the imported graph without running the passes\n"
            "  -h, --help          this text\n"
            "\n"
@@ -97,6 +101,7 @@ int rg_cmd_compile(int argc, char **argv) {
         case OPT_NO_OPTIMIZE: options.no_optimize = 1; break;
         case OPT_TF32: options.tf32 = 1; break;
         case OPT_APPROXIMATE_GELU: options.approximate_gelu = 1; break;
+        case OPT_CUSTOM_GEMM: options.custom_gemm = 1; break;
         case OPT_DTYPE:
             if (!parse_dtype(value, &options.dtype))
                 return rg_cli_usage_error("compile", "unknown dtype '%s' (fp32, fp16 or bf16)", value);

@@ -128,15 +128,17 @@ rg_status rg_driver_compile(const char *onnx_path, const char *plan_path, const 
     }
     const char *target = options && options->target ? options->target : "cpu";
     if (strcmp(target, "cpu") != 0 &&
-        (st = rg_cg_cuda_compile_graph(g, target, NULL, &kernels, err)) != RG_OK) {
+        (st = rg_cg_cuda_compile_graph_with(g, target, options && options->custom_gemm, NULL, &kernels, err)) !=
+            RG_OK) {
         rg_error_prefix(err, st, "%s for %s", onnx_path, target);
         goto fail;
     }
 
-    char options_text[160];
-    snprintf(options_text, sizeof options_text, "target=%s dtype=%s optimize=%d tf32=%d gelu=%s", target,
+    char options_text[192];
+    snprintf(options_text, sizeof options_text, "target=%s dtype=%s optimize=%d tf32=%d gelu=%s%s", target,
              dtype == RG_DTYPE_UNDEFINED ? "model" : rg_dtype_name(dtype), !(options && options->no_optimize),
-             options && options->tf32 ? 1 : 0, options && options->approximate_gelu ? "tanh" : "model");
+             options && options->tf32 ? 1 : 0, options && options->approximate_gelu ? "tanh" : "model",
+             options && options->custom_gemm ? " gemm=custom" : "");
     rg_cg_plan_options plan_options = {0};
     plan_options.target = target;
     plan_options.dtype = dtype;

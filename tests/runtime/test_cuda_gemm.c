@@ -149,13 +149,13 @@ static const char *source_dir(void) {
 
 /* The GEMM modules of exported BERT compiled for `target` in `dtype`: how
  * many Linears they list in all (0 when there is none), checking each. */
-static uint32_t gemm_nodes_of(const char *target, rg_dtype dtype) {
+static uint32_t gemm_nodes_of(const char *target, rg_dtype dtype, bool custom_gemm) {
     char model[1024], plan_path[] = "/tmp/rg_gemm_plan_XXXXXX";
     snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", source_dir());
     int fd = mkstemp(plan_path);
     cr_assert(fd >= 0);
     close(fd);
-    rg_compile_options opt = {.target = target, .dtype = dtype};
+    rg_compile_options opt = {.target = target, .dtype = dtype, .custom_gemm = custom_gemm};
     rg_error err = {0};
     rg_status st = rg_compile_file(model, plan_path, &opt, &err);
     if (st == RG_ERR_DEVICE) {
@@ -187,13 +187,15 @@ static uint32_t gemm_nodes_of(const char *target, rg_dtype dtype) {
     return listed;
 }
 
-/* sm_90 fp16/bf16 plans carry the module for their erf-GELU Linears (one a
- * layer); other targets and fp32 plans do not. */
+/* With --custom-gemm, sm_90 fp16/bf16 plans carry the module for their
+ * erf-GELU Linears (one a layer); other targets, fp32 plans and plans
+ * compiled without the option do not. */
 Test(cuda_gemm, plans_carry_the_module, .timeout = 120) {
-    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_F16), 2, "one erf-GELU Linear per layer of the 2-layer BERT");
-    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_BF16), 2);
-    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_F32), 0);
-    cr_assert_eq(gemm_nodes_of("sm_80", RG_DTYPE_F16), 0);
+    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_F16, true), 2, "one erf-GELU Linear per layer of the 2-layer BERT");
+    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_BF16, true), 2);
+    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_F32, true), 0);
+    cr_assert_eq(gemm_nodes_of("sm_80", RG_DTYPE_F16, true), 0);
+    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_F16, false), 0);
 }
 
 /* ---- on an sm_90 GPU ---- */
@@ -400,6 +402,79 @@ typedef struct blaslt_ctx {
 static rg_status launch_blaslt(void *ctx, rg_rt_cuda_stream stream, rg_error *err) {
     blaslt_ctx *c = ctx;
     return rg_rt_blaslt_linear(c->blaslt, &c->desc, stream, err);
+}
+
+/* The 2-layer test BERT compiled with and without --custom-gemm, in fp16
+ * and bf16, run on the GPU on a padded batch: the outputs agree within the
+ * fp16/bf16 bound (relative Frobenius 1e-2). Which way each erf-GELU Linear
+ * runs is the executor's timed choice; both must be right. */
+static float *run_bert(const char *plan_path, size_t *count) {
+    rg_error err = {0};
+    rg_plan *plan = NULL;
+    cr_assert_eq(rg_plan_load(plan_path, &plan, &err), RG_OK, "%s", err.message);
+    rg_session *s = NULL;
+    rg_session_options opt = {RG_DEVICE_CUDA, 1};
+    cr_assert_eq(rg_session_new(plan, &opt, &s, &err), RG_OK, "%s", err.message);
+    int64_t ids[2 * 40], mask[2 * 40], dims[2] = {2, 40};
+    for (int i = 0; i < 80; i++) {
+        ids[i] = (i * 37 + 11) % 500;
+        mask[i] = i >= 40 + 29 ? 0 : 1; /* the second sequence padded after 29 tokens */
+    }
+    for (size_t i = 0; i < rg_plan_input_count(plan); i++) {
+        rg_io_info info;
+        rg_plan_input_info(plan, i, &info, NULL);
+        const int64_t *data = strstr(info.name, "mask") || strstr(info.name, "type") ? mask : ids;
+        cr_assert_eq(rg_session_bind_input(s, info.name, RG_DTYPE_I64, 2, dims, data, &err), RG_OK, "%s", err.message);
+    }
+    /* twice: the first run decides and captures, the second replays */
+    cr_assert_eq(rg_session_run(s, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_session_run(s, &err), RG_OK, "%s", err.message);
+    rg_io_info info;
+    rg_plan_output_info(plan, 0, &info, NULL);
+    rg_tensor_view v;
+    cr_assert_eq(rg_session_output(s, info.name, &v, &err), RG_OK, "%s", err.message);
+    *count = v.nbytes / sizeof(float);
+    float *out = malloc(v.nbytes ? v.nbytes : 1);
+    cr_assert_not_null(out);
+    memcpy(out, v.data, v.nbytes);
+    rg_session_free(s);
+    rg_plan_free(plan);
+    return out;
+}
+
+Test(cuda_gemm, custom_gemm_plans_match, .timeout = 300) {
+    gpu g = {0};
+    hopper_open_or_skip(&g);
+    gpu_close(&g);
+    char model[1024];
+    snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", source_dir());
+    const rg_dtype dtypes[] = {RG_DTYPE_F16, RG_DTYPE_BF16};
+    for (int d = 0; d < 2; d++) {
+        char with[] = "/tmp/rg_gemm_with_XXXXXX", without[] = "/tmp/rg_gemm_without_XXXXXX";
+        int f1 = mkstemp(with), f2 = mkstemp(without);
+        cr_assert(f1 >= 0 && f2 >= 0);
+        close(f1);
+        close(f2);
+        rg_compile_options a = {.target = "sm_90", .dtype = dtypes[d], .custom_gemm = 1};
+        rg_compile_options b = {.target = "sm_90", .dtype = dtypes[d]};
+        rg_error err = {0};
+        cr_assert_eq(rg_compile_file(model, with, &a, &err), RG_OK, "%s", err.message);
+        cr_assert_eq(rg_compile_file(model, without, &b, &err), RG_OK, "%s", err.message);
+        size_t n1 = 0, n2 = 0;
+        float *y1 = run_bert(with, &n1), *y2 = run_bert(without, &n2);
+        cr_assert_eq(n1, n2);
+        double num = 0, den = 0;
+        for (size_t i = 0; i < n1; i++) {
+            cr_assert(isfinite(y1[i]), "element %zu is %g", i, y1[i]);
+            num += ((double)y1[i] - y2[i]) * ((double)y1[i] - y2[i]);
+            den += (double)y2[i] * y2[i];
+        }
+        double rel = sqrt(num / (den > 0 ? den : 1));
+        cr_log_info("%s with and without --custom-gemm: relative Frobenius %.3g", rg_dtype_name(dtypes[d]), rel);
+        cr_assert_leq(rel, 1e-2);
+        free(y1), free(y2);
+        unlink(with), unlink(without);
+    }
 }
 
 /* Printed, not asserted: BERT-base's Linears at the token counts of the
