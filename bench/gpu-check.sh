@@ -11,8 +11,8 @@
 # (ignored by git): copy models/cache/all-MiniLM-L6-v2-int8/model.onnx there on the
 # development machine (`bench/gpu-check.sh --stage-models` does) and carry .gpu-models.
 # After the test binaries, compute-sanitizer's memcheck runs over one whole-model
-# GPU test (BERT L2, fp16) and over the sm_90a attention kernels' test; their ERROR
-# SUMMARY lines are in the log.
+# GPU test (BERT L2, fp16) and over the sm_90a attention and GEMM kernels' tests;
+# their ERROR SUMMARY lines are in the log.
 #
 # Usage: bench/gpu-check.sh [build-dir]   (default build-gpu)
 #        bench/gpu-check.sh --stage-models
@@ -58,6 +58,10 @@ export LD_LIBRARY_PATH="$PWD/$build/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+
         "$sanitizer" --tool memcheck --error-exitcode 3 "$build/tests/runtime/test_runtime" --jobs 1 \
             --filter 'cuda_attention/wgmma_matches_reference' 2>&1 | grep -E "ERROR SUMMARY|Synthesis|========= [A-Z]" | head -40
         [ "${PIPESTATUS[0]}" = 0 ] || { echo "FAILED: compute-sanitizer (wgmma attention)"; status=1; }
+        echo "== compute-sanitizer memcheck: cuda_gemm/matches_reference (the sm_90a GEMM, every tile)"
+        "$sanitizer" --tool memcheck --error-exitcode 3 "$build/tests/runtime/test_runtime" --jobs 1 \
+            --filter 'cuda_gemm/matches_reference' 2>&1 | grep -E "ERROR SUMMARY|Synthesis|========= [A-Z]" | head -40
+        [ "${PIPESTATUS[0]}" = 0 ] || { echo "FAILED: compute-sanitizer (wgmma GEMM)"; status=1; }
     else
         echo "compute-sanitizer not found: skipped"
     fi
