@@ -94,7 +94,8 @@ int rg_rt_cuda_gemm_pick(const rg_rt_gemm_args *a) {
 static bool aligned(const void *ptr, size_t alignment) { return (uintptr_t)ptr % alignment == 0; }
 
 bool rg_rt_cuda_gemm_fits(const rg_rt_gemm_args *a) {
-    if (!aligned(a->x, 16) || !aligned(a->w, 16) || !aligned(a->y, 16) || !aligned(a->bias, 2)) return false;
+    /* 16-byte copies of X and W and stores of Y; the bias is read in pairs */
+    if (!aligned(a->x, 16) || !aligned(a->w, 16) || !aligned(a->y, 16) || !aligned(a->bias, 4)) return false;
     if (a->tile >= 0) {
         size_t ntiles;
         const rg_kabi_gemm_tile *tiles = rg_kabi_gemm_tiles(&ntiles);

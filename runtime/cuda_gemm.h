@@ -7,9 +7,9 @@
  * codegen's (rg_cg_gemm_compile).
  *
  * Layout: X [m, k], W [k, n] (row-major, as a Linear's constant weight),
- * Y [m, n], contiguous; x, w and y 16-byte aligned, bias [n] or NULL. k must
- * be a multiple of 64 and n of the tile's width (64 for the narrowest tile);
- * m is any (tiles of 64 or 128 rows cover it). The grid is persistent: at
+ * Y [m, n], contiguous; x, w and y 16-byte aligned, bias [n] (4-byte
+ * aligned) or NULL. k must be a multiple of 64 and n of the tile's width (64
+ * for the narrowest tile); m is any (tiles of 64 or 128 rows cover it). The grid is persistent: at
  * most as many blocks as the SMs hold (sm_count), each taking every
  * grid-th tile.
  */

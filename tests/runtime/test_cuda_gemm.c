@@ -91,6 +91,11 @@ Test(cuda_gemm, pick_and_refusals) {
     cr_assert(rg_rt_cuda_gemm_fits(&a));
     a.x = (const char *)a.x + 8;
     cr_assert(!rg_rt_cuda_gemm_fits(&a));
+    a = args_of(16, 3072, 768);
+    a.bias = (const char *)a.y + 2; /* the bias is read in 4-byte pairs */
+    cr_assert(!rg_rt_cuda_gemm_fits(&a));
+    a.bias = (const char *)a.y + 4;
+    cr_assert(rg_rt_cuda_gemm_fits(&a));
     a = args_of(16, 320, 768);
     a.tile = 0; /* 256 columns */
     cr_assert(!rg_rt_cuda_gemm_fits(&a));
