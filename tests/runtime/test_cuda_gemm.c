@@ -482,6 +482,62 @@ Test(cuda_gemm, custom_gemm_plans_match, .timeout = 300) {
     }
 }
 
+/* The pass the GELU epilogue replaces (elementwise.cu, what plans without
+ * --custom-gemm run after cuBLASLt): bias + exact GELU in place, fp16/bf16
+ * through Abramowitz and Stegun's erf, f32 through erff. Every element
+ * within one unit of its dtype's last place (f32: 1e-6 relative) of
+ * gelu(x + b) in double, or 5e-7 absolute (f32's 1 + erff cancels for
+ * x < -3), vector kernels on 300 x 3072, scalar ones on an odd row length. */
+Test(cuda_gemm, bias_gelu_pass_matches_reference, .timeout = 120) {
+    gpu g = {0};
+    hopper_open_or_skip(&g);
+    rg_error err = {0};
+    void *cubin = NULL;
+    size_t size = 0;
+    rg_cg_nvrtc_options options = {0};
+    cr_assert_eq(rg_cg_nvrtc_compile(g.nvrtc, rg_cg_kernel_template("elementwise.cu"), "rg_elementwise", "sm_90",
+                                     &options, &cubin, &size, &err),
+                 RG_OK, "%s", err.message);
+    rg_rt_cuda_library lib = NULL;
+    cr_assert_eq(rg_rt_cuda_library_load(g.cuda, cubin, size, "rg_elementwise", &lib, &err), RG_OK, "%s", err.message);
+    free(cubin);
+    const rg_dtype dtypes[] = {RG_DTYPE_F16, RG_DTYPE_BF16, RG_DTYPE_F32};
+    const char *names[] = {"f16", "bf16", "f32"};
+    for (int d = 0; d < 3; d++)
+        for (int vec = 1; vec >= 0; vec--) {
+            int64_t rows = vec ? 300 : 41, cols = vec ? 3072 : 7, n = rows * cols;
+            size_t es = rg_dtype_size(dtypes[d]);
+            uint64_t seed = 0x5eedULL + (uint64_t)d * 7 + (uint64_t)vec;
+            double *xr, *br;
+            void *x = random_values(dtypes[d], (size_t)n, 6.0, &seed, &xr); /* past the GELU's bend both ways */
+            void *b = random_values(dtypes[d], (size_t)cols, 0.5, &seed, &br);
+            void *dx = upload(&g, x, (size_t)n * es), *db = upload(&g, b, (size_t)cols * es);
+            char kernel_name[48];
+            snprintf(kernel_name, sizeof kernel_name, "rg_bias_gelu_erf_%s%s", vec ? "v_" : "", names[d]);
+            rg_rt_cuda_kernel kernel = NULL;
+            cr_assert_eq(rg_rt_cuda_kernel_get(g.cuda, lib, kernel_name, &kernel, &err), RG_OK, "%s", err.message);
+            int64_t width = vec ? (int64_t)(16 / es) : 1, total = n / width, row = cols / width;
+            void *args[4] = {&dx, &db, &total, &row};
+            unsigned grid[3] = {256, 1, 1}, block[3] = {256, 1, 1};
+            cr_assert_eq(rg_rt_cuda_launch(g.cuda, kernel, grid, block, args, 0, g.stream, &err), RG_OK, "%s",
+                         err.message);
+            cr_assert_eq(rg_rt_cuda_stream_sync(g.cuda, g.stream, &err), RG_OK, "%s", err.message);
+            cr_assert_eq(rg_rt_cuda_copy_to_host(g.cuda, x, dx, (size_t)n * es, NULL, &err), RG_OK, "%s", err.message);
+            double ulp = dtypes[d] == RG_DTYPE_F16 ? 1.0 / 1024 : dtypes[d] == RG_DTYPE_BF16 ? 1.0 / 128 : 1e-6;
+            for (int64_t i = 0; i < n; i++) {
+                double v = xr[i] + br[i % cols], want = 0.5 * v * (1.0 + erf(v / sqrt(2.0)));
+                double got = rg_load_as_double(dtypes[d], x, (size_t)i);
+                cr_assert_leq(fabs(got - want), ulp * fabs(want) + 5e-7, "%s %s element %lld: gelu(%.9g) = %.9g, want %.9g",
+                              kernel_name, vec ? "vector" : "scalar", (long long)i, v, got, want);
+            }
+            rg_rt_cuda_free(g.cuda, dx);
+            rg_rt_cuda_free(g.cuda, db);
+            free(x), free(b), free(xr), free(br);
+        }
+    rg_rt_cuda_library_free(g.cuda, lib);
+    gpu_close(&g);
+}
+
 /* Printed, not asserted: BERT-base's Linears at the token counts of the
  * benchmark's shapes, every tile and the pick, against cuBLASLt with the bias
  * epilogue (what a GELU-less Linear costs there) and with its tanh-GELU one. */
