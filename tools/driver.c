@@ -18,6 +18,7 @@
 #include "evaluator.h"
 #include "frontend/onnx.h"
 #include "ir/graph.h"
+#include "ir/kernel_abi.h"
 #include "ir/serialize.h"
 #include "passes/pass.h"
 
@@ -62,6 +63,10 @@ static rg_status check_options(const rg_compile_options *options, rg_error *err)
     const char *target = options && options->target ? options->target : "cpu";
     if (strcmp(target, "cpu") != 0 && !rg_cg_cuda_target_known(target))
         return rg_error_set(err, RG_ERR_UNSUPPORTED, "unknown target '%s' (cpu, sm_80, sm_86, sm_89, sm_90, sm_90a)",
+                            target);
+    /* the GEMM is wgmma code: only Hopper plans can carry it */
+    if (options && options->custom_gemm && !rg_kabi_wgmma_target_ok(target))
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "--custom-gemm is for sm_90 and sm_90a targets, not %s",
                             target);
     if (options && options->dtype != RG_DTYPE_UNDEFINED) {
         rg_dtype d = options->dtype;

@@ -193,14 +193,22 @@ static uint32_t gemm_nodes_of(const char *target, rg_dtype dtype, bool custom_ge
 }
 
 /* With --custom-gemm, sm_90 fp16/bf16 plans carry the module for their
- * erf-GELU Linears (one a layer); other targets, fp32 plans and plans
- * compiled without the option do not. */
+ * erf-GELU Linears (one a layer); fp32 plans and plans compiled without the
+ * option do not, and other targets refuse the option. */
 Test(cuda_gemm, plans_carry_the_module, .timeout = 120) {
     cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_F16, true), 2, "one erf-GELU Linear per layer of the 2-layer BERT");
     cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_BF16, true), 2);
     cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_F32, true), 0);
-    cr_assert_eq(gemm_nodes_of("sm_80", RG_DTYPE_F16, true), 0);
     cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_F16, false), 0);
+    cr_assert_eq(gemm_nodes_of("sm_80", RG_DTYPE_F16, false), 0);
+    /* asked for on a target without wgmma: an error naming the option, no plan */
+    char model[1024];
+    snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", source_dir());
+    rg_compile_options opt = {.target = "sm_80", .dtype = RG_DTYPE_F16, .custom_gemm = 1};
+    rg_error err = {0};
+    cr_assert_eq(rg_compile_file(model, "/tmp/rg_gemm_never.plan", &opt, &err), RG_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(err.message, "--custom-gemm") && strstr(err.message, "sm_80"), "%s", err.message);
+    cr_assert_neq(access("/tmp/rg_gemm_never.plan", F_OK), 0, "no plan is written");
 }
 
 /* ---- on an sm_90 GPU ---- */

@@ -295,6 +295,10 @@ Test(cli, failures_exit_1_with_one_line) {
     expect_failure(&r, "float16");
     ragged(&r, "compile", data_path("tiny.onnx"), "-o", tmp("y.plan"), "--approximate-gelu", "--no-optimize", NULL);
     expect_failure(&r, "--approximate-gelu needs the passes");
+    ragged(&r, "compile", data_path("tiny.onnx"), "-o", tmp("y.plan"), "--custom-gemm", NULL);
+    expect_failure(&r, "--custom-gemm is for sm_90");
+    ragged(&r, "compile", data_path("tiny.onnx"), "-o", tmp("y.plan"), "--custom-gemm", "--target", "sm_89", NULL);
+    expect_failure(&r, "not sm_89");
     ragged(&r, "compile", data_path("tiny.onnx"), "-o", "/nonexistent/dir/y.plan", NULL);
     expect_failure(&r, NULL);
 
