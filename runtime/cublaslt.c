@@ -503,56 +503,39 @@ static size_t span_bytes(int64_t rows_cols, int64_t batch, int64_t stride, size_
     return n * elem;
 }
 
-/* Queues `reps` runs of `algo`; false when cuBLASLt refuses one. */
-static bool queue_runs(rg_rt_blaslt *b, const blaslt_plan *p, const rg_rt_blaslt_linear_desc *d,
-                       const cublasLtMatmulAlgo_t *algo, int reps, rg_rt_cuda_stream stream) {
+/* One run of a candidate algorithm, as rg_rt_cuda_time_calls issues it. */
+typedef struct algo_run {
+    rg_rt_blaslt *b;
+    const blaslt_plan *p;
+    const rg_rt_blaslt_linear_desc *d;
+    const cublasLtMatmulAlgo_t *algo;
+    bool refused; /* cuBLASLt would not launch it */
+} algo_run;
+
+static rg_status run_algo(void *ctx, rg_rt_cuda_stream stream, rg_error *err) {
+    algo_run *r = ctx;
     const float one = 1.0f, zero = 0.0f;
-    for (int r = 0; r < reps; r++)
-        if (b->fn.Matmul(b->handle, p->op, &one, d->w, p->a, d->x, p->b, &zero, d->y, p->d, d->y, p->d, algo,
-                         b->workspace, b->workspace_bytes, (cudaStream_t)stream) != CUBLAS_STATUS_SUCCESS)
-            return false;
-    return true;
+    const rg_rt_blaslt_linear_desc *d = r->d;
+    if (r->b->fn.Matmul(r->b->handle, r->p->op, &one, d->w, r->p->a, d->x, r->p->b, &zero, d->y, r->p->d, d->y,
+                        r->p->d, r->algo, r->b->workspace, r->b->workspace_bytes,
+                        (cudaStream_t)stream) == CUBLAS_STATUS_SUCCESS)
+        return RG_OK;
+    r->refused = true;
+    return rg_error_set(err, RG_ERR_UNSUPPORTED, "cublasLtMatmul refused a candidate algorithm");
 }
 
-/* Mean ms of one run of `algo` over `reps`, or a negative number when
- * cuBLASLt refused to launch it. A small GEMM takes less GPU time than the
- * host needs to issue it, so timing launches issued back to back would
- * measure the host; on a stream of its own the runs are captured into a
- * CUDA graph and the replay is timed (as the executor will run them). On
- * the legacy default stream, which cannot be captured, they are timed as
- * issued. */
+/* Mean ms of one run of `algo` over `reps` (timed from a CUDA graph of the
+ * runs: rg_rt_cuda_time_calls), or a negative number when cuBLASLt refused
+ * to launch it. */
 static rg_status time_algo(rg_rt_blaslt *b, const blaslt_plan *p, const rg_rt_blaslt_linear_desc *d,
                            const cublasLtMatmulAlgo_t *algo, int reps, rg_rt_cuda_stream stream,
                            rg_rt_cuda_event ev[2], float *ms, rg_error *err) {
-    *ms = -1;
-    /* one untimed run: first-launch costs and a refusal show here */
-    if (!queue_runs(b, p, d, algo, 1, stream)) return RG_OK;
-    rg_rt_cuda_graph graph = NULL;
-    if (stream) {
-        rg_error ignored = {0};
-        if (rg_rt_cuda_capture_begin(b->cuda, stream, &ignored) == RG_OK) {
-            bool queued = queue_runs(b, p, d, algo, reps, stream);
-            if (rg_rt_cuda_capture_end(b->cuda, stream, &graph, &ignored) != RG_OK) graph = NULL;
-            if (!queued) {
-                if (graph) rg_rt_cuda_graph_free(b->cuda, graph);
-                return RG_OK;
-            }
-        }
+    algo_run run = {b, p, d, algo, false};
+    rg_status st = rg_rt_cuda_time_calls(b->cuda, stream, run_algo, &run, reps, ev, ms, err);
+    if (run.refused) {
+        *ms = -1;
+        return RG_OK;
     }
-    rg_status st = RG_OK;
-    if (graph) st = rg_rt_cuda_graph_launch(b->cuda, graph, stream, err); /* warm the graph */
-    if (st == RG_OK) st = rg_rt_cuda_event_record(b->cuda, ev[0], stream, err);
-    bool queued = true;
-    if (st == RG_OK) {
-        if (graph) st = rg_rt_cuda_graph_launch(b->cuda, graph, stream, err);
-        else queued = queue_runs(b, p, d, algo, reps, stream);
-    }
-    if (st == RG_OK) st = rg_rt_cuda_event_record(b->cuda, ev[1], stream, err);
-    if (st == RG_OK) st = rg_rt_cuda_stream_sync(b->cuda, stream, err);
-    float total = 0;
-    if (st == RG_OK && queued) st = rg_rt_cuda_event_elapsed(b->cuda, ev[0], ev[1], &total, err);
-    if (graph) rg_rt_cuda_graph_free(b->cuda, graph);
-    if (st == RG_OK && queued) *ms = total / (float)reps;
     return st;
 }
 

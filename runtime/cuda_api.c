@@ -90,6 +90,8 @@ rg_status rg_rt_cuda_kernel_set_shared(rg_rt_cuda *cuda, rg_rt_cuda_kernel k, in
                                        rg_error *err) STUB()
 rg_status rg_rt_cuda_launch(rg_rt_cuda *cuda, rg_rt_cuda_kernel k, const unsigned grid[3], const unsigned block[3],
                             void **args, size_t shared, rg_rt_cuda_stream s, rg_error *err) STUB()
+rg_status rg_rt_cuda_time_calls(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_rt_cuda_calls_fn fn, void *ctx, int reps,
+                                rg_rt_cuda_event ev[2], float *ms, rg_error *err) STUB()
 rg_status rg_rt_cuda_capture_begin(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_error *err) STUB()
 rg_status rg_rt_cuda_capture_end(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_rt_cuda_graph *out, rg_error *err) STUB()
 rg_status rg_rt_cuda_graph_launch(rg_rt_cuda *cuda, rg_rt_cuda_graph g, rg_rt_cuda_stream s, rg_error *err) STUB()
@@ -491,6 +493,40 @@ rg_status rg_rt_cuda_graph_launch(rg_rt_cuda *cuda, rg_rt_cuda_graph graph, rg_r
 
 void rg_rt_cuda_graph_free(rg_rt_cuda *cuda, rg_rt_cuda_graph graph) {
     if (graph) cuda->fn.GraphExecDestroy((cudaGraphExec_t)graph);
+}
+
+rg_status rg_rt_cuda_time_calls(rg_rt_cuda *cuda, rg_rt_cuda_stream stream, rg_rt_cuda_calls_fn fn, void *ctx,
+                                int reps, rg_rt_cuda_event ev[2], float *ms, rg_error *err) {
+    *ms = -1;
+    RG_TRY(fn(ctx, stream, err));
+    rg_rt_cuda_graph graph = NULL;
+    if (stream) {
+        rg_error ignored = {0};
+        if (rg_rt_cuda_capture_begin(cuda, stream, &ignored) == RG_OK) {
+            rg_status st = RG_OK;
+            for (int r = 0; r < reps && st == RG_OK; r++) st = fn(ctx, stream, err);
+            if (rg_rt_cuda_capture_end(cuda, stream, &graph, &ignored) != RG_OK) graph = NULL;
+            if (st != RG_OK) {
+                if (graph) rg_rt_cuda_graph_free(cuda, graph);
+                return st;
+            }
+        }
+    }
+    rg_status st = RG_OK;
+    if (graph) st = rg_rt_cuda_graph_launch(cuda, graph, stream, err); /* warm the graph */
+    if (st == RG_OK) st = rg_rt_cuda_event_record(cuda, ev[0], stream, err);
+    if (st == RG_OK) {
+        if (graph) st = rg_rt_cuda_graph_launch(cuda, graph, stream, err);
+        else
+            for (int r = 0; r < reps && st == RG_OK; r++) st = fn(ctx, stream, err);
+    }
+    if (st == RG_OK) st = rg_rt_cuda_event_record(cuda, ev[1], stream, err);
+    if (st == RG_OK) st = rg_rt_cuda_stream_sync(cuda, stream, err);
+    float total = 0;
+    if (st == RG_OK) st = rg_rt_cuda_event_elapsed(cuda, ev[0], ev[1], &total, err);
+    if (graph) rg_rt_cuda_graph_free(cuda, graph);
+    if (st == RG_OK) *ms = total / (float)reps;
+    return st;
 }
 
 #endif

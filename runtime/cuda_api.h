@@ -123,6 +123,20 @@ rg_status rg_rt_cuda_launch(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, const un
                             const unsigned block[3], void **args, size_t shared_bytes, rg_rt_cuda_stream stream,
                             rg_error *err);
 
+/* Issues one call's work on `stream` (one run of a GEMM, a kernel
+ * sequence, ...), for rg_rt_cuda_time_calls. */
+typedef rg_status (*rg_rt_cuda_calls_fn)(void *ctx, rg_rt_cuda_stream stream, rg_error *err);
+/* Mean ms of one call of `fn` over `reps` calls (ev: two events the caller
+ * owns). One untimed call first (first-launch costs). Small kernels take
+ * less GPU time than the host needs to issue them, so timing calls issued
+ * back to back would measure the host: on a stream of its own the calls are
+ * captured into a CUDA graph and its replay is timed, as the executor runs
+ * them; on the legacy default stream (NULL), which cannot be captured, they
+ * are timed as issued. An error from `fn` is returned as it is, with no
+ * capture left open. */
+rg_status rg_rt_cuda_time_calls(rg_rt_cuda *cuda, rg_rt_cuda_stream stream, rg_rt_cuda_calls_fn fn, void *ctx,
+                                int reps, rg_rt_cuda_event ev[2], float *ms, rg_error *err);
+
 /* CUDA graphs: capture everything issued on `stream` between begin and end,
  * and instantiate it. A failed end leaves no graph and ends the capture. */
 rg_status rg_rt_cuda_capture_begin(rg_rt_cuda *cuda, rg_rt_cuda_stream stream, rg_error *err);

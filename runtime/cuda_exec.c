@@ -69,11 +69,14 @@ typedef struct attention_plan {
     rg_rt_cuda_kernel general_kernel, fixup;
 } attention_plan;
 
-/* Which way an erf-GELU Linear of m rows runs, decided by timing both the
- * first time m is seen outside a capture (run_linear). */
-#define GEMM_CHOICES 16
+/* Which way an erf-GELU Linear of one product shape runs, decided by
+ * timing both the first time the shape is seen outside a capture
+ * (choose_way). Kept per executor: every layer of a model has the same
+ * shapes, so one decision serves them all. */
+#define GEMM_CHOICES 32
 typedef struct gemm_choice {
-    int64_t m;
+    int64_t m, n, k;
+    rg_dtype dtype;
     bool fused; /* the wgmma GEMM with the GELU epilogue; else cuBLASLt and the bias+GELU pass */
 } gemm_choice;
 
@@ -83,8 +86,6 @@ typedef struct exec_node {
     rg_rt_cuda_kernel vec, scalar, kernel;
     rg_rt_cuda_attention *attention; /* borrowed from the module table */
     rg_rt_cuda_gemm *gemm;           /* erf-GELU Linears of plans with a GEMM module: borrowed likewise */
-    gemm_choice choices[GEMM_CHOICES]; /* with gemm: which way each m ran faster (run_linear) */
-    uint32_t nchoices;
     rg_kabi_attention_variant variant;
     float scale;
     int heads;
@@ -166,7 +167,9 @@ struct rg_cuda_exec {
     /* timing (rg_cuda_exec_set_timing): events before/after the copies in and out */
     bool timing;
     rg_rt_cuda_event ev[4];
-    rg_rt_cuda_event tune_ev[2]; /* run_linear's timing of the two ways of an erf-GELU Linear */
+    rg_rt_cuda_event tune_ev[2]; /* choose_way's timing of the two ways of an erf-GELU Linear */
+    gemm_choice gemm_choices[GEMM_CHOICES];
+    uint32_t ngemm_choices;
     rg_cuda_exec_timing last_timing;
     /* profiling (rg_cuda_exec_profile): set while its graph is captured */
     rg_rt_cuda_event *prof_ev; /* 2 * nnodes + 1: start, then after each node's main launch and its epilogue */
@@ -974,46 +977,54 @@ static rg_status run_blaslt(rg_cuda_exec *e, const exec_node *x, const rg_rt_bla
     return launch_flat(e, x->kernel, args, total, err);
 }
 
-/* Mean ms of one run of an erf-GELU Linear one way, over TUNE_RUNS runs
- * after one more (cuBLASLt picks its algorithm in that one). */
-#define TUNE_RUNS 5
-static rg_status time_way(rg_cuda_exec *e, const exec_node *x, const rg_rt_blaslt_linear_desc *d, const void *bias,
-                          const rg_rt_gemm_args *a, bool fused, float *ms, rg_error *err) {
-    for (int k = 0; k < 2; k++)
-        if (!e->tune_ev[k]) RG_TRY(rg_rt_cuda_event_new(e->cuda, &e->tune_ev[k], err));
-    for (int r = 0; r <= TUNE_RUNS; r++) {
-        if (r == 1) RG_TRY(rg_rt_cuda_event_record(e->cuda, e->tune_ev[0], e->stream, err));
-        RG_TRY(fused ? rg_rt_cuda_gemm_launch(x->gemm, a, e->stream, err) : run_blaslt(e, x, d, bias, err));
+/* The decision for this product shape, or NULL when none was made. */
+static const gemm_choice *gemm_choice_of(const rg_cuda_exec *e, const rg_rt_gemm_args *a, rg_dtype dtype) {
+    for (uint32_t c = 0; c < e->ngemm_choices; c++) {
+        const gemm_choice *g = &e->gemm_choices[c];
+        if (g->m == a->m && g->n == a->n && g->k == a->k && g->dtype == dtype) return g;
     }
-    RG_TRY(rg_rt_cuda_event_record(e->cuda, e->tune_ev[1], e->stream, err));
-    RG_TRY(rg_rt_cuda_stream_sync(e->cuda, e->stream, err));
-    RG_TRY(rg_rt_cuda_event_elapsed(e->cuda, e->tune_ev[0], e->tune_ev[1], ms, err));
-    *ms /= TUNE_RUNS;
-    return RG_OK;
+    return NULL;
 }
 
-/* Whether this erf-GELU Linear runs fused at m rows. Neither way wins
- * everywhere: at batch 1 the fused GEMM saves a launch and a pass, while at
- * 64 x 512 cuBLASLt's GEMM is fast enough (about 700 TFLOP/s against about
- * 420) that it and the bias+GELU pass take as long. So the first run of an m
- * outside a capture times both on the run's own operands and remembers the
- * faster (Y ends up the same either way); inside a capture, while
- * profiling, or once GEMM_CHOICES m are remembered, an m not decided runs
- * fused. */
-static rg_status choose_way(rg_cuda_exec *e, exec_node *x, const rg_rt_blaslt_linear_desc *d, const void *bias,
+/* One run of an erf-GELU Linear one way, as rg_rt_cuda_time_calls issues it. */
+typedef struct way_run {
+    rg_cuda_exec *e;
+    const exec_node *x;
+    const rg_rt_blaslt_linear_desc *d;
+    const void *bias;
+    const rg_rt_gemm_args *a;
+    bool fused;
+} way_run;
+
+static rg_status run_way(void *ctx, rg_rt_cuda_stream stream, rg_error *err) {
+    const way_run *w = ctx;
+    return w->fused ? rg_rt_cuda_gemm_launch(w->x->gemm, w->a, stream, err) : run_blaslt(w->e, w->x, w->d, w->bias, err);
+}
+
+/* Whether this erf-GELU Linear runs fused. Neither way wins everywhere: at
+ * batch 1 the fused GEMM saves a launch and a pass, while at 64 x 512
+ * cuBLASLt's GEMM is fast enough (about 700 TFLOP/s against about 420) that
+ * it and the bias+GELU pass take as long. So the first run of a shape
+ * outside a capture times both on the run's own operands, each from a CUDA
+ * graph of TUNE_RUNS runs (rg_rt_cuda_time_calls: issued one by one, small
+ * kernels would time the host), and remembers the faster (Y ends up the
+ * same either way); inside a capture, while profiling, or once GEMM_CHOICES
+ * shapes are remembered, a shape not decided runs fused. */
+#define TUNE_RUNS 5
+static rg_status choose_way(rg_cuda_exec *e, const exec_node *x, const rg_rt_blaslt_linear_desc *d, const void *bias,
                             const rg_rt_gemm_args *a, bool *fused, rg_error *err) {
-    for (uint32_t c = 0; c < x->nchoices; c++)
-        if (x->choices[c].m == a->m) {
-            *fused = x->choices[c].fused;
-            return RG_OK;
-        }
-    *fused = true;
-    if (e->capturing || e->prof_ev || x->nchoices == GEMM_CHOICES) return RG_OK;
-    float fused_ms = 0, blaslt_ms = 0;
-    RG_TRY(time_way(e, x, d, bias, a, false, &blaslt_ms, err));
-    RG_TRY(time_way(e, x, d, bias, a, true, &fused_ms, err));
-    *fused = fused_ms <= blaslt_ms;
-    x->choices[x->nchoices++] = (gemm_choice){a->m, *fused};
+    const gemm_choice *known = gemm_choice_of(e, a, d->dtype);
+    *fused = known ? known->fused : true;
+    if (known || e->capturing || e->prof_ev || e->ngemm_choices == GEMM_CHOICES) return RG_OK;
+    for (int k = 0; k < 2; k++)
+        if (!e->tune_ev[k]) RG_TRY(rg_rt_cuda_event_new(e->cuda, &e->tune_ev[k], err));
+    float ms[2] = {0, 0}; /* cuBLASLt and the pass, fused */
+    for (int way = 0; way < 2; way++) {
+        way_run run = {e, x, d, bias, a, way == 1};
+        RG_TRY(rg_rt_cuda_time_calls(e->cuda, e->stream, run_way, &run, TUNE_RUNS, e->tune_ev, &ms[way], err));
+    }
+    *fused = ms[1] <= ms[0];
+    e->gemm_choices[e->ngemm_choices++] = (gemm_choice){a->m, a->n, a->k, d->dtype, *fused};
     return RG_OK;
 }
 
@@ -1904,8 +1915,8 @@ const char *rg_cuda_exec_node_kind(rg_cuda_exec *e, size_t i, char *buf, size_t 
         int64_t k = w->dims[0], nn = w->dims[1], m = k && in0 ? (int64_t)(rg_tensor_numel(in0) / (size_t)k) : 0;
         rg_rt_gemm_args a = {.m = m, .n = nn, .k = k, .tile = -1};
         bool fused = x->gemm && rg_rt_cuda_gemm_pick(&a) >= 0; /* the erf GELU in the wgmma GEMM's epilogue */
-        for (uint32_t c = 0; fused && c < x->nchoices; c++)
-            if (x->choices[c].m == m) fused = x->choices[c].fused;
+        const gemm_choice *known = fused ? gemm_choice_of(e, &a, n->outputs[0]->dtype) : NULL;
+        if (known) fused = known->fused;
         snprintf(buf, cap, "Linear m%lld n%lld k%lld%s", (long long)m, (long long)nn, (long long)k,
                  fused ? " erf-GELU epilogue" : x->gelu_erf ? " +erf-GELU" : "");
         break;

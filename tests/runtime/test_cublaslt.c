@@ -299,31 +299,31 @@ Test(blaslt, cache_hits_and_a_full_cache) {
     close_gpu(&g);
 }
 
+typedef struct linear_run {
+    rg_rt_blaslt *blaslt;
+    const rg_rt_blaslt_linear_desc *d;
+} linear_run;
+
+static rg_status run_linear(void *ctx, rg_rt_cuda_stream stream, rg_error *err) {
+    const linear_run *r = ctx;
+    return rg_rt_blaslt_linear(r->blaslt, r->d, stream, err);
+}
+
 /* Mean ms of one call of d, from a CUDA graph of `iterations` calls on
- * `stream` (issued one by one from the host, a small GEMM would time the
- * host), after 3 warm-up calls that also pick the algorithm. */
+ * `stream` (rg_rt_cuda_time_calls: issued one by one, a small GEMM would
+ * time the host), after an untimed call that also picks the algorithm. */
 static double time_linear(gpu *g, const rg_rt_blaslt_linear_desc *d, rg_rt_cuda_stream stream, int iterations) {
     rg_error err = {0};
-    rg_rt_cuda_event start = NULL, end = NULL;
-    cr_assert_eq(rg_rt_cuda_event_new(g->cuda, &start, &err), RG_OK, "%s", err.message);
-    cr_assert_eq(rg_rt_cuda_event_new(g->cuda, &end, &err), RG_OK, "%s", err.message);
-    for (int i = 0; i < 3; i++) cr_assert_eq(rg_rt_blaslt_linear(g->blaslt, d, stream, &err), RG_OK, "%s", err.message);
-    rg_rt_cuda_graph graph = NULL;
-    cr_assert_eq(rg_rt_cuda_capture_begin(g->cuda, stream, &err), RG_OK, "%s", err.message);
-    for (int i = 0; i < iterations; i++)
-        cr_assert_eq(rg_rt_blaslt_linear(g->blaslt, d, stream, &err), RG_OK, "%s", err.message);
-    cr_assert_eq(rg_rt_cuda_capture_end(g->cuda, stream, &graph, &err), RG_OK, "%s", err.message);
-    cr_assert_eq(rg_rt_cuda_graph_launch(g->cuda, graph, stream, &err), RG_OK, "%s", err.message);
-    cr_assert_eq(rg_rt_cuda_event_record(g->cuda, start, stream, &err), RG_OK);
-    cr_assert_eq(rg_rt_cuda_graph_launch(g->cuda, graph, stream, &err), RG_OK, "%s", err.message);
-    cr_assert_eq(rg_rt_cuda_event_record(g->cuda, end, stream, &err), RG_OK);
-    cr_assert_eq(rg_rt_cuda_stream_sync(g->cuda, stream, &err), RG_OK, "%s", err.message);
+    rg_rt_cuda_event ev[2] = {NULL, NULL};
+    cr_assert_eq(rg_rt_cuda_event_new(g->cuda, &ev[0], &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_event_new(g->cuda, &ev[1], &err), RG_OK, "%s", err.message);
+    linear_run run = {g->blaslt, d};
     float ms = 0;
-    cr_assert_eq(rg_rt_cuda_event_elapsed(g->cuda, start, end, &ms, &err), RG_OK, "%s", err.message);
-    rg_rt_cuda_graph_free(g->cuda, graph);
-    rg_rt_cuda_event_free(g->cuda, start);
-    rg_rt_cuda_event_free(g->cuda, end);
-    return ms / iterations;
+    cr_assert_eq(rg_rt_cuda_time_calls(g->cuda, stream, run_linear, &run, iterations, ev, &ms, &err), RG_OK, "%s",
+                 err.message);
+    rg_rt_cuda_event_free(g->cuda, ev[0]);
+    rg_rt_cuda_event_free(g->cuda, ev[1]);
+    return ms;
 }
 
 /* Printed, not asserted: BERT's FFN up-projection at 16384 tokens. */

@@ -371,30 +371,19 @@ Test(cuda_gemm, launch_refuses_bad_arguments) {
     gpu_close(&g);
 }
 
-/* Mean ms of one launch from a CUDA graph of `iterations` of them. */
-typedef rg_status (*launch_fn)(void *ctx, rg_rt_cuda_stream stream, rg_error *err);
-
-static double time_graph(gpu *g, launch_fn fn, void *ctx, int iterations) {
+/* Mean ms of one call of fn from a CUDA graph of `iterations` of them
+ * (rg_rt_cuda_time_calls, as the executor's choice times them). */
+static double time_graph(gpu *g, rg_rt_cuda_calls_fn fn, void *ctx, int iterations) {
     rg_error err = {0};
-    for (int i = 0; i < 3; i++) cr_assert_eq(fn(ctx, g->stream, &err), RG_OK, "%s", err.message);
-    rg_rt_cuda_graph graph = NULL;
-    cr_assert_eq(rg_rt_cuda_capture_begin(g->cuda, g->stream, &err), RG_OK, "%s", err.message);
-    for (int i = 0; i < iterations; i++) cr_assert_eq(fn(ctx, g->stream, &err), RG_OK, "%s", err.message);
-    cr_assert_eq(rg_rt_cuda_capture_end(g->cuda, g->stream, &graph, &err), RG_OK, "%s", err.message);
-    rg_rt_cuda_event start = NULL, end = NULL;
-    cr_assert_eq(rg_rt_cuda_event_new(g->cuda, &start, &err), RG_OK);
-    cr_assert_eq(rg_rt_cuda_event_new(g->cuda, &end, &err), RG_OK);
-    cr_assert_eq(rg_rt_cuda_graph_launch(g->cuda, graph, g->stream, &err), RG_OK, "%s", err.message);
-    cr_assert_eq(rg_rt_cuda_event_record(g->cuda, start, g->stream, &err), RG_OK);
-    cr_assert_eq(rg_rt_cuda_graph_launch(g->cuda, graph, g->stream, &err), RG_OK, "%s", err.message);
-    cr_assert_eq(rg_rt_cuda_event_record(g->cuda, end, g->stream, &err), RG_OK);
-    cr_assert_eq(rg_rt_cuda_stream_sync(g->cuda, g->stream, &err), RG_OK, "%s", err.message);
+    rg_rt_cuda_event ev[2] = {NULL, NULL};
+    cr_assert_eq(rg_rt_cuda_event_new(g->cuda, &ev[0], &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_event_new(g->cuda, &ev[1], &err), RG_OK, "%s", err.message);
     float ms = 0;
-    cr_assert_eq(rg_rt_cuda_event_elapsed(g->cuda, start, end, &ms, &err), RG_OK);
-    rg_rt_cuda_graph_free(g->cuda, graph);
-    rg_rt_cuda_event_free(g->cuda, start);
-    rg_rt_cuda_event_free(g->cuda, end);
-    return ms / iterations;
+    cr_assert_eq(rg_rt_cuda_time_calls(g->cuda, g->stream, fn, ctx, iterations, ev, &ms, &err), RG_OK, "%s",
+                 err.message);
+    rg_rt_cuda_event_free(g->cuda, ev[0]);
+    rg_rt_cuda_event_free(g->cuda, ev[1]);
+    return ms;
 }
 
 typedef struct ours_ctx {
