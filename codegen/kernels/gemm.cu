@@ -122,35 +122,23 @@ __device__ __forceinline__ float rg_gemm_float(rg_gemm_elem v) { return __bfloat
 #define RG_GEMM_PRED(n) "{\n.reg .pred p;\nsetp.ne.b32 p, %" #n ", 0;\n"
 
 /* d = a b + (accumulate ? d : 0) over one 16-deep slice, a 64 x N tile:
- * both operands from shared memory through their descriptors. */
+ * both operands from shared memory through their descriptors. One
+ * specialisation per width: they differ only in the instruction's shape and
+ * operand count (N / 2 accumulators, then a, b and the predicate's source). */
 template <int N> struct rg_gemm_mma;
-template <> struct rg_gemm_mma<64> {
-    static __device__ __forceinline__ void run(float (&d)[32], unsigned long long a, unsigned long long b,
-                                               int accumulate) {
-        asm volatile(RG_GEMM_PRED(34) "wgmma.mma_async.sync.aligned.m64n64k16" RG_GEMM_TYPES RG_GEMM_D64
-                                      ", %32, %33, p, 1, 1, 0, 1;\n}\n"
-                     : RG_GEMM_F32(d, 0)
-                     : "l"(a), "l"(b), "r"(accumulate));
-    }
-};
-template <> struct rg_gemm_mma<128> {
-    static __device__ __forceinline__ void run(float (&d)[64], unsigned long long a, unsigned long long b,
-                                               int accumulate) {
-        asm volatile(RG_GEMM_PRED(66) "wgmma.mma_async.sync.aligned.m64n128k16" RG_GEMM_TYPES RG_GEMM_D128
-                                      ", %64, %65, p, 1, 1, 0, 1;\n}\n"
-                     : RG_GEMM_F64(d, 0)
-                     : "l"(a), "l"(b), "r"(accumulate));
-    }
-};
-template <> struct rg_gemm_mma<256> {
-    static __device__ __forceinline__ void run(float (&d)[128], unsigned long long a, unsigned long long b,
-                                               int accumulate) {
-        asm volatile(RG_GEMM_PRED(130) "wgmma.mma_async.sync.aligned.m64n256k16" RG_GEMM_TYPES RG_GEMM_D256
-                                       ", %128, %129, p, 1, 1, 0, 1;\n}\n"
-                     : RG_GEMM_F128(d, 0)
-                     : "l"(a), "l"(b), "r"(accumulate));
-    }
-};
+#define RG_GEMM_MMA(N, D_LIST, F_LIST, A, B, P)                                                                       \
+    template <> struct rg_gemm_mma<N> {                                                                                \
+        static __device__ __forceinline__ void run(float (&d)[N / 2], unsigned long long a, unsigned long long b,     \
+                                                   int accumulate) {                                                   \
+            asm volatile(RG_GEMM_PRED(P) "wgmma.mma_async.sync.aligned.m64n" #N "k16" RG_GEMM_TYPES D_LIST            \
+                                         ", %" #A ", %" #B ", p, 1, 1, 0, 1;\n}\n"                                    \
+                         : F_LIST(d, 0)                                                                                \
+                         : "l"(a), "l"(b), "r"(accumulate));                                                           \
+        }                                                                                                              \
+    };
+RG_GEMM_MMA(64, RG_GEMM_D64, RG_GEMM_F32, 32, 33, 34)
+RG_GEMM_MMA(128, RG_GEMM_D128, RG_GEMM_F64, 64, 65, 66)
+RG_GEMM_MMA(256, RG_GEMM_D256, RG_GEMM_F128, 128, 129, 130)
 
 /* Shared-memory matrix descriptor (see attention.cu's rg_wg_desc): start
  * address, leading offset `lead` (B: the 64-column chunk stride), 8-row
