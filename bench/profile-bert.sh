@@ -8,7 +8,8 @@
 # node from one replay with an event after every node. Logs under $OUT.
 #
 # Usage: bench/profile-bert.sh [build-dir] [shapes] [dtypes]
-#        (default build-gpu, 1x128,64x512, fp16,fp32; fp16-approx is fp16 with --approximate-gelu)
+#        (default build-gpu, 1x128,64x512, fp16,fp32; a dtype may carry suffixes:
+#        fp16-approx is fp16 with --approximate-gelu, fp16-custom fp16 with --custom-gemm)
 set -euo pipefail
 build=${1:-build-gpu}
 shapes=${2:-1x128,64x512}
@@ -22,9 +23,10 @@ arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -
 name=bert-base_classic_o17
 [ -f "$models/$name.onnx" ] || python3 models/export_hf.py --out "$models" --base --only "$name" 2>&1 | tail -2
 for dtype in ${dtypes//,/ }; do
-    # fp16-approx: fp16 with --approximate-gelu
-    flags=(--dtype "${dtype%-approx}")
-    [ "$dtype" = "${dtype%-approx}" ] || flags+=(--approximate-gelu)
+    # fp16-approx: fp16 with --approximate-gelu; fp16-custom: with --custom-gemm
+    flags=(--dtype "${dtype%%-*}")
+    case "$dtype" in *-approx*) flags+=(--approximate-gelu) ;; esac
+    case "$dtype" in *-custom*) flags+=(--custom-gemm) ;; esac
     [ -f "$models/$name.$dtype.plan" ] ||
         "$build/ragged" compile "$models/$name.onnx" -o "$models/$name.$dtype.plan" --target "$arch" "${flags[@]}"
     echo "== $dtype"

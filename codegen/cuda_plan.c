@@ -178,9 +178,10 @@ static rg_status add_attention_general(rg_cg_cuda_kernels *k, const rg_graph *g,
     return RG_OK;
 }
 
-/* Whether a Linear runs on the Hopper GEMM for `target`: an erf-GELU one
- * (cuBLASLt has no such epilogue) in fp16 or bf16 with a constant [K, N]
- * weight. Shapes are checked at run time; others take cuBLASLt. */
+/* Whether a Linear may run on the Hopper GEMM for `target`: one with no
+ * activation or the erf GELU (cuBLASLt has no such epilogue), in fp16 or
+ * bf16, with a constant [K, N] weight. The executor times it against
+ * cuBLASLt per shape; shapes it cannot take run on cuBLASLt. */
 static bool gemm_wanted(const rg_node *node, const char *target) {
     if (node->op != RG_OP_LINEAR || !rg_kabi_wgmma_target_ok(target)) return false;
     if (!rg_kabi_gemm_dtype_ok(node->outputs[0]->dtype) || node->inputs[0]->dtype != node->outputs[0]->dtype)
@@ -188,7 +189,8 @@ static bool gemm_wanted(const rg_node *node, const char *target) {
     if (!node->inputs[1]->constant || node->inputs[1]->rank != 2) return false;
     const char *act;
     rg_error ignored = {0};
-    return rg_node_attr_string(node, "activation", "none", &act, &ignored) == RG_OK && !strcmp(act, "gelu");
+    return rg_node_attr_string(node, "activation", "none", &act, &ignored) == RG_OK &&
+           (!strcmp(act, "gelu") || !strcmp(act, "none"));
 }
 
 /* The GEMM module of the node's dtype, listing the Linears it serves. */

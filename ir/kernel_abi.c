@@ -243,10 +243,13 @@ rg_status rg_kabi_attention_variant_of(const rg_node *node, rg_kabi_attention_va
 
 /* The instantiations at the end of codegen/kernels/gemm.cu, largest first. */
 static const rg_kabi_gemm_tile gemm_tiles[] = {
-    {"m128n256", 2, 256, 4, 1},
-    {"m128n128", 2, 128, 5, 1},
-    {"m64n128", 1, 128, 4, 2},
-    {"m64n64", 1, 64, 4, 3},
+    {"m128n256", 2, 256, 4, 1, 1},
+    {"m128n128", 2, 128, 5, 1, 1},
+    {"m64n128", 1, 128, 4, 2, 1},
+    {"m64n64", 1, 64, 4, 3, 1},
+    {"m64n64s2", 1, 64, 4, 3, 2},
+    {"m64n64s4", 1, 64, 4, 3, 4},
+    {"m64n64s8", 1, 64, 4, 3, 8},
 };
 
 const rg_kabi_gemm_tile *rg_kabi_gemm_tiles(size_t *count) {

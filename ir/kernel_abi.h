@@ -161,13 +161,15 @@ rg_status rg_kabi_attention_variant_of(const rg_node *node, rg_kabi_attention_va
 /* ------------------------------------------------------ Hopper GEMM */
 
 /* A block's tile of Y: warpgroups x 64 rows by bn columns, with `stages`
- * 64-deep slices of X and W in flight. */
+ * 64-deep slices of X and W in flight. With split > 1, a cluster of `split`
+ * blocks shares each tile, each taking 1/split of k (for few rows). */
 typedef struct rg_kabi_gemm_tile {
-    const char *name; /* "m128n256": the kernel name's suffix */
+    const char *name; /* "m128n256", "m64n64s4": the kernel name's suffix */
     int warpgroups;   /* 1 or 2: bm = 64 * warpgroups rows */
     int bn;           /* columns: 64, 128 or 256 */
     int stages;
     int per_sm;       /* blocks an SM holds at once (shared memory, registers) */
+    int split;        /* 1: persistent blocks, a tile each at a time; else the cluster size along k */
 } rg_kabi_gemm_tile;
 
 /* The tiles gemm.cu instantiates, largest first; *count receives how many. */

@@ -69,15 +69,16 @@ typedef struct attention_plan {
     rg_rt_cuda_kernel general_kernel, fixup;
 } attention_plan;
 
-/* Which way an erf-GELU Linear of one product shape runs, decided by
- * timing both the first time the shape is seen outside a capture
- * (choose_way). Kept per executor: every layer of a model has the same
- * shapes, so one decision serves them all. */
+/* Which way a Linear of one product shape and epilogue runs, where a plan
+ * has a GEMM module for it, decided by timing both the first time the shape
+ * is seen outside a capture (choose_way). Kept per executor: every layer of
+ * a model has the same shapes, so one decision serves them all. */
 #define GEMM_CHOICES 32
 typedef struct gemm_choice {
     int64_t m, n, k;
     rg_dtype dtype;
-    bool fused; /* the wgmma GEMM with the GELU epilogue; else cuBLASLt and the bias+GELU pass */
+    bool gelu;
+    bool fused; /* the wgmma GEMM with its epilogue; else cuBLASLt (and for an erf GELU the bias+GELU pass) */
 } gemm_choice;
 
 typedef struct exec_node {
@@ -85,7 +86,7 @@ typedef struct exec_node {
     rg_kabi_fused_kernel fused;
     rg_rt_cuda_kernel vec, scalar, kernel;
     rg_rt_cuda_attention *attention; /* borrowed from the module table */
-    rg_rt_cuda_gemm *gemm;           /* erf-GELU Linears of plans with a GEMM module: borrowed likewise */
+    rg_rt_cuda_gemm *gemm;           /* Linears a plan's GEMM module serves: borrowed likewise */
     rg_kabi_attention_variant variant;
     float scale;
     int heads;
@@ -454,8 +455,8 @@ static rg_status prepare_linear(rg_cuda_exec *e, uint32_t i, rg_error *err) {
     else if (!strcmp(act, "gelu_tanh")) x->activation = RG_RT_BLASLT_ACT_GELU_TANH;
     else if (!strcmp(act, "gelu")) x->gelu_erf = true; /* bias epilogue, then the erf GELU kernel */
     else if (strcmp(act, "none")) return rg_error_set(err, RG_ERR_UNSUPPORTED, "Linear activation '%s'", act);
-    if (!x->gelu_erf) return RG_OK;
-    RG_TRY(prepare_gelu(e, n, x, err)); /* also the way for shapes the GEMM module cannot take */
+    if (x->gelu_erf) RG_TRY(prepare_gelu(e, n, x, err)); /* also the way for shapes the GEMM module cannot take */
+    else if (x->activation != RG_RT_BLASLT_ACT_NONE) return RG_OK; /* cuBLASLt's epilogues */
     size_t m;
     const rg_ir_kernel *k = module_of(e->plan, i, &m);
     if (!k || strcmp(k->kind, "gemm") != 0) return RG_OK;
@@ -977,16 +978,16 @@ static rg_status run_blaslt(rg_cuda_exec *e, const exec_node *x, const rg_rt_bla
     return launch_flat(e, x->kernel, args, total, err);
 }
 
-/* The decision for this product shape, or NULL when none was made. */
+/* The decision for this product shape and epilogue, or NULL when none was made. */
 static const gemm_choice *gemm_choice_of(const rg_cuda_exec *e, const rg_rt_gemm_args *a, rg_dtype dtype) {
     for (uint32_t c = 0; c < e->ngemm_choices; c++) {
         const gemm_choice *g = &e->gemm_choices[c];
-        if (g->m == a->m && g->n == a->n && g->k == a->k && g->dtype == dtype) return g;
+        if (g->m == a->m && g->n == a->n && g->k == a->k && g->dtype == dtype && g->gelu == a->gelu) return g;
     }
     return NULL;
 }
 
-/* One run of an erf-GELU Linear one way, as rg_rt_cuda_time_calls issues it. */
+/* One run of a Linear one way, as rg_rt_cuda_time_calls issues it. */
 typedef struct way_run {
     rg_cuda_exec *e;
     const exec_node *x;
@@ -1001,10 +1002,11 @@ static rg_status run_way(void *ctx, rg_rt_cuda_stream stream, rg_error *err) {
     return w->fused ? rg_rt_cuda_gemm_launch(w->x->gemm, w->a, stream, err) : run_blaslt(w->e, w->x, w->d, w->bias, err);
 }
 
-/* Whether this erf-GELU Linear runs fused. Neither way wins everywhere: at
- * batch 1 the fused GEMM saves a launch and a pass, while at 64 x 512
- * cuBLASLt's GEMM is fast enough (about 700 TFLOP/s against about 420) that
- * it and the bias+GELU pass take as long. So the first run of a shape
+/* Whether this Linear runs on the wgmma GEMM. Neither way wins everywhere:
+ * with few rows its split-K tiles spread a product over every SM and an
+ * erf-GELU Linear saves a launch and a pass, while at 64 x 512 cuBLASLt's
+ * GEMM is fast enough (about 700 TFLOP/s against about 420) that it and the
+ * bias+GELU pass take as long. So the first run of a shape
  * outside a capture times both on the run's own operands, each from a CUDA
  * graph of TUNE_RUNS runs (rg_rt_cuda_time_calls: issued one by one, small
  * kernels would time the host), and remembers the faster (Y ends up the
@@ -1024,7 +1026,7 @@ static rg_status choose_way(rg_cuda_exec *e, const exec_node *x, const rg_rt_bla
         RG_TRY(rg_rt_cuda_time_calls(e->cuda, e->stream, run_way, &run, TUNE_RUNS, e->tune_ev, &ms[way], err));
     }
     *fused = ms[1] <= ms[0];
-    e->gemm_choices[e->ngemm_choices++] = (gemm_choice){a->m, a->n, a->k, d->dtype, *fused};
+    e->gemm_choices[e->ngemm_choices++] = (gemm_choice){a->m, a->n, a->k, d->dtype, a->gelu, *fused};
     return RG_OK;
 }
 
@@ -1045,16 +1047,16 @@ static rg_status run_linear(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_
     d.bias = x->bias_gelu ? NULL : bias;
     d.y = device_ptr(e, n->outputs[0]);
     if (d.m == 0) return RG_OK;
-    rg_rt_gemm_args a = {.x = d.x, .w = d.w, .bias = bias, .y = d.y, .m = d.m, .n = d.n, .k = d.k, .gelu = true,
-                         .tile = -1, .sm_count = e->info.multiprocessors};
+    rg_rt_gemm_args a = {.x = d.x, .w = d.w, .bias = bias, .y = d.y, .m = d.m, .n = d.n, .k = d.k,
+                         .gelu = x->gelu_erf, .tile = -1, .sm_count = e->info.multiprocessors};
     if (x->gemm && rg_rt_cuda_gemm_fits(&a)) {
         bool fused;
         RG_TRY(choose_way(e, x, &d, bias, &a, &fused, err));
         if (fused) {
-            /* the erf GELU in the GEMM's epilogue: one pass over Y, not two */
+            /* an erf GELU in the GEMM's epilogue: one pass over Y, not two */
             RG_TRY(rg_rt_cuda_gemm_launch(x->gemm, &a, e->stream, err));
             /* profiling: the node's end event (for an erf-GELU Linear it is recorded here, see launch_all) */
-            return e->prof_ev ? record(e, e->prof_ev[2 * (size_t)e->prof_node + 1], err) : RG_OK;
+            return e->prof_ev && x->gelu_erf ? record(e, e->prof_ev[2 * (size_t)e->prof_node + 1], err) : RG_OK;
         }
     }
     return run_blaslt(e, x, &d, bias, err);
@@ -1913,12 +1915,12 @@ const char *rg_cuda_exec_node_kind(rg_cuda_exec *e, size_t i, char *buf, size_t 
     case NODE_LINEAR: {
         const rg_tensor *w = n->inputs[1]->constant;
         int64_t k = w->dims[0], nn = w->dims[1], m = k && in0 ? (int64_t)(rg_tensor_numel(in0) / (size_t)k) : 0;
-        rg_rt_gemm_args a = {.m = m, .n = nn, .k = k, .tile = -1};
-        bool fused = x->gemm && rg_rt_cuda_gemm_pick(&a) >= 0; /* the erf GELU in the wgmma GEMM's epilogue */
+        rg_rt_gemm_args a = {.m = m, .n = nn, .k = k, .gelu = x->gelu_erf, .tile = -1};
+        bool fused = x->gemm && rg_rt_cuda_gemm_pick(&a) >= 0; /* on the wgmma GEMM */
         const gemm_choice *known = fused ? gemm_choice_of(e, &a, n->outputs[0]->dtype) : NULL;
         if (known) fused = known->fused;
         snprintf(buf, cap, "Linear m%lld n%lld k%lld%s", (long long)m, (long long)nn, (long long)k,
-                 fused ? " erf-GELU epilogue" : x->gelu_erf ? " +erf-GELU" : "");
+                 fused ? (x->gelu_erf ? " erf-GELU epilogue" : " wgmma GEMM") : x->gelu_erf ? " +erf-GELU" : "");
         break;
     }
     case NODE_ATTENTION:

@@ -67,15 +67,19 @@ void rg_rt_cuda_gemm_free(rg_rt_cuda_gemm *gemm) {
     rg_mem_free(gemm->alloc, gemm, sizeof *gemm);
 }
 
+/* Blocks for one tile each (a split-K tile's cluster counts split). */
 static int64_t blocks_of(const rg_kabi_gemm_tile *tile, const rg_rt_gemm_args *a) {
     int64_t bm = 64 * tile->warpgroups;
-    return (a->m + bm - 1) / bm * (a->n / tile->bn);
+    return (a->m + bm - 1) / bm * (a->n / tile->bn) * tile->split;
 }
 
-/* Whether `tile` can run `a`: the kernel's shape rule, and a grid of at
- * most 2^31 - 1 blocks when the SM count is unknown. */
+/* Whether `tile` can run `a`: the kernel's shape rule, at least one slice
+ * of k per block of a split-K cluster, and a grid of at most 2^31 - 1
+ * blocks where it is not capped at what the SMs hold (split-K grids, or an
+ * unknown SM count). */
 static bool tile_fits(const rg_kabi_gemm_tile *tile, const rg_rt_gemm_args *a) {
-    return a->n % tile->bn == 0 && (a->sm_count > 0 || blocks_of(tile, a) <= INT32_MAX);
+    if (a->n % tile->bn != 0 || a->k / 64 < tile->split) return false;
+    return (a->sm_count > 0 && tile->split == 1) || blocks_of(tile, a) <= INT32_MAX;
 }
 
 int rg_rt_cuda_gemm_pick(const rg_rt_gemm_args *a) {
@@ -120,9 +124,9 @@ rg_status rg_rt_cuda_gemm_launch(rg_rt_cuda_gemm *gemm, const rg_rt_gemm_args *a
     struct gemm_params params = {
         .x = a->x, .w = a->w, .bias = a->bias, .y = a->y, .m = a->m, .n = (int)a->n, .k = (int)a->k};
     /* persistent blocks, as many as the SMs hold at once, each taking every
-     * grid-th tile (gemm.cu) */
+     * grid-th tile (gemm.cu); split-K tiles: a cluster per tile */
     int64_t blocks = blocks_of(tile, a), resident = (int64_t)a->sm_count * tile->per_sm;
-    if (resident > 0 && blocks > resident) blocks = resident;
+    if (tile->split == 1 && resident > 0 && blocks > resident) blocks = resident;
     unsigned grid[3] = {(unsigned)blocks, 1, 1};
     unsigned block[3] = {(unsigned)(128 * tile->warpgroups), 1, 1};
     void *kernel_args[] = {&params};

@@ -32,7 +32,16 @@
  * cp.async brings slice kt + STAGES - 2 while the tensor cores work on kt;
  * rows of X past m are zero-filled and their results not stored. Blocks are
  * persistent (rg_gemm_body), and the epilogue leaves through 2 KB of shared
- * memory per warp after the stages. The runtime uses this kernel only
+ * memory per warp after the stages.
+ *
+ * Split-K tiles (a name ending s<S>, "m64n64s4") are for few rows, where
+ * even 64 x 64 tiles leave most SMs idle (at 128 rows, a 768-wide Linear
+ * is 24 tiles for 132 SMs, and its time is that of a few blocks streaming
+ * all of k). There a cluster of S blocks shares a tile, each taking a
+ * contiguous 1/S of the slices; the partial sums meet in shared memory
+ * across the cluster (rg_gemm_split_epilogue), where each block adds up,
+ * finishes and stores 1/S of the tile's rows. Those blocks are not
+ * persistent: the grid is S blocks per tile. The runtime uses this kernel only
  * for plans compiled with --custom-gemm, and there only where it times
  * faster than cuBLASLt plus the GELU pass (docs/cuda.md: it reaches about
  * 60% of cuBLASLt's throughput).
@@ -224,7 +233,78 @@ __device__ __forceinline__ float rg_gemm_gelu(float v) {
  * stays in L2. Their slices form one stream through the STAGES stages, so
  * the first slices of the next tile are already landing while this one's
  * last MMAs and epilogue run. */
-template <int WGS, int BN, int STAGES, bool GELU>
+/* A cluster-wide barrier: this block's shared-memory writes before it are
+ * visible to the cluster's blocks after it. */
+__device__ __forceinline__ void rg_gemm_cluster_sync(void) {
+    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+
+/* The split-K tiles' end (see the header): a block of a cluster of SPLIT
+ * holds the partial sums of its slices of one BM x BN tile in `acc`. Each
+ * block stores them, fp32, row-major with rows LD floats apart (8 more than
+ * BN, which spreads a warp's 8 rows over the banks), at `red` in its shared
+ * memory; after a cluster barrier, block `rank` reads rows rank * BM / SPLIT
+ * onwards from all SPLIT blocks (in rank order, so the sum does not depend
+ * on timing), adds the bias, applies the GELU and stores them to Y, 4
+ * columns a thread. The second barrier keeps every block's shared memory
+ * alive until the others are done reading it. */
+template <int WGS, int BN, int WN, int SPLIT, bool GELU>
+__device__ __forceinline__ void rg_gemm_split_epilogue(const float (&acc)[BN / WN][WN / 2], unsigned red,
+                                                       const rg_gemm_params &p, long long row0, int n0) {
+    constexpr int BM = 64 * WGS, THREADS = 128 * WGS, LD = BN + 8, NI = BN / WN;
+    constexpr int ROWS = BM / SPLIT, VECS = ROWS * BN / 4;
+    static_assert(BM % SPLIT == 0, "each block of the cluster finishes whole rows");
+    const int group = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+    const int gr = lane >> 2, t = lane & 3;
+    const int row = group * 64 + warp * 16 + gr; /* this thread's rows: row and row + 8 */
+#pragma unroll
+    for (int j = 0; j < NI; j++)
+#pragma unroll
+        for (int c = 0; c < WN / 8; c++) {
+            const unsigned at = red + (unsigned)((row * LD + j * WN + c * 8 + 2 * t) * 4);
+            asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(at), "f"(acc[j][4 * c]), "f"(acc[j][4 * c + 1])
+                         : "memory");
+            asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(at + 8 * LD * 4), "f"(acc[j][4 * c + 2]),
+                         "f"(acc[j][4 * c + 3])
+                         : "memory");
+        }
+    unsigned rank;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(rank));
+    rg_gemm_cluster_sync();
+    for (int v = threadIdx.x; v < VECS; v += THREADS) {
+        const int r = (int)rank * ROWS + v / (BN / 4), c = (v % (BN / 4)) * 4;
+        const unsigned local = red + (unsigned)((r * LD + c) * 4);
+        float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+        for (int q = 0; q < SPLIT; q++) {
+            unsigned remote;
+            float part[4];
+            asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(local), "r"(q));
+            asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+                         : "=f"(part[0]), "=f"(part[1]), "=f"(part[2]), "=f"(part[3])
+                         : "r"(remote)
+                         : "memory");
+#pragma unroll
+            for (int i = 0; i < 4; i++) s[i] += part[i];
+        }
+        if (p.bias) {
+            const unsigned *b = (const unsigned *)((const rg_gemm_elem *)p.bias + n0 + c);
+            const unsigned pairs[2] = {__ldg(b), __ldg(b + 1)};
+#pragma unroll
+            for (int i = 0; i < 4; i++) s[i] += rg_gemm_float(((const rg_gemm_elem *)pairs)[i]);
+        }
+        if (GELU) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) s[i] = rg_gemm_gelu(s[i]);
+        }
+        if (row0 + r < p.m)
+            *(uint2 *)((rg_gemm_elem *)p.y + (row0 + r) * p.n + n0 + c) =
+                make_uint2(rg_gemm_pack(s[0], s[1]), rg_gemm_pack(s[2], s[3]));
+    }
+    rg_gemm_cluster_sync();
+}
+
+template <int WGS, int BN, int STAGES, bool GELU, int SPLIT>
 __device__ __forceinline__ void rg_gemm_body(const rg_gemm_params &p) {
     constexpr int BM = 64 * WGS, THREADS = 128 * WGS;
     constexpr int A_BYTES = BM * 128, STAGE_BYTES = A_BYTES + BN * 128;
@@ -235,10 +315,21 @@ __device__ __forceinline__ void rg_gemm_body(const rg_gemm_params &p) {
     /* the swizzle is of address bits: stages start at 1024-byte boundaries
      * (the launcher asks for 1 KB more than the stages need) */
     const unsigned base = ((unsigned)__cvta_generic_to_shared(rg_gemm_smem) + 1023u) & ~1023u;
-    const int slices = p.k / 64, tiles_n = p.n / BN;
+    const int tiles_n = p.n / BN;
     const long long tiles = (p.m + BM - 1) / BM * tiles_n;
-    if ((long long)blockIdx.x >= tiles) return;
-    const long long stream = ((tiles - 1 - blockIdx.x) / gridDim.x + 1) * slices; /* this block's slices */
+    /* Persistent: tiles blockIdx.x, + gridDim.x, ..., every slice of each.
+     * Split-K: tile blockIdx.x / SPLIT (the cluster's), slices kt0 onwards. */
+    long long tile0 = blockIdx.x;
+    int kt0 = 0, slices = p.k / 64;
+    if (SPLIT > 1) {
+        const int rank = (int)(blockIdx.x % SPLIT), all = slices;
+        tile0 = blockIdx.x / SPLIT;
+        kt0 = rank * all / SPLIT;
+        slices = (rank + 1) * all / SPLIT - kt0; /* the launcher keeps it >= 1 */
+    } else if (tile0 >= tiles) {
+        return; /* never in a cluster: its blocks meet at barriers */
+    }
+    const long long stream = SPLIT > 1 ? slices : ((tiles - 1 - tile0) / gridDim.x + 1) * slices; /* this block's */
     const rg_gemm_elem *x = (const rg_gemm_elem *)p.x, *w = (const rg_gemm_elem *)p.w;
     const int group = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
     const rg_gemm_loader<BM, BN, THREADS> loader;
@@ -251,7 +342,7 @@ __device__ __forceinline__ void rg_gemm_body(const rg_gemm_params &p) {
         long long row;
         int col, kt, stage;
     };
-    const cursor first = {(long long)blockIdx.x / tiles_n, (int)(blockIdx.x % tiles_n), 0, 0};
+    const cursor first = {tile0 / tiles_n, (int)(tile0 % tiles_n), 0, 0};
     auto advance = [&](cursor &c) {
         if (++c.stage == STAGES) c.stage = 0;
         if (++c.kt < slices) return;
@@ -269,7 +360,7 @@ __device__ __forceinline__ void rg_gemm_body(const rg_gemm_params &p) {
     auto load_next = [&]() {
         if (loaded < stream) {
             const unsigned stage = base + (unsigned)(ld.stage * STAGE_BYTES);
-            loader.load(stage, stage + A_BYTES, x, w, p, ld.row * BM, ld.col * BN, ld.kt * 64);
+            loader.load(stage, stage + A_BYTES, x, w, p, ld.row * BM, ld.col * BN, (kt0 + ld.kt) * 64);
             advance(ld);
         }
         loaded++;
@@ -321,6 +412,13 @@ __device__ __forceinline__ void rg_gemm_body(const rg_gemm_params &p) {
         for (int j = 0; j < NI; j++)
 #pragma unroll
             for (int i = 0; i < WN / 2; i++) asm volatile("" : "+f"(acc[j][i])::"memory");
+        if (SPLIT > 1) {
+            /* every warpgroup's MMAs are done, so the stages are free */
+            static_assert(64 * WGS * (BN + 8) * 4 <= STAGES * STAGE_BYTES, "the partial sums fit in the stages");
+            __syncthreads();
+            rg_gemm_split_epilogue<WGS, BN, WN, SPLIT, GELU>(acc, base, p, tile.row * BM, tile.col * BN);
+            continue; /* the only tile */
+        }
 
         /* The epilogue, 64 columns at a time per warp: the accumulator
          * layout gives a thread columns 2t, 2t+1 of rows gr and gr+8 of its
@@ -375,17 +473,30 @@ __device__ __forceinline__ void rg_gemm_body(const rg_gemm_params &p) {
     rg_gemm_wait<0>(); /* only empty groups can be left; none may outlive the block */
 }
 
-/* The tiles (ir/kernel_abi.c lists the same): warpgroups, BN, stages. The
- * shared memory a block needs is STAGES * (BM + BN) * 128 for the stages,
- * 2 KB per warp for the epilogue and 1 KB for the alignment. */
+/* The tiles (ir/kernel_abi.c lists the same): warpgroups, BN, stages, and
+ * for split-K the cluster's size. The shared memory a block needs is
+ * STAGES * (BM + BN) * 128 for the stages, 2 KB per warp for the epilogue
+ * and 1 KB for the alignment. */
 #define RG_GEMM_TILE(tile, WGS, BN, STAGES)                                                                            \
     extern "C" __global__ void __launch_bounds__(128 * WGS, 1) RG_GEMM_NAME(bias, tile)(const rg_gemm_params p) {     \
-        rg_gemm_body<WGS, BN, STAGES, false>(p);                                                                       \
+        rg_gemm_body<WGS, BN, STAGES, false, 1>(p);                                                                    \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(128 * WGS, 1) RG_GEMM_NAME(gelu, tile)(const rg_gemm_params p) {     \
-        rg_gemm_body<WGS, BN, STAGES, true>(p);                                                                        \
+        rg_gemm_body<WGS, BN, STAGES, true, 1>(p);                                                                     \
+    }
+#define RG_GEMM_SPLIT_TILE(tile, WGS, BN, STAGES, SPLIT)                                                               \
+    extern "C" __global__ void __cluster_dims__(SPLIT, 1, 1) __launch_bounds__(128 * WGS, 1)                           \
+        RG_GEMM_NAME(bias, tile)(const rg_gemm_params p) {                                                             \
+        rg_gemm_body<WGS, BN, STAGES, false, SPLIT>(p);                                                                \
+    }                                                                                                                  \
+    extern "C" __global__ void __cluster_dims__(SPLIT, 1, 1) __launch_bounds__(128 * WGS, 1)                           \
+        RG_GEMM_NAME(gelu, tile)(const rg_gemm_params p) {                                                             \
+        rg_gemm_body<WGS, BN, STAGES, true, SPLIT>(p);                                                                 \
     }
 RG_GEMM_TILE(m128n256, 2, 256, 4)
 RG_GEMM_TILE(m128n128, 2, 128, 5)
 RG_GEMM_TILE(m64n128, 1, 128, 4)
 RG_GEMM_TILE(m64n64, 1, 64, 4)
+RG_GEMM_SPLIT_TILE(m64n64s2, 1, 64, 4, 2)
+RG_GEMM_SPLIT_TILE(m64n64s4, 1, 64, 4, 4)
+RG_GEMM_SPLIT_TILE(m64n64s8, 1, 64, 4, 8)

@@ -37,6 +37,14 @@ Test(cuda_gemm, tiles_and_names) {
         cr_assert_leq(rg_kabi_gemm_smem_bytes(&tiles[t]), 227 * 1024, "%s over the H100's per-block limit",
                       tiles[t].name);
         cr_assert_geq(tiles[t].per_sm, 1);
+        cr_assert(tiles[t].split == 1 || tiles[t].split == 2 || tiles[t].split == 4 || tiles[t].split == 8,
+                  "%s: a cluster of %d", tiles[t].name, tiles[t].split);
+        cr_assert_eq(64 * tiles[t].warpgroups % tiles[t].split, 0, "%s: whole rows per block", tiles[t].name);
+        char suffix[8];
+        snprintf(suffix, sizeof suffix, "s%d", tiles[t].split);
+        const char *tail = tiles[t].name + strlen(tiles[t].name) - strlen(suffix);
+        cr_assert_eq(tiles[t].split > 1, tail > tiles[t].name && !strcmp(tail, suffix),
+                     "%s: split-K tiles, and only they, end in s<split>", tiles[t].name);
         cr_assert_leq((size_t)tiles[t].per_sm * (rg_kabi_gemm_smem_bytes(&tiles[t]) + 1024), 228 * 1024,
                       "%s: %d blocks do not fit an SM's shared memory", tiles[t].name, tiles[t].per_sm);
         if (t) cr_assert_geq(64 * tiles[t - 1].warpgroups * tiles[t - 1].bn, 64 * tiles[t].warpgroups * tiles[t].bn,
@@ -70,11 +78,26 @@ Test(cuda_gemm, pick_and_refusals) {
     /* 32768 tokens x 3072: the largest tile fills the GPU many times over */
     rg_rt_gemm_args a = args_of(32768, 3072, 768);
     cr_assert_eq(rg_rt_cuda_gemm_pick(&a), 0);
-    /* batch 1: no tile fills 132 SMs, so the one with the most blocks */
+    /* batch 1: no whole-k tile fills 132 SMs; the smallest split of k that
+     * does (96 tiles of 64 x 64, in clusters of 2) */
     a = args_of(128, 3072, 768);
     int t = rg_rt_cuda_gemm_pick(&a);
     cr_assert_geq(t, 0);
     cr_assert_eq(tiles[t].warpgroups * 64 * tiles[t].bn, 64 * 64, "the smallest tile at m=128, got %s", tiles[t].name);
+    cr_assert_eq(tiles[t].split, 2, "got %s", tiles[t].name);
+    /* 24 tiles: clusters of 8 */
+    a = args_of(128, 768, 768);
+    t = rg_rt_cuda_gemm_pick(&a);
+    cr_assert(t >= 0 && tiles[t].split == 8, "got %d", t);
+    /* a split never leaves a block without a slice of k: with 2 slices,
+     * no cluster above 2, and 12 tiles of 64 x 64 are too few without it */
+    a = args_of(16, 768, 128);
+    t = rg_rt_cuda_gemm_pick(&a);
+    cr_assert(t >= 0 && tiles[t].split == 2, "got %d", t);
+    for (size_t i = 0; i < ntiles; i++) {
+        a.tile = (int)i;
+        cr_assert_eq(rg_rt_cuda_gemm_fits(&a), tiles[i].split <= 2, "%s with 2 slices of k", tiles[i].name);
+    }
     /* n of no tile width but 64, k not a multiple of 64, empty k */
     a = args_of(4096, 832, 768);
     t = rg_rt_cuda_gemm_pick(&a);
@@ -153,8 +176,10 @@ static const char *source_dir(void) {
 }
 
 /* The GEMM modules of exported BERT compiled for `target` in `dtype`: how
- * many Linears they list in all (0 when there is none), checking each. */
-static uint32_t gemm_nodes_of(const char *target, rg_dtype dtype, bool custom_gemm) {
+ * many Linears they list in all (0 when there is none), checking each, and
+ * how many of those end in the erf GELU (*gelu, when not NULL). */
+static uint32_t gemm_nodes_of(const char *target, rg_dtype dtype, bool custom_gemm, uint32_t *gelu) {
+    if (gelu) *gelu = 0;
     char model[1024], plan_path[] = "/tmp/rg_gemm_plan_XXXXXX";
     snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", source_dir());
     int fd = mkstemp(plan_path);
@@ -183,7 +208,8 @@ static uint32_t gemm_nodes_of(const char *target, rg_dtype dtype, bool custom_ge
             const char *act = NULL;
             cr_assert_eq(n->op, RG_OP_LINEAR);
             cr_assert_eq(rg_node_attr_string(n, "activation", "none", &act, &err), RG_OK);
-            cr_assert_str_eq(act, "gelu", "only the erf-GELU Linears take the GEMM module");
+            cr_assert(!strcmp(act, "gelu") || !strcmp(act, "none"), "a Linear with activation %s in the module", act);
+            if (gelu && !strcmp(act, "gelu")) ++*gelu;
         }
         listed += k->nnodes;
     }
@@ -193,14 +219,19 @@ static uint32_t gemm_nodes_of(const char *target, rg_dtype dtype, bool custom_ge
 }
 
 /* With --custom-gemm, sm_90 fp16/bf16 plans carry the module for their
- * erf-GELU Linears (one a layer); fp32 plans and plans compiled without the
- * option do not, and other targets refuse the option. */
+ * Linears without an activation or with the erf GELU (one of those a
+ * layer); fp32 plans and plans compiled without the option do not, and
+ * other targets refuse the option. */
 Test(cuda_gemm, plans_carry_the_module, .timeout = 120) {
-    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_F16, true), 2, "one erf-GELU Linear per layer of the 2-layer BERT");
-    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_BF16, true), 2);
-    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_F32, true), 0);
-    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_F16, false), 0);
-    cr_assert_eq(gemm_nodes_of("sm_80", RG_DTYPE_F16, false), 0);
+    uint32_t gelu = 0;
+    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_F16, true, &gelu), 8,
+                 "the 2-layer BERT's Linears: QKV, output, FFN in and out a layer");
+    cr_assert_eq(gelu, 2, "one erf-GELU Linear per layer of the 2-layer BERT");
+    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_BF16, true, &gelu), 8);
+    cr_assert_eq(gelu, 2);
+    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_F32, true, NULL), 0);
+    cr_assert_eq(gemm_nodes_of("sm_90", RG_DTYPE_F16, false, NULL), 0);
+    cr_assert_eq(gemm_nodes_of("sm_80", RG_DTYPE_F16, false, NULL), 0);
     /* asked for on a target without wgmma: an error naming the option, no plan */
     char model[1024];
     snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", source_dir());
@@ -333,21 +364,26 @@ static void check_all(bool narrow) {
     hopper_open_or_skip(&g);
     const rg_dtype dtypes[] = {RG_DTYPE_F16, RG_DTYPE_BF16};
     /* m: one row, a partial tile, several tiles with a ragged end;
-     * k: one slice, three (fewer than the stages), twelve (BERT) */
-    const int64_t shapes[][3] = {{1, 512, 64}, {63, 512, 192}, {130, 512, 768}, {300, 768, 128}};
+     * k: one slice, three (fewer than the stages), twelve (BERT: uneven
+     * shares for a cluster of 8), sixteen (two slices a block of 8) */
+    const int64_t shapes[][3] = {{1, 512, 64}, {63, 512, 192}, {130, 512, 768}, {300, 768, 128}, {70, 256, 1024}};
     size_t ntiles = 0;
-    rg_kabi_gemm_tiles(&ntiles);
+    const rg_kabi_gemm_tile *tiles = rg_kabi_gemm_tiles(&ntiles);
     for (int d = 0; d < 2; d++) {
         rg_rt_cuda_gemm *gemm = gemm_new(&g, dtypes[d], narrow);
         for (size_t t = 0; t < ntiles; t++)
             for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-                check_case(&g, gemm, dtypes[d], (int)t, shapes[s][0], shapes[s][1], shapes[s][2], s % 2 == 0,
-                           s != 3, g.sm_count);
-        /* the launcher's own pick, with GELU and bias, at an odd m */
+                if (shapes[s][2] / 64 >= tiles[t].split) /* a slice of k for every block of a cluster */
+                    check_case(&g, gemm, dtypes[d], (int)t, shapes[s][0], shapes[s][1], shapes[s][2], s % 2 == 0,
+                               s != 3, g.sm_count);
+        /* the launcher's own pick, with GELU and bias, at an odd m, and at
+         * few rows (a split-K tile) */
         check_case(&g, gemm, dtypes[d], -1, 777, 1024, 256, true, true, g.sm_count);
+        check_case(&g, gemm, dtypes[d], -1, 100, 768, 768, false, true, g.sm_count);
         /* few SMs: every block runs several tiles, their slices one stream
          * (a tile's first slices load during the previous one's epilogue) */
-        for (size_t t = 0; t < ntiles; t++) check_case(&g, gemm, dtypes[d], (int)t, 777, 1024, 192, t % 2 == 0, true, 3);
+        for (size_t t = 0; t < ntiles; t++)
+            if (tiles[t].split <= 3) check_case(&g, gemm, dtypes[d], (int)t, 777, 1024, 192, t % 2 == 0, true, 3);
         rg_rt_cuda_gemm_free(gemm);
     }
     gpu_close(&g);
@@ -565,7 +601,6 @@ Test(cuda_gemm, bert_timing, .timeout = 300) {
         for (size_t s = 0; s < sizeof tokens / sizeof tokens[0]; s++) {
             int64_t m = tokens[s], k = linears[l][0], n = linears[l][1];
             if (only_text && (m != only[0] || n != only[1] || k != only[2])) continue;
-            if (!only_text && l > 0 && m != 128 && m != 4096 && m != 32768) continue;
             double flop = 2.0 * (double)m * (double)n * (double)k;
             blaslt_ctx bc = {blaslt, {.m = m, .n = n, .k = k, .dtype = RG_DTYPE_F16, .batch = 1, .x = x, .w = w,
                                       .bias = b, .y = y, .activation = RG_RT_BLASLT_ACT_NONE}};
