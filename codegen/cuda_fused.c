@@ -79,6 +79,16 @@ static void emit_preamble(rg_cg_emit *e, rg_dtype dtype, const rg_kabi_fused_ker
     rg_cg_emit_line(e, "int reserved;");
     rg_cg_emit_close(e, ";");
     rg_cg_emitf(e, "\n");
+    /* the same as the hand-written kernels' rg_pdl_begin (docs/cuda.md, "Launch overlap") */
+    rg_cg_emit_line(e, "// Programmatic dependent launch: wait for the kernel before (its writes visible), then let");
+    rg_cg_emit_line(e, "// the next one launch. A no-op unless launched as a programmatic dependent on sm_90.");
+    rg_cg_emit_line(e, "__device__ __forceinline__ void rg_pdl_begin() {");
+    rg_cg_emit_line(e, "#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900");
+    rg_cg_emit_line(e, "    asm volatile(\"griddepcontrol.wait;\" ::: \"memory\");");
+    rg_cg_emit_line(e, "    asm volatile(\"griddepcontrol.launch_dependents;\" ::: \"memory\");");
+    rg_cg_emit_line(e, "#endif");
+    rg_cg_emit_line(e, "}");
+    rg_cg_emitf(e, "\n");
     switch (dtype) {
     case RG_DTYPE_F16:
         rg_cg_emit_line(e, "__device__ __forceinline__ float rg_float(rg_t v) { return __half2float(v); }");
@@ -374,9 +384,9 @@ static rg_status emit_unit(const rg_node *node, const rg_fused_program *p, rg_cg
     rg_cg_emit_line(e, "} // namespace rg_kernel");
     rg_cg_emitf(e, "\n");
     if (k->vec_name[0])
-        rg_cg_emit_line(e, "extern \"C\" __global__ void __launch_bounds__(rg_kernel::T * rg_kernel::RPB) %s(const __grid_constant__ rg_kernel::rg_params p) { rg_kernel::rg_body<%d>(p); }",
+        rg_cg_emit_line(e, "extern \"C\" __global__ void __launch_bounds__(rg_kernel::T * rg_kernel::RPB) %s(const __grid_constant__ rg_kernel::rg_params p) { rg_kernel::rg_pdl_begin(); rg_kernel::rg_body<%d>(p); }",
                         k->vec_name, k->vector_width);
-    rg_cg_emit_line(e, "extern \"C\" __global__ void __launch_bounds__(rg_kernel::T * rg_kernel::RPB) %s(const __grid_constant__ rg_kernel::rg_params p) { rg_kernel::rg_body<1>(p); }",
+    rg_cg_emit_line(e, "extern \"C\" __global__ void __launch_bounds__(rg_kernel::T * rg_kernel::RPB) %s(const __grid_constant__ rg_kernel::rg_params p) { rg_kernel::rg_pdl_begin(); rg_kernel::rg_body<1>(p); }",
                     k->scalar_name);
     st = rg_cg_emit_status(e, err);
 done:

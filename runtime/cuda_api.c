@@ -90,6 +90,7 @@ rg_status rg_rt_cuda_kernel_set_shared(rg_rt_cuda *cuda, rg_rt_cuda_kernel k, in
                                        rg_error *err) STUB()
 rg_status rg_rt_cuda_launch(rg_rt_cuda *cuda, rg_rt_cuda_kernel k, const unsigned grid[3], const unsigned block[3],
                             void **args, size_t shared, rg_rt_cuda_stream s, rg_error *err) STUB()
+void rg_rt_cuda_set_programmatic(rg_rt_cuda *cuda, bool on) { (void)cuda, (void)on; }
 rg_status rg_rt_cuda_time_calls(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_rt_cuda_calls_fn fn, void *ctx, int reps,
                                 rg_rt_cuda_event ev[2], float *ms, rg_error *err) STUB()
 rg_status rg_rt_cuda_capture_begin(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_error *err) STUB()
@@ -105,6 +106,7 @@ struct rg_rt_cuda {
     void *library;
     int runtime_version, driver_version, device_count;
     rg_rt_cuda_fns fn;
+    bool programmatic; /* rg_rt_cuda_set_programmatic */
 };
 
 const rg_rt_cuda_fns *rg_rt_cuda_functions(const rg_rt_cuda *cuda) { return &cuda->fn; }
@@ -172,6 +174,7 @@ static rg_status resolve_all(rg_rt_cuda *c, rg_error *err) {
         {"cudaLibraryGetKernel", (void **)&f->LibraryGetKernel},
         {"cudaKernelSetAttributeForDevice", (void **)&f->KernelSetAttributeForDevice},
         {"cudaLaunchKernel", (void **)&f->LaunchKernel},
+        {"cudaLaunchKernelExC", (void **)&f->LaunchKernelExC},
         {"cudaStreamBeginCapture", (void **)&f->StreamBeginCapture},
         {"cudaStreamEndCapture", (void **)&f->StreamEndCapture},
         {"cudaGraphInstantiate", (void **)&f->GraphInstantiate},
@@ -461,11 +464,23 @@ rg_status rg_rt_cuda_launch(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, const un
                             rg_error *err) {
     dim3 g = {grid[0], grid[1], grid[2]};
     dim3 b = {block[0], block[1], block[2]};
+    if (cuda->programmatic) {
+        cudaLaunchAttribute overlap = {.id = cudaLaunchAttributeProgrammaticStreamSerialization};
+        overlap.val.programmaticStreamSerializationAllowed = 1;
+        cudaLaunchConfig_t config = {.gridDim = g, .blockDim = b, .dynamicSmemBytes = shared_bytes,
+                                     .stream = (cudaStream_t)stream, .attrs = &overlap, .numAttrs = 1};
+        CUDA_TRY(cuda->fn.LaunchKernelExC(&config, (const void *)kernel, args),
+                 "cudaLaunchKernelExC(grid %ux%ux%u, block %ux%ux%u, %zu bytes shared, programmatic)", g.x, g.y,
+                 g.z, b.x, b.y, b.z, shared_bytes);
+        return RG_OK;
+    }
     CUDA_TRY(cuda->fn.LaunchKernel((const void *)kernel, g, b, args, shared_bytes, (cudaStream_t)stream),
              "cudaLaunchKernel(grid %ux%ux%u, block %ux%ux%u, %zu bytes shared)", g.x, g.y, g.z, b.x, b.y, b.z,
              shared_bytes);
     return RG_OK;
 }
+
+void rg_rt_cuda_set_programmatic(rg_rt_cuda *cuda, bool on) { cuda->programmatic = on; }
 
 rg_status rg_rt_cuda_capture_begin(rg_rt_cuda *cuda, rg_rt_cuda_stream stream, rg_error *err) {
     CUDA_TRY(cuda->fn.StreamBeginCapture((cudaStream_t)stream, cudaStreamCaptureModeThreadLocal),

@@ -122,6 +122,12 @@ rg_status rg_rt_cuda_kernel_set_shared(rg_rt_cuda *cuda, rg_rt_cuda_kernel kerne
 rg_status rg_rt_cuda_launch(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, const unsigned grid[3],
                             const unsigned block[3], void **args, size_t shared_bytes, rg_rt_cuda_stream stream,
                             rg_error *err);
+/* From now on, launch every kernel of this context as a programmatic
+ * dependent of the kernel before it on its stream (sm_90; off by default):
+ * it may start while that one ends, so every kernel launched must first
+ * execute griddepcontrol.wait, as the kernels of plans whose options say
+ * pdl=1 do (docs/cuda.md, "Launch overlap"). */
+void rg_rt_cuda_set_programmatic(rg_rt_cuda *cuda, bool on);
 
 /* Issues one call's work on `stream` (one run of a GEMM, a kernel
  * sequence, ...), for rg_rt_cuda_time_calls. */
@@ -186,6 +192,7 @@ typedef struct rg_rt_cuda_fns {
     cudaError_t (*LibraryGetKernel)(cudaKernel_t *, cudaLibrary_t, const char *);
     cudaError_t (*KernelSetAttributeForDevice)(cudaKernel_t, enum cudaFuncAttribute, int, int);
     cudaError_t (*LaunchKernel)(const void *, dim3, dim3, void **, size_t, cudaStream_t);
+    cudaError_t (*LaunchKernelExC)(const cudaLaunchConfig_t *, const void *, void **);
     cudaError_t (*StreamBeginCapture)(cudaStream_t, enum cudaStreamCaptureMode);
     cudaError_t (*StreamEndCapture)(cudaStream_t, cudaGraph_t *);
     cudaError_t (*GraphInstantiate)(cudaGraphExec_t *, cudaGraph_t, unsigned long long);

@@ -640,6 +640,14 @@ rg_status rg_cuda_exec_new(const rg_plan *plan, const rg_allocator *alloc, rg_cu
     if ((st = rg_rt_cuda_open(alloc, &e->cuda, err)) != RG_OK) goto fail;
     if ((st = rg_rt_cuda_set_device(e->cuda, 0, err)) != RG_OK) goto fail;
     if ((st = check_arch(e, err)) != RG_OK) goto fail;
+    /* Plans whose kernels all begin with griddepcontrol.wait (pdl=1) have
+     * each launched while the one before it ends (docs/cuda.md, "Launch
+     * overlap"); older plans' kernels would race. */
+    const char *pdl;
+    size_t pdl_length;
+    if (e->info.sm_major >= 9 && rg_rt_plan_option(plan->options_text, "pdl", &pdl, &pdl_length) && pdl_length == 1 &&
+        pdl[0] == '1')
+        rg_rt_cuda_set_programmatic(e->cuda, true);
     if ((st = place_nodes(e, err)) != RG_OK) goto fail;
     if ((st = rg_rt_blaslt_open(e->cuda, alloc, &e->blaslt, err)) != RG_OK) goto fail;
     if ((st = prepare_nodes(e, err)) != RG_OK) goto fail;

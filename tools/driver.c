@@ -139,11 +139,14 @@ rg_status rg_driver_compile(const char *onnx_path, const char *plan_path, const 
         goto fail;
     }
 
+    /* pdl=1: every kernel of the plan waits for the one before it
+     * (griddepcontrol.wait, sm_90), so the executor may launch each as a
+     * programmatic dependent (docs/cuda.md, "Launch overlap") */
     char options_text[192];
-    snprintf(options_text, sizeof options_text, "target=%s dtype=%s optimize=%d tf32=%d gelu=%s%s", target,
+    snprintf(options_text, sizeof options_text, "target=%s dtype=%s optimize=%d tf32=%d gelu=%s%s%s", target,
              dtype == RG_DTYPE_UNDEFINED ? "model" : rg_dtype_name(dtype), !(options && options->no_optimize),
              options && options->tf32 ? 1 : 0, options && options->approximate_gelu ? "tanh" : "model",
-             options && options->custom_gemm ? " gemm=custom" : "");
+             options && options->custom_gemm ? " gemm=custom" : "", rg_kabi_wgmma_target_ok(target) ? " pdl=1" : "");
     rg_cg_plan_options plan_options = {0};
     plan_options.target = target;
     plan_options.dtype = dtype;

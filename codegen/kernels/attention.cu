@@ -27,6 +27,19 @@
 #include <cuda_bf16.h>
 #endif
 
+/* Programmatic dependent launch (sm_90; docs/cuda.md, "Launch overlap"):
+ * every kernel starts by waiting until the kernel before it has finished
+ * and its writes are visible, then lets the next one launch, whose blocks
+ * then wait on the SMs instead of being launched after this one ends. A
+ * no-op for a kernel not launched as a programmatic dependent, and before
+ * sm_90. It must come before any read of an activation or any write. */
+__device__ __forceinline__ void rg_pdl_begin(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
 #if !defined(RG_ATTN_DTYPE) || !defined(RG_ATTN_HEAD_DIM) || !defined(RG_ATTN_CAUSAL) || !defined(RG_ATTN_KERNEL)
 #error "define RG_ATTN_DTYPE, RG_ATTN_HEAD_DIM, RG_ATTN_CAUSAL and RG_ATTN_KERNEL"
 #endif
@@ -149,6 +162,7 @@ __device__ __forceinline__ void rg_attn_load_tr(float *dst, const float *src, lo
 }
 
 extern "C" __global__ void __launch_bounds__(RG_ATTN_THREADS, 3) RG_ATTN_KERNEL(const rg_attention_params p) {
+    rg_pdl_begin();
     __shared__ __align__(16) float q_tile[RG_ATTN_HEAD_DIM * RG_ATTN_BM];
     __shared__ __align__(16) float kp_tile[RG_ATTN_KP_SIZE];
     __shared__ __align__(16) float v_tile[RG_ATTN_BN * RG_ATTN_HEAD_DIM];
@@ -615,6 +629,7 @@ __device__ __forceinline__ void rg_wg_load_tile(unsigned k_dst, unsigned v_dst, 
 }
 
 extern "C" __global__ void __launch_bounds__(256) RG_ATTN_KERNEL(const rg_attention_params p) {
+    rg_pdl_begin();
     /* stage s: K at tile 2s, V at 2s + 1; warpgroup w's queries at 4 + w.
      * The swizzle is of address bits: tiles start at 1024-byte boundaries
      * (checked below). 48 KB, the static limit. */
@@ -735,6 +750,7 @@ extern "C" __global__ void __launch_bounds__(256) RG_ATTN_KERNEL(const rg_attent
 }
 #else
 extern "C" __global__ void __launch_bounds__(RG_ATTN_MAX_THREADS, RG_ATTN_MIN_BLOCKS) RG_ATTN_KERNEL(const rg_attention_params p) {
+    rg_pdl_begin();
     __shared__ __align__(128) rg_attn_elem k_tile[2 * RG_ATTN_TILE];
     __shared__ __align__(128) rg_attn_elem v_tile[2 * RG_ATTN_TILE];
     const int b = blockIdx.z, h = blockIdx.y;

@@ -21,6 +21,19 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+/* Programmatic dependent launch (sm_90; docs/cuda.md, "Launch overlap"):
+ * every kernel starts by waiting until the kernel before it has finished
+ * and its writes are visible, then lets the next one launch, whose blocks
+ * then wait on the SMs instead of being launched after this one ends. A
+ * no-op for a kernel not launched as a programmatic dependent, and before
+ * sm_90. It must come before any read of an activation or any write. */
+__device__ __forceinline__ void rg_pdl_begin(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
 typedef long long i64;
 
 /* Kernel parameters; the host's struct (runtime/cuda_exec.c) has the same
@@ -122,12 +135,15 @@ __device__ void rg_attention_general(const rg_attention_general_params &p) {
 }
 
 extern "C" __global__ void rg_attention_general_f32(rg_attention_general_params p) {
+    rg_pdl_begin();
     rg_attention_general<float>(p);
 }
 extern "C" __global__ void rg_attention_general_f16(rg_attention_general_params p) {
+    rg_pdl_begin();
     rg_attention_general<__half>(p);
 }
 extern "C" __global__ void rg_attention_general_bf16(rg_attention_general_params p) {
+    rg_pdl_begin();
     rg_attention_general<__nv_bfloat16>(p);
 }
 
@@ -151,14 +167,17 @@ __device__ void rg_attention_uniform(const T *qkv, T *out, const int *seqlens_k,
 
 extern "C" __global__ void rg_attention_uniform_f32(const float *qkv, float *out, const int *seqlens_k, int below,
                                                     int seq, int heads, int head_dim) {
+    rg_pdl_begin();
     rg_attention_uniform<float>(qkv, out, seqlens_k, below, seq, heads, head_dim);
 }
 extern "C" __global__ void rg_attention_uniform_f16(const __half *qkv, __half *out, const int *seqlens_k, int below,
                                                     int seq, int heads, int head_dim) {
+    rg_pdl_begin();
     rg_attention_uniform<__half>(qkv, out, seqlens_k, below, seq, heads, head_dim);
 }
 extern "C" __global__ void rg_attention_uniform_bf16(const __nv_bfloat16 *qkv, __nv_bfloat16 *out,
                                                      const int *seqlens_k, int below, int seq, int heads,
                                                      int head_dim) {
+    rg_pdl_begin();
     rg_attention_uniform<__nv_bfloat16>(qkv, out, seqlens_k, below, seq, heads, head_dim);
 }

@@ -11,6 +11,19 @@
 
 typedef long long i64;
 
+/* Programmatic dependent launch (sm_90; docs/cuda.md, "Launch overlap"):
+ * every kernel starts by waiting until the kernel before it has finished
+ * and its writes are visible, then lets the next one launch, whose blocks
+ * then wait on the SMs instead of being launched after this one ends. A
+ * no-op for a kernel not launched as a programmatic dependent, and before
+ * sm_90. It must come before any read of an activation or any write. */
+__device__ __forceinline__ void rg_pdl_begin(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
 /* out[i, :] = table[index[i], :] for n indices of rows of row_words words
  * (the row's bytes / word size). A negative index counts from the end, as
  * in ONNX; one still outside [0, rows) writes a zero row (the CPU executor
@@ -29,6 +42,7 @@ __device__ void gather_rows(W *__restrict__ out, const W *__restrict__ table, co
 
 extern "C" __global__ void rg_gather_rows_w16(uint4 *out, const uint4 *table, const i64 *index, i64 n, i64 rows,
                                               i64 row_words) {
+    rg_pdl_begin();
     i64 total = n * row_words;
     for (i64 k = (i64)blockIdx.x * blockDim.x + threadIdx.x; k < total; k += (i64)gridDim.x * blockDim.x) {
         i64 i = k / row_words, w = k - i * row_words;
@@ -39,10 +53,12 @@ extern "C" __global__ void rg_gather_rows_w16(uint4 *out, const uint4 *table, co
 }
 extern "C" __global__ void rg_gather_rows_w4(unsigned *out, const unsigned *table, const i64 *index, i64 n, i64 rows,
                                              i64 row_words) {
+    rg_pdl_begin();
     gather_rows<unsigned>(out, table, index, n, rows, row_words);
 }
 extern "C" __global__ void rg_gather_rows_w2(unsigned short *out, const unsigned short *table, const i64 *index, i64 n,
                                              i64 rows, i64 row_words) {
+    rg_pdl_begin();
     gather_rows<unsigned short>(out, table, index, n, rows, row_words);
 }
 
@@ -60,7 +76,7 @@ __device__ void cast(D *__restrict__ out, const S *__restrict__ in, i64 n) {
 }
 
 #define RG_CAST(sname, S, dname, D) \
-    extern "C" __global__ void rg_cast_##sname##_##dname(D *out, const S *in, i64 n) { cast<S, D>(out, in, n); }
+    extern "C" __global__ void rg_cast_##sname##_##dname(D *out, const S *in, i64 n) { rg_pdl_begin(); cast<S, D>(out, in, n); }
 RG_CAST(f16, __half, f32, float)
 RG_CAST(bf16, __nv_bfloat16, f32, float)
 RG_CAST(f32, float, f16, __half)
@@ -94,9 +110,9 @@ __device__ void gelu_erf(T *x, i64 n) {
     for (i64 k = (i64)blockIdx.x * blockDim.x + threadIdx.x; k < n; k += (i64)gridDim.x * blockDim.x)
         store_f(x, k, gelu_erf_f(load_f(x, k)));
 }
-extern "C" __global__ void rg_gelu_erf_f32(float *x, i64 n) { gelu_erf<float>(x, n); }
-extern "C" __global__ void rg_gelu_erf_f16(__half *x, i64 n) { gelu_erf<__half>(x, n); }
-extern "C" __global__ void rg_gelu_erf_bf16(__nv_bfloat16 *x, i64 n) { gelu_erf<__nv_bfloat16>(x, n); }
+extern "C" __global__ void rg_gelu_erf_f32(float *x, i64 n) { rg_pdl_begin(); gelu_erf<float>(x, n); }
+extern "C" __global__ void rg_gelu_erf_f16(__half *x, i64 n) { rg_pdl_begin(); gelu_erf<__half>(x, n); }
+extern "C" __global__ void rg_gelu_erf_bf16(__nv_bfloat16 *x, i64 n) { rg_pdl_begin(); gelu_erf<__nv_bfloat16>(x, n); }
 
 /* The bias add and erf GELU after a GEMM that ran without an epilogue, in
  * place over x [rows, cols]: x = gelu(x + bias[col]) in f32. One pass over
@@ -200,10 +216,10 @@ __device__ void bias_gelu_erf_v(uint4 *__restrict__ x, const uint4 *__restrict__
 }
 
 #define RG_BIAS_GELU(name, T)                                                                                        \
-    extern "C" __global__ void rg_bias_gelu_erf_##name(T *x, const T *bias, i64 n, i64 cols) {                      \
+    extern "C" __global__ void rg_bias_gelu_erf_##name(T *x, const T *bias, i64 n, i64 cols) { rg_pdl_begin();      \
         bias_gelu_erf<T>(x, bias, n, cols);                                                                          \
     }                                                                                                                \
-    extern "C" __global__ void rg_bias_gelu_erf_v_##name(uint4 *x, const uint4 *bias, i64 nvec, i64 cvec) {         \
+    extern "C" __global__ void rg_bias_gelu_erf_v_##name(uint4 *x, const uint4 *bias, i64 nvec, i64 cvec) { rg_pdl_begin(); \
         bias_gelu_erf_v<T>(x, bias, nvec, cvec);                                                                     \
     }
 RG_BIAS_GELU(f32, float)

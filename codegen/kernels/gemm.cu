@@ -157,6 +157,15 @@ __device__ __forceinline__ unsigned long long rg_gemm_desc(unsigned addr, unsign
            ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
 }
 
+/* Programmatic dependent launch (docs/cuda.md, "Launch overlap"; the same
+ * as the other kernels' rg_pdl_begin): wait until the kernel before has
+ * finished and its writes are visible, then let the next one launch. Before
+ * it a block may read only constants: the first slices of W. */
+__device__ __forceinline__ void rg_pdl_begin(void) {
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+}
+
 /* 16 bytes global -> shared, asynchronously; zeros when !valid (src unread). */
 __device__ __forceinline__ void rg_gemm_cp16(unsigned dst, const void *src, bool valid) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0)
@@ -195,9 +204,11 @@ template <int BM, int BN, int THREADS> struct rg_gemm_loader {
 
     /* Starts the copy of slice k0 .. k0+63 of rows m0.. of X and columns
      * n0.. of W into the stage at `a` (A) and `b` (B); rows past m are
-     * zero-filled. */
+     * zero-filled. Without `with_w`, X only (W's slice is already on its
+     * way, see load_w). */
     __device__ __forceinline__ void load(unsigned a, unsigned b, const rg_gemm_elem *x, const rg_gemm_elem *w,
-                                         const rg_gemm_params &p, long long m0, int n0, int k0) const {
+                                         const rg_gemm_params &p, long long m0, int n0, int k0,
+                                         bool with_w = true) const {
         const rg_gemm_elem *xs = x + (m0 + a_row) * p.k + k0 + a_col;
 #pragma unroll
         for (int c = 0; c < A_COPIES; c++) {
@@ -206,6 +217,11 @@ template <int BM, int BN, int THREADS> struct rg_gemm_loader {
             rg_gemm_cp16(a + a_off + (unsigned)(r * 128), in ? (const void *)(xs + (long long)r * p.k) : (const void *)x,
                          in);
         }
+        if (with_w) load_w(b, w, p, n0, k0);
+    }
+    /* W's part of load: rows k0 .. k0+63, columns n0.. */
+    __device__ __forceinline__ void load_w(unsigned b, const rg_gemm_elem *w, const rg_gemm_params &p, int n0,
+                                           int k0) const {
         const rg_gemm_elem *ws = w + (long long)(k0 + b_row) * p.n + n0 + b_col;
 #pragma unroll
         for (int c = 0; c < B_COPIES; c++)
@@ -327,7 +343,8 @@ __device__ __forceinline__ void rg_gemm_body(const rg_gemm_params &p) {
         kt0 = rank * all / SPLIT;
         slices = (rank + 1) * all / SPLIT - kt0; /* the launcher keeps it >= 1 */
     } else if (tile0 >= tiles) {
-        return; /* never in a cluster: its blocks meet at barriers */
+        rg_pdl_begin(); /* the grid finishes after the kernel before it */
+        return;         /* never in a cluster: its blocks meet at barriers */
     }
     const long long stream = SPLIT > 1 ? slices : ((tiles - 1 - tile0) / gridDim.x + 1) * slices; /* this block's */
     const rg_gemm_elem *x = (const rg_gemm_elem *)p.x, *w = (const rg_gemm_elem *)p.w;
@@ -354,13 +371,25 @@ __device__ __forceinline__ void rg_gemm_body(const rg_gemm_params &p) {
             c.row++;
         }
     };
-    /* producer side: the next slice to load */
+    /* W is a constant: the first slices' part of it starts loading before
+     * the wait for the kernel that writes X, so at batch 1 the weights are
+     * streaming while that kernel ends. They join the first copy group. */
     cursor ld = first;
+#pragma unroll
+    for (int s = 0; s < STAGES - 2; s++)
+        if (s < stream) {
+            loader.load_w(base + (unsigned)(ld.stage * STAGE_BYTES) + A_BYTES, w, p, ld.col * BN, (kt0 + ld.kt) * 64);
+            advance(ld);
+        }
+    rg_pdl_begin();
+    /* producer side: the next slice to load */
+    ld = first;
     long long loaded = 0;
     auto load_next = [&]() {
         if (loaded < stream) {
             const unsigned stage = base + (unsigned)(ld.stage * STAGE_BYTES);
-            loader.load(stage, stage + A_BYTES, x, w, p, ld.row * BM, ld.col * BN, (kt0 + ld.kt) * 64);
+            loader.load(stage, stage + A_BYTES, x, w, p, ld.row * BM, ld.col * BN, (kt0 + ld.kt) * 64,
+                        loaded >= STAGES - 2);
             advance(ld);
         }
         loaded++;

@@ -12,6 +12,19 @@
 
 typedef long long i64;
 
+/* Programmatic dependent launch (sm_90; docs/cuda.md, "Launch overlap"):
+ * every kernel starts by waiting until the kernel before it has finished
+ * and its writes are visible, then lets the next one launch, whose blocks
+ * then wait on the SMs instead of being launched after this one ends. A
+ * no-op for a kernel not launched as a programmatic dependent, and before
+ * sm_90. It must come before any read of an activation or any write. */
+__device__ __forceinline__ void rg_pdl_begin(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
 #define RG_MOVE_MAX_RANK 8
 
 /* The same members in the same order as move_params in runtime/cuda_exec.c.
@@ -82,19 +95,19 @@ __device__ void gather(T *__restrict__ out, const T *__restrict__ data, const I 
 }
 
 #define RG_MOVE_SIZE(bytes, T)                                                                                      \
-    extern "C" __global__ void rg_copy_strided_##bytes(T *out, const T *in, rg_move_params p) {                     \
+    extern "C" __global__ void rg_copy_strided_##bytes(T *out, const T *in, rg_move_params p) { rg_pdl_begin();     \
         strided_copy<T>(out, in, p);                                                                                \
     }                                                                                                               \
     extern "C" __global__ void rg_where_##bytes(T *out, const unsigned char *cond, const T *x, const T *y,          \
-                                                rg_move_params p) {                                                 \
+                                                rg_move_params p) { rg_pdl_begin();                                 \
         where<T>(out, cond, x, y, p);                                                                               \
     }                                                                                                               \
     extern "C" __global__ void rg_gather_##bytes##_i32(T *out, const T *data, const int *index, i64 outer, i64 n,  \
-                                                       i64 axis_dim, i64 inner, int *error) {                       \
+                                                       i64 axis_dim, i64 inner, int *error) { rg_pdl_begin();       \
         gather<T, int>(out, data, index, outer, n, axis_dim, inner, error);                                         \
     }                                                                                                               \
     extern "C" __global__ void rg_gather_##bytes##_i64(T *out, const T *data, const i64 *index, i64 outer, i64 n,  \
-                                                       i64 axis_dim, i64 inner, int *error) {                       \
+                                                       i64 axis_dim, i64 inner, int *error) { rg_pdl_begin();       \
         gather<T, i64>(out, data, index, outer, n, axis_dim, inner, error);                                         \
     }
 RG_MOVE_SIZE(1, unsigned char)
@@ -169,6 +182,7 @@ __device__ void store_int(void *p, i64 k, int c, i64 v) {
 /* n elements from dtype code `from` to `to`; integer to integer stays in
  * 64-bit integers, anything with a float side goes through double. */
 extern "C" __global__ void rg_cast_any(void *out, const void *in, i64 n, int from, int to) {
+    rg_pdl_begin();
     for (i64 k = (i64)blockIdx.x * blockDim.x + threadIdx.x; k < n; k += (i64)gridDim.x * blockDim.x) {
         if (is_int_code(from)) store_int(out, k, to, load_int(in, k, from));
         else store_double(out, k, to, load_double(in, k, from));

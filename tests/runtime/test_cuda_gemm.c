@@ -170,6 +170,13 @@ Test(cuda_gemm, modules_compile, .timeout = 120) {
     rg_cg_nvrtc_close(nvrtc);
 }
 
+/* How often `needle` occurs in the `size` bytes at `text`. */
+static size_t occurrences(const char *text, size_t size, const char *needle) {
+    size_t n = strlen(needle), count = 0;
+    for (size_t i = 0; i + n <= size; i++) count += !memcmp(text + i, needle, n);
+    return count;
+}
+
 static const char *source_dir(void) {
     const char *d = getenv("RG_SOURCE_DIR");
     return d ? d : ".";
@@ -195,6 +202,22 @@ static uint32_t gemm_nodes_of(const char *target, rg_dtype dtype, bool custom_ge
     cr_assert_eq(st, RG_OK, "%s", err.message);
     rg_plan *plan = NULL;
     cr_assert_eq(rg_plan_load(plan_path, &plan, &err), RG_OK, "%s", err.message);
+    /* Launch overlap (pdl=1) only for sm_90 plans, and there every kernel
+     * waits first: a hand-written module calls rg_pdl_begin in each entry
+     * point (the GEMM in its body, after the weights' first loads) */
+    const char *pdl = NULL;
+    size_t pdl_length = 0;
+    bool overlap = rg_rt_plan_option(plan->options_text, "pdl", &pdl, &pdl_length);
+    cr_assert_eq(overlap, rg_kabi_wgmma_target_ok(target), "%s: %s", target, plan->options_text);
+    for (size_t m = 0; overlap && m < plan->nkernels; m++) {
+        const rg_ir_kernel *k = &plan->kernels[m];
+        cr_assert(k->source && occurrences(k->source, k->source_size, "griddepcontrol.wait") > 0,
+                  "module %s does not wait", k->name);
+        size_t entries = occurrences(k->source, k->source_size, "__global__");
+        size_t waits = occurrences(k->source, k->source_size, "rg_pdl_begin();");
+        if (strcmp(k->kind, "gemm") != 0)
+            cr_assert_geq(waits, entries, "module %s: %zu entry points, %zu waits", k->name, entries, waits);
+    }
     uint32_t listed = 0;
     for (size_t m = 0; m < plan->nkernels; m++) {
         const rg_ir_kernel *k = &plan->kernels[m];

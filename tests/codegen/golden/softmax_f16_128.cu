@@ -35,6 +35,15 @@ struct rg_params {
     int reserved;
 };
 
+// Programmatic dependent launch: wait for the kernel before (its writes visible), then let
+// the next one launch. A no-op unless launched as a programmatic dependent on sm_90.
+__device__ __forceinline__ void rg_pdl_begin() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 __device__ __forceinline__ float rg_float(rg_t v) { return __half2float(v); }
 __device__ __forceinline__ rg_t rg_round(float v) { return __float2half_rn(v); }
 // NaN-propagating max/min, as the CPU interpreter.
@@ -131,5 +140,5 @@ template <int V> __device__ __forceinline__ void rg_body(const rg_params &p) {
 
 } // namespace rg_kernel
 
-extern "C" __global__ void __launch_bounds__(rg_kernel::T * rg_kernel::RPB) rg_softmax_vec(const __grid_constant__ rg_kernel::rg_params p) { rg_kernel::rg_body<8>(p); }
-extern "C" __global__ void __launch_bounds__(rg_kernel::T * rg_kernel::RPB) rg_softmax_scalar(const __grid_constant__ rg_kernel::rg_params p) { rg_kernel::rg_body<1>(p); }
+extern "C" __global__ void __launch_bounds__(rg_kernel::T * rg_kernel::RPB) rg_softmax_vec(const __grid_constant__ rg_kernel::rg_params p) { rg_kernel::rg_pdl_begin(); rg_kernel::rg_body<8>(p); }
+extern "C" __global__ void __launch_bounds__(rg_kernel::T * rg_kernel::RPB) rg_softmax_scalar(const __grid_constant__ rg_kernel::rg_params p) { rg_kernel::rg_pdl_begin(); rg_kernel::rg_body<1>(p); }
