@@ -10,8 +10,9 @@ ragged is timed by `ragged bench --json` on the plans run-bert.sh compiled
 (both exporters; the faster is reported, both are logged), twice: with the
 outputs copied to host memory (the default API) and with --device-outputs
 (left on the GPU, like the peers'). Where run-bert.sh also compiled an fp16
-plan with --approximate-gelu (bert-base_<exporter>.fp16-approx.plan), it is
-timed device-out too and gets its own column. Every time is the median over
+plan with --approximate-gelu (bert-base_<exporter>.fp16-approx.plan) or with
+--custom-gemm (.fp16-custom.plan), each is timed device-out too and gets its
+own column. Every time is the median over
 CUDA-event-timed runs after warm-up; ragged's includes copying the ids/mask
 in. Peak memory: torch.cuda.max_memory_allocated for the peers; for ragged
 the weights plus the arena plus cuBLASLt's 32 MiB workspace. Before any
@@ -27,6 +28,11 @@ import time
 
 import torch
 import transformers as tf
+
+# Plans compiled with an opt-in flag, found by their name's suffix
+# (bert-base_<exporter>.fp16-<suffix>.plan): suffix, flag, key in bert.json.
+VARIANTS = (("approx", "--approximate-gelu", "ragged_approximate_gelu"),
+            ("custom", "--custom-gemm", "ragged_custom_gemm"))
 
 
 def median_ms(fn, iters, warmup=10):
@@ -177,25 +183,31 @@ def main():
     for name, dtype in (("fp16", torch.float16), ("fp32", torch.float32)):
         if name not in wanted:
             continue
-        rg, rgd, rga = {}, {}, {}
+        rg, rgd = {}, {}
+        variants = {suffix: {} for suffix, _, _ in VARIANTS}  # plans compiled with an opt-in flag
         for exporter in ("classic_o17", "dynamo_o18"):
             plan = os.path.join(args.plans, f"bert-base_{exporter}.{name}.plan")
             if os.path.exists(plan):
                 rg[exporter] = ragged_bench(args.ragged, plan, shapes, args.iters)
                 rgd[exporter] = ragged_bench(args.ragged, plan, shapes, args.iters, device_outputs=True)
-            approx = os.path.join(args.plans, f"bert-base_{exporter}.{name}-approx.plan")
-            if os.path.exists(approx):
-                rga[exporter] = ragged_bench(args.ragged, approx, shapes, args.iters, device_outputs=True)
+            for suffix, _, _ in VARIANTS:
+                other = os.path.join(args.plans, f"bert-base_{exporter}.{name}-{suffix}.plan")
+                if os.path.exists(other):
+                    variants[suffix][exporter] = ragged_bench(args.ragged, other, shapes, args.iters,
+                                                              device_outputs=True)
+        variants = {suffix: runs for suffix, runs in variants.items() if runs}
         torch_rows = peers(dtype, shapes, args.iters)
-        report["dtypes"][name] = {"ragged": rg, "ragged_device_outputs": rgd, "ragged_approximate_gelu": rga,
-                                  "torch": torch_rows}
+        report["dtypes"][name] = {"ragged": rg, "ragged_device_outputs": rgd, "torch": torch_rows}
+        for suffix, flag, key in VARIANTS:
+            report["dtypes"][name][key] = variants.get(suffix, {})
+        flags = {suffix: flag for suffix, flag, _ in VARIANTS}
         lines.append(f"### {name}")
         lines.append("")
         lines.append("| shape | ragged host-out ms | ragged device-out ms | eager SDPA ms | CUDA graph ms | "
                      "torch.compile ms | best peer / ragged device-out | best peer / ragged host-out "
                      "| ragged MiB (weights+arena+workspace) | arena MiB | eager peak MiB |"
-                     + (" ragged --approximate-gelu device-out ms | best peer / it |" if rga else ""))
-        lines.append("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if rga else ""))
+                     + "".join(f" ragged {flags[s]} device-out ms | best peer / it |" for s in variants))
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|" + "---|---|" * len(variants))
         fmt = lambda x: f"{x:.3f}" if x else "-"
 
         def fastest(runs, key):
@@ -204,7 +216,8 @@ def main():
 
         for (b, s) in shapes:
             key = f"{b}x{s}"
-            best, bestd, besta = fastest(rg, key), fastest(rgd, key), fastest(rga, key)
+            best, bestd = fastest(rg, key), fastest(rgd, key)
+            others = [fastest(runs, key) for runs in variants.values()]
             t = torch_rows[key]
             peer_times = [x for x in (t.get("eager"), t.get("cudagraph"), t.get("compile")) if x]
             ratio = lambda r: f"{min(peer_times) / r['median_ms']:.2f}x" if r and peer_times else "-"
@@ -214,7 +227,7 @@ def main():
                          f"{fmt(bestd['median_ms']) if bestd else 'failed'} | {fmt(t.get('eager'))} | "
                          f"{fmt(t.get('cudagraph'))} | {fmt(t.get('compile'))} | {ratio(bestd)} | {ratio(best)} | "
                          f"{mem} | {arena} | {t.get('eager_peak_mib', 0):.0f} |"
-                         + (f" {fmt(besta['median_ms']) if besta else 'failed'} | {ratio(besta)} |" if rga else ""))
+                         + "".join(f" {fmt(o['median_ms']) if o else 'failed'} | {ratio(o)} |" for o in others))
         lines.append("")
         lines.append(f"ragged {name} breakdown (medians, ms; the faster export): host prepare / stage / launch / "
                      "wait | device copy in / kernels / copy out")

@@ -32,5 +32,10 @@ for exporter in ${RG_BENCH_EXPORTERS:-classic_o17 dynamo_o18}; do
     # the opt-in tanh GELU, which runs in the GEMM's epilogue (its own column in the table)
     "$build/ragged" compile "$models/$name.onnx" -o "$models/$name.fp16-approx.plan" --target "$arch" --dtype fp16 \
         --approximate-gelu 2>&1 | tee -a "$out/run-bert.log"
+    # the opt-in wgmma GEMM (Hopper only; its own column too)
+    if [ "$arch" = sm_90 ]; then
+        "$build/ragged" compile "$models/$name.onnx" -o "$models/$name.fp16-custom.plan" --target "$arch" \
+            --dtype fp16 --custom-gemm 2>&1 | tee -a "$out/run-bert.log"
+    fi
 done
 python3 bench/bert.py --ragged "$build/ragged" --plans "$models" --shapes "$shapes" --out "$out" 2>&1 | tee -a "$out/run-bert.log"

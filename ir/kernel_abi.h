@@ -172,7 +172,9 @@ typedef struct rg_kabi_gemm_tile {
     int split;        /* 1: persistent blocks, a tile each at a time; else the cluster size along k */
 } rg_kabi_gemm_tile;
 
-/* The tiles gemm.cu instantiates, largest first; *count receives how many. */
+/* The tiles gemm.cu instantiates, largest first; *count receives how many,
+ * at most RG_KABI_GEMM_MAX_TILES (what a loaded module has room for). */
+#define RG_KABI_GEMM_MAX_TILES 16
 const rg_kabi_gemm_tile *rg_kabi_gemm_tiles(size_t *count);
 /* Dynamic shared memory a block of `tile` needs, in bytes: the stages, the
  * epilogue's 2 KB per warp and 1 KB to align the stages to 1024. */

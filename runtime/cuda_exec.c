@@ -1923,12 +1923,17 @@ const char *rg_cuda_exec_node_kind(rg_cuda_exec *e, size_t i, char *buf, size_t 
     case NODE_LINEAR: {
         const rg_tensor *w = n->inputs[1]->constant;
         int64_t k = w->dims[0], nn = w->dims[1], m = k && in0 ? (int64_t)(rg_tensor_numel(in0) / (size_t)k) : 0;
-        rg_rt_gemm_args a = {.m = m, .n = nn, .k = k, .gelu = x->gelu_erf, .tile = -1};
-        bool fused = x->gemm && rg_rt_cuda_gemm_pick(&a) >= 0; /* on the wgmma GEMM */
+        rg_rt_gemm_args a = {.m = m, .n = nn, .k = k, .gelu = x->gelu_erf, .tile = -1,
+                             .sm_count = e->info.multiprocessors};
+        int tile = x->gemm ? rg_rt_cuda_gemm_pick(&a) : -1; /* on the wgmma GEMM, this tile */
+        bool fused = tile >= 0;
         const gemm_choice *known = fused ? gemm_choice_of(e, &a, n->outputs[0]->dtype) : NULL;
         if (known) fused = known->fused;
-        snprintf(buf, cap, "Linear m%lld n%lld k%lld%s", (long long)m, (long long)nn, (long long)k,
-                 fused ? (x->gelu_erf ? " erf-GELU epilogue" : " wgmma GEMM") : x->gelu_erf ? " +erf-GELU" : "");
+        size_t ntiles;
+        const rg_kabi_gemm_tile *tiles = rg_kabi_gemm_tiles(&ntiles);
+        snprintf(buf, cap, "Linear m%lld n%lld k%lld%s%s", (long long)m, (long long)nn, (long long)k,
+                 fused ? (x->gelu_erf ? " erf-GELU epilogue " : " wgmma GEMM ") : x->gelu_erf ? " +erf-GELU" : "",
+                 fused ? tiles[tile].name : "");
         break;
     }
     case NODE_ATTENTION:

@@ -16,14 +16,12 @@ struct gemm_params {
     int n, k;
 };
 
-#define MAX_TILES 8
-
 struct rg_rt_cuda_gemm {
     const rg_allocator *alloc;
     rg_rt_cuda *cuda;
     rg_rt_cuda_library library;
     rg_dtype dtype;
-    rg_rt_cuda_kernel kernels[MAX_TILES][2]; /* [tile][gelu] */
+    rg_rt_cuda_kernel kernels[RG_KABI_GEMM_MAX_TILES][2]; /* [tile][gelu] */
     char name[32];
 };
 
@@ -34,7 +32,7 @@ rg_status rg_rt_cuda_gemm_load(rg_rt_cuda *cuda, const void *cubin, size_t size,
                             rg_dtype_name(dtype));
     size_t ntiles;
     const rg_kabi_gemm_tile *tiles = rg_kabi_gemm_tiles(&ntiles);
-    RG_ASSERT(ntiles <= MAX_TILES);
+    RG_ASSERT(ntiles <= RG_KABI_GEMM_MAX_TILES);
     if (!alloc) alloc = rg_allocator_default();
     rg_rt_cuda_gemm *gemm = rg_mem_calloc(alloc, 1, sizeof *gemm);
     if (!gemm) return rg_error_set(err, RG_ERR_NOMEM, "GEMM kernel: out of memory");

@@ -30,6 +30,7 @@ Test(cuda_gemm, tiles_and_names) {
     size_t n = 0;
     const rg_kabi_gemm_tile *tiles = rg_kabi_gemm_tiles(&n);
     cr_assert_geq(n, 2);
+    cr_assert_leq(n, RG_KABI_GEMM_MAX_TILES, "a loaded module has room for %d tiles", RG_KABI_GEMM_MAX_TILES);
     for (size_t t = 0; t < n; t++) {
         cr_assert(tiles[t].warpgroups == 1 || tiles[t].warpgroups == 2);
         cr_assert(tiles[t].bn == 64 || tiles[t].bn == 128 || tiles[t].bn == 256);
