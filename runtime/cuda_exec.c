@@ -116,6 +116,10 @@ typedef struct shape_entry {
     rg_rt_cuda_graph graph;
     bool graph_failed;
     bool graph_timed; /* captured with the timing events inside */
+    /* Plans with a GEMM module: the whole replay was timed with every Linear the
+     * module can take on it, against the per-shape choices (compare_ways) */
+    bool ways_compared;
+    bool all_fused; /* and that was faster: the graph runs them all on it */
     uint64_t last_use;
 } shape_entry;
 
@@ -171,6 +175,8 @@ struct rg_cuda_exec {
     rg_rt_cuda_event tune_ev[2]; /* choose_way's timing of the two ways of an erf-GELU Linear */
     gemm_choice gemm_choices[GEMM_CHOICES];
     uint32_t ngemm_choices;
+    uint32_t declined;         /* Linears the GEMM module could take that the last issue ran on cuBLASLt */
+    bool force_fused;          /* compare_ways' second capture: every such Linear on the module */
     rg_cuda_exec_timing last_timing;
     /* profiling (rg_cuda_exec_profile): set while its graph is captured */
     rg_rt_cuda_event *prof_ev; /* 2 * nnodes + 1: start, then after each node's main launch and its epilogue */
@@ -798,6 +804,7 @@ static rg_status plan_shape(rg_cuda_exec *e, shape_entry **out, rg_error *err) {
     if (s->graph) rg_rt_cuda_graph_free(e->cuda, s->graph);
     s->graph = NULL;
     s->graph_failed = false;
+    s->ways_compared = s->all_fused = false;
     s->used = false;
     const rg_allocator *alloc = e->alloc;
     if (!s->offsets && !ARRAY(s->offsets, g->nvalues)) return rg_error_set(err, RG_ERR_NOMEM, "out of memory");
@@ -1023,6 +1030,8 @@ static rg_status run_way(void *ctx, rg_rt_cuda_stream stream, rg_error *err) {
 #define TUNE_RUNS 5
 static rg_status choose_way(rg_cuda_exec *e, const exec_node *x, const rg_rt_blaslt_linear_desc *d, const void *bias,
                             const rg_rt_gemm_args *a, bool *fused, rg_error *err) {
+    *fused = true;
+    if (e->force_fused || (e->current && e->current->all_fused)) return RG_OK; /* the replay was timed so */
     const gemm_choice *known = gemm_choice_of(e, a, d->dtype);
     *fused = known ? known->fused : true;
     if (known || e->capturing || e->prof_ev || e->ngemm_choices == GEMM_CHOICES) return RG_OK;
@@ -1066,6 +1075,7 @@ static rg_status run_linear(rg_cuda_exec *e, const rg_node *n, exec_node *x, rg_
             /* profiling: the node's end event (for an erf-GELU Linear it is recorded here, see launch_all) */
             return e->prof_ev && x->gelu_erf ? record(e, e->prof_ev[2 * (size_t)e->prof_node + 1], err) : RG_OK;
         }
+        e->declined++;
     }
     return run_blaslt(e, x, &d, bias, err);
 }
@@ -1684,12 +1694,78 @@ static rg_status copy_out(rg_cuda_exec *e, rg_error *err) {
 /* The whole device side of a run: the input block in, every node, the
  * outputs out; with timing on, events between the three. */
 static rg_status issue_run(rg_cuda_exec *e, bool timed, rg_error *err) {
+    e->declined = 0;
     RG_TRY(copy_in(e, err));
     if (timed) RG_TRY(record(e, e->ev[1], err));
     RG_TRY(launch_all(e, err));
     if (timed) RG_TRY(record(e, e->ev[2], err));
     RG_TRY(copy_out(e, err));
     return copy_flags_out(e, err);
+}
+
+/* A captured run, and how many Linears it declined the GEMM module. */
+typedef struct captured {
+    rg_rt_cuda_graph graph;
+    uint32_t declined;
+} captured;
+
+/* Captures this shape's run as a graph (NULL when the capture fails: the
+ * caller runs eagerly then). */
+static captured capture_run(rg_cuda_exec *e, bool timed) {
+    rg_error ignored = {0};
+    captured r = {NULL, 0};
+    if (rg_rt_cuda_capture_begin(e->cuda, e->stream, &ignored) != RG_OK) return r;
+    e->capturing = true;
+    rg_status st = issue_run(e, timed, &ignored);
+    e->capturing = false;
+    r.declined = e->declined;
+    rg_status end = rg_rt_cuda_capture_end(e->cuda, e->stream, &r.graph, &ignored);
+    if (end == RG_OK && st != RG_OK) rg_rt_cuda_graph_free(e->cuda, r.graph);
+    if (end != RG_OK || st != RG_OK) r.graph = NULL;
+    return r;
+}
+
+/* Mean ms of a replay of `graph` over COMPARE_RUNS, after one untimed. */
+#define COMPARE_RUNS 5
+static rg_status time_replays(rg_cuda_exec *e, rg_rt_cuda_graph graph, float *ms, rg_error *err) {
+    for (int k = 0; k < 2; k++)
+        if (!e->tune_ev[k]) RG_TRY(rg_rt_cuda_event_new(e->cuda, &e->tune_ev[k], err));
+    RG_TRY(rg_rt_cuda_graph_launch(e->cuda, graph, e->stream, err));
+    RG_TRY(record(e, e->tune_ev[0], err));
+    for (int r = 0; r < COMPARE_RUNS; r++) RG_TRY(rg_rt_cuda_graph_launch(e->cuda, graph, e->stream, err));
+    RG_TRY(record(e, e->tune_ev[1], err));
+    RG_TRY(rg_rt_cuda_stream_sync(e->cuda, e->stream, err));
+    RG_TRY(rg_rt_cuda_event_elapsed(e->cuda, e->tune_ev[0], e->tune_ev[1], ms, err));
+    *ms /= COMPARE_RUNS;
+    return RG_OK;
+}
+
+/* The per-shape choices of choose_way time each Linear alone; under launch
+ * overlap a kernel's time between its neighbours is not its time alone (a
+ * run of ragged's own kernels overlaps, a cuBLASLt GEMM in between ends
+ * it). So where a plan's GEMM module was declined somewhere, the first run
+ * of a shape also captures the replay with every Linear the module can take
+ * on it, times both replays and keeps the faster graph (and the way for
+ * later captures of the shape). Either graph computes the same Y within
+ * rounding; the kept one runs last, so this run's outputs are its. */
+static rg_status compare_ways(rg_cuda_exec *e, shape_entry *s, bool timed, rg_error *err) {
+    s->ways_compared = true;
+    e->force_fused = true;
+    captured other = capture_run(e, timed);
+    e->force_fused = false;
+    if (!other.graph) return RG_OK;
+    float mine = 0, theirs = 0;
+    rg_status st = time_replays(e, s->graph, &mine, err);
+    if (st == RG_OK) st = time_replays(e, other.graph, &theirs, err);
+    if (st == RG_OK && theirs < mine) {
+        rg_rt_cuda_graph_free(e->cuda, s->graph);
+        s->graph = other.graph;
+        s->all_fused = true;
+    } else {
+        rg_rt_cuda_graph_free(e->cuda, other.graph);
+    }
+    RG_TRY(st);
+    return rg_rt_cuda_graph_launch(e->cuda, s->graph, e->stream, err);
 }
 
 static double now_ms(void) {
@@ -1740,19 +1816,11 @@ rg_status rg_cuda_exec_run(rg_cuda_exec *e, const rg_tensor *inputs, size_t ninp
          * capture the copies and launches as one graph (nothing captured runs now) */
         RG_TRY(issue_run(e, timed, err));
         if (!s->graph_failed) {
-            rg_error ignored = {0};
-            rg_status st = rg_rt_cuda_capture_begin(e->cuda, e->stream, &ignored);
-            if (st == RG_OK) {
-                e->capturing = true;
-                st = issue_run(e, timed, &ignored);
-                e->capturing = false;
-                rg_rt_cuda_graph graph = NULL;
-                rg_status end = rg_rt_cuda_capture_end(e->cuda, e->stream, &graph, &ignored);
-                if (st == RG_OK && end == RG_OK) s->graph = graph;
-                else if (end == RG_OK) rg_rt_cuda_graph_free(e->cuda, graph);
-            }
+            captured r = capture_run(e, timed);
+            s->graph = r.graph;
             s->graph_failed = s->graph == NULL;
             s->graph_timed = timed;
+            if (s->graph && r.declined && !s->ways_compared) RG_TRY(compare_ways(e, s, timed, err));
         }
     }
     if (timed) {
@@ -1928,7 +1996,7 @@ const char *rg_cuda_exec_node_kind(rg_cuda_exec *e, size_t i, char *buf, size_t 
         int tile = x->gemm ? rg_rt_cuda_gemm_pick(&a) : -1; /* on the wgmma GEMM, this tile */
         bool fused = tile >= 0;
         const gemm_choice *known = fused ? gemm_choice_of(e, &a, n->outputs[0]->dtype) : NULL;
-        if (known) fused = known->fused;
+        if (known && !(e->current && e->current->all_fused)) fused = known->fused;
         size_t ntiles;
         const rg_kabi_gemm_tile *tiles = rg_kabi_gemm_tiles(&ntiles);
         snprintf(buf, cap, "Linear m%lld n%lld k%lld%s%s", (long long)m, (long long)nn, (long long)k,
