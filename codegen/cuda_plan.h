@@ -17,9 +17,9 @@
  *   the empty-row fix-up;
  * - "gemm" (only with rg_cg_cuda_compile_graph_with's `gemm`, i.e.
  *   `ragged compile --custom-gemm`): codegen/kernels/gemm.cu for sm_90a, one
- *   per dtype, listing the fp16/bf16 erf-GELU Linears it serves, for sm_90 /
- *   sm_90a targets only (the GELU applied in the GEMM's epilogue; cuBLASLt
- *   has only the tanh form);
+ *   per dtype, listing the fp16/bf16 Linears it may serve (no activation,
+ *   or the erf GELU, applied in the GEMM's epilogue: cuBLASLt has only the
+ *   tanh form), for sm_90 / sm_90a targets only;
  * - "elementwise": codegen/kernels/elementwise.cu (row gathers, casts,
  *   erf GELU), once.
  * The executor (runtime/cuda_exec.c) finds a node's module by its index.

@@ -87,9 +87,10 @@ typedef struct rg_compile_options {
     int tf32;           /* nonzero: float32 GEMMs on the GPU may use TF32 tensor cores */
     int approximate_gelu; /* nonzero: the erf GELU after a Linear becomes the tanh approximation
                              (|difference| <= ~5e-4), which the GPU runs inside the GEMM */
-    int custom_gemm;      /* nonzero (sm_90, fp16/bf16): erf-GELU Linears may run ragged's own wgmma
-                             GEMM with the GELU in its epilogue, where it times faster than cuBLASLt
-                             and a separate GELU pass (experimental; not faster on BERT-base yet) */
+    int custom_gemm;      /* nonzero (sm_90, fp16/bf16): Linears with no activation or the erf GELU
+                             may run ragged's own wgmma GEMM (the GELU in its epilogue, split-K tiles
+                             for few rows) where it times faster than cuBLASLt (experimental; faster
+                             on BERT-base at batch 1, a slower compile) */
 } rg_compile_options;
 
 /* Imports `onnx_path`, checks it, runs the optimisation passes (cleanup,

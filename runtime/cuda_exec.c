@@ -172,7 +172,7 @@ struct rg_cuda_exec {
     /* timing (rg_cuda_exec_set_timing): events before/after the copies in and out */
     bool timing;
     rg_rt_cuda_event ev[4];
-    rg_rt_cuda_event tune_ev[2]; /* choose_way's timing of the two ways of an erf-GELU Linear */
+    rg_rt_cuda_event tune_ev[2]; /* choose_way's and compare_ways' timings */
     gemm_choice gemm_choices[GEMM_CHOICES];
     uint32_t ngemm_choices;
     uint32_t declined;         /* Linears the GEMM module could take that the last issue ran on cuBLASLt */

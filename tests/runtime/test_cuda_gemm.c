@@ -468,8 +468,9 @@ static rg_status launch_blaslt(void *ctx, rg_rt_cuda_stream stream, rg_error *er
 
 /* The 2-layer test BERT compiled with and without --custom-gemm, in fp16
  * and bf16, run on the GPU on a padded batch: the outputs agree within the
- * fp16/bf16 bound (relative Frobenius 1e-2). Which way each erf-GELU Linear
- * runs is the executor's timed choice; both must be right. */
+ * fp16/bf16 bound (relative Frobenius 1e-2). Which way each Linear runs
+ * is the executor's timed choice (per Linear, or the whole replay); every
+ * way must be right. */
 static float *run_bert(const char *plan_path, size_t *count) {
     rg_error err = {0};
     rg_plan *plan = NULL;
