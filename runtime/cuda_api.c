@@ -93,6 +93,8 @@ rg_status rg_rt_cuda_launch(rg_rt_cuda *cuda, rg_rt_cuda_kernel k, const unsigne
 void rg_rt_cuda_set_programmatic(rg_rt_cuda *cuda, bool on) { (void)cuda, (void)on; }
 rg_status rg_rt_cuda_time_calls(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_rt_cuda_calls_fn fn, void *ctx, int reps,
                                 rg_rt_cuda_event ev[2], float *ms, rg_error *err) STUB()
+rg_status rg_rt_cuda_time_graph(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_rt_cuda_graph g, int launches,
+                                rg_rt_cuda_event ev[2], float *ms, rg_error *err) STUB()
 rg_status rg_rt_cuda_capture_begin(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_error *err) STUB()
 rg_status rg_rt_cuda_capture_end(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_rt_cuda_graph *out, rg_error *err) STUB()
 rg_status rg_rt_cuda_graph_launch(rg_rt_cuda *cuda, rg_rt_cuda_graph g, rg_rt_cuda_stream s, rg_error *err) STUB()
@@ -527,21 +529,33 @@ rg_status rg_rt_cuda_time_calls(rg_rt_cuda *cuda, rg_rt_cuda_stream stream, rg_r
             }
         }
     }
-    rg_status st = RG_OK;
-    if (graph) st = rg_rt_cuda_graph_launch(cuda, graph, stream, err); /* warm the graph */
-    if (st == RG_OK) st = rg_rt_cuda_event_record(cuda, ev[0], stream, err);
-    if (st == RG_OK) {
-        if (graph) st = rg_rt_cuda_graph_launch(cuda, graph, stream, err);
-        else
-            for (int r = 0; r < reps && st == RG_OK; r++) st = fn(ctx, stream, err);
-    }
-    if (st == RG_OK) st = rg_rt_cuda_event_record(cuda, ev[1], stream, err);
-    if (st == RG_OK) st = rg_rt_cuda_stream_sync(cuda, stream, err);
     float total = 0;
-    if (st == RG_OK) st = rg_rt_cuda_event_elapsed(cuda, ev[0], ev[1], &total, err);
-    if (graph) rg_rt_cuda_graph_free(cuda, graph);
+    rg_status st = RG_OK;
+    if (graph) {
+        st = rg_rt_cuda_time_graph(cuda, stream, graph, 1, ev, &total, err); /* all reps in one launch */
+        rg_rt_cuda_graph_free(cuda, graph);
+    } else {
+        st = rg_rt_cuda_event_record(cuda, ev[0], stream, err);
+        for (int r = 0; r < reps && st == RG_OK; r++) st = fn(ctx, stream, err);
+        if (st == RG_OK) st = rg_rt_cuda_event_record(cuda, ev[1], stream, err);
+        if (st == RG_OK) st = rg_rt_cuda_stream_sync(cuda, stream, err);
+        if (st == RG_OK) st = rg_rt_cuda_event_elapsed(cuda, ev[0], ev[1], &total, err);
+    }
     if (st == RG_OK) *ms = total / (float)reps;
     return st;
+}
+
+rg_status rg_rt_cuda_time_graph(rg_rt_cuda *cuda, rg_rt_cuda_stream stream, rg_rt_cuda_graph graph, int launches,
+                                rg_rt_cuda_event ev[2], float *ms, rg_error *err) {
+    RG_TRY(rg_rt_cuda_graph_launch(cuda, graph, stream, err)); /* warm the graph */
+    RG_TRY(rg_rt_cuda_event_record(cuda, ev[0], stream, err));
+    for (int r = 0; r < launches; r++) RG_TRY(rg_rt_cuda_graph_launch(cuda, graph, stream, err));
+    RG_TRY(rg_rt_cuda_event_record(cuda, ev[1], stream, err));
+    RG_TRY(rg_rt_cuda_stream_sync(cuda, stream, err));
+    float total = 0;
+    RG_TRY(rg_rt_cuda_event_elapsed(cuda, ev[0], ev[1], &total, err));
+    *ms = total / (float)launches;
+    return RG_OK;
 }
 
 #endif

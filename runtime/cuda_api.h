@@ -142,6 +142,10 @@ typedef rg_status (*rg_rt_cuda_calls_fn)(void *ctx, rg_rt_cuda_stream stream, rg
  * capture left open. */
 rg_status rg_rt_cuda_time_calls(rg_rt_cuda *cuda, rg_rt_cuda_stream stream, rg_rt_cuda_calls_fn fn, void *ctx,
                                 int reps, rg_rt_cuda_event ev[2], float *ms, rg_error *err);
+/* Mean ms of one launch of `graph` on `stream` over `launches` launches,
+ * after one untimed (ev: two events the caller owns). */
+rg_status rg_rt_cuda_time_graph(rg_rt_cuda *cuda, rg_rt_cuda_stream stream, rg_rt_cuda_graph graph, int launches,
+                                rg_rt_cuda_event ev[2], float *ms, rg_error *err);
 
 /* CUDA graphs: capture everything issued on `stream` between begin and end,
  * and instantiate it. A failed end leaves no graph and ends the capture. */

@@ -1002,6 +1002,24 @@ static const gemm_choice *gemm_choice_of(const rg_cuda_exec *e, const rg_rt_gemm
     return NULL;
 }
 
+/* Whether the way this product runs is decided, and which (*fused; true,
+ * the wgmma GEMM, where it is not): the whole replay's way for this shape
+ * (compare_ways), else this product's timed choice (choose_way). */
+static bool known_way(const rg_cuda_exec *e, const rg_rt_gemm_args *a, rg_dtype dtype, bool *fused) {
+    *fused = true;
+    if (e->force_fused || (e->current && e->current->all_fused)) return true;
+    const gemm_choice *c = gemm_choice_of(e, a, dtype);
+    if (c) *fused = c->fused;
+    return c != NULL;
+}
+
+/* The two events choose_way and compare_ways time with, made on first use. */
+static rg_status tune_events(rg_cuda_exec *e, rg_error *err) {
+    for (int k = 0; k < 2; k++)
+        if (!e->tune_ev[k]) RG_TRY(rg_rt_cuda_event_new(e->cuda, &e->tune_ev[k], err));
+    return RG_OK;
+}
+
 /* One run of a Linear one way, as rg_rt_cuda_time_calls issues it. */
 typedef struct way_run {
     rg_cuda_exec *e;
@@ -1030,13 +1048,9 @@ static rg_status run_way(void *ctx, rg_rt_cuda_stream stream, rg_error *err) {
 #define TUNE_RUNS 5
 static rg_status choose_way(rg_cuda_exec *e, const exec_node *x, const rg_rt_blaslt_linear_desc *d, const void *bias,
                             const rg_rt_gemm_args *a, bool *fused, rg_error *err) {
-    *fused = true;
-    if (e->force_fused || (e->current && e->current->all_fused)) return RG_OK; /* the replay was timed so */
-    const gemm_choice *known = gemm_choice_of(e, a, d->dtype);
-    *fused = known ? known->fused : true;
-    if (known || e->capturing || e->prof_ev || e->ngemm_choices == GEMM_CHOICES) return RG_OK;
-    for (int k = 0; k < 2; k++)
-        if (!e->tune_ev[k]) RG_TRY(rg_rt_cuda_event_new(e->cuda, &e->tune_ev[k], err));
+    if (known_way(e, a, d->dtype, fused) || e->capturing || e->prof_ev || e->ngemm_choices == GEMM_CHOICES)
+        return RG_OK;
+    RG_TRY(tune_events(e, err));
     float ms[2] = {0, 0}; /* cuBLASLt and the pass, fused */
     for (int way = 0; way < 2; way++) {
         way_run run = {e, x, d, bias, a, way == 1};
@@ -1725,20 +1739,7 @@ static captured capture_run(rg_cuda_exec *e, bool timed) {
     return r;
 }
 
-/* Mean ms of a replay of `graph` over COMPARE_RUNS, after one untimed. */
-#define COMPARE_RUNS 5
-static rg_status time_replays(rg_cuda_exec *e, rg_rt_cuda_graph graph, float *ms, rg_error *err) {
-    for (int k = 0; k < 2; k++)
-        if (!e->tune_ev[k]) RG_TRY(rg_rt_cuda_event_new(e->cuda, &e->tune_ev[k], err));
-    RG_TRY(rg_rt_cuda_graph_launch(e->cuda, graph, e->stream, err));
-    RG_TRY(record(e, e->tune_ev[0], err));
-    for (int r = 0; r < COMPARE_RUNS; r++) RG_TRY(rg_rt_cuda_graph_launch(e->cuda, graph, e->stream, err));
-    RG_TRY(record(e, e->tune_ev[1], err));
-    RG_TRY(rg_rt_cuda_stream_sync(e->cuda, e->stream, err));
-    RG_TRY(rg_rt_cuda_event_elapsed(e->cuda, e->tune_ev[0], e->tune_ev[1], ms, err));
-    *ms /= COMPARE_RUNS;
-    return RG_OK;
-}
+#define COMPARE_RUNS 5 /* timed replays of each graph */
 
 /* The per-shape choices of choose_way time each Linear alone; under launch
  * overlap a kernel's time between its neighbours is not its time alone (a
@@ -1755,8 +1756,10 @@ static rg_status compare_ways(rg_cuda_exec *e, shape_entry *s, bool timed, rg_er
     e->force_fused = false;
     if (!other.graph) return RG_OK;
     float mine = 0, theirs = 0;
-    rg_status st = time_replays(e, s->graph, &mine, err);
-    if (st == RG_OK) st = time_replays(e, other.graph, &theirs, err);
+    rg_status st = tune_events(e, err);
+    if (st == RG_OK) st = rg_rt_cuda_time_graph(e->cuda, e->stream, s->graph, COMPARE_RUNS, e->tune_ev, &mine, err);
+    if (st == RG_OK)
+        st = rg_rt_cuda_time_graph(e->cuda, e->stream, other.graph, COMPARE_RUNS, e->tune_ev, &theirs, err);
     if (st == RG_OK && theirs < mine) {
         rg_rt_cuda_graph_free(e->cuda, s->graph);
         s->graph = other.graph;
@@ -1995,8 +1998,7 @@ const char *rg_cuda_exec_node_kind(rg_cuda_exec *e, size_t i, char *buf, size_t 
                              .sm_count = e->info.multiprocessors};
         int tile = x->gemm ? rg_rt_cuda_gemm_pick(&a) : -1; /* on the wgmma GEMM, this tile */
         bool fused = tile >= 0;
-        const gemm_choice *known = fused ? gemm_choice_of(e, &a, n->outputs[0]->dtype) : NULL;
-        if (known && !(e->current && e->current->all_fused)) fused = known->fused;
+        if (fused) known_way(e, &a, n->outputs[0]->dtype, &fused);
         size_t ntiles;
         const rg_kabi_gemm_tile *tiles = rg_kabi_gemm_tiles(&ntiles);
         snprintf(buf, cap, "Linear m%lld n%lld k%lld%s%s", (long long)m, (long long)nn, (long long)k,

@@ -136,12 +136,11 @@ static rg_cg_nvrtc *nvrtc_or_skip(void) {
     return nvrtc;
 }
 
-/* Whether `needle` (with its NUL) is somewhere in the `size` bytes at `hay`. */
-static bool contains(const void *hay, size_t size, const char *needle) {
-    size_t n = strlen(needle) + 1;
-    for (size_t i = 0; i + n <= size; i++)
-        if (!memcmp((const char *)hay + i, needle, n)) return true;
-    return false;
+/* How often the n bytes at `needle` occur in the `size` bytes at `hay`. */
+static size_t occurrences(const void *hay, size_t size, const void *needle, size_t n) {
+    size_t count = 0;
+    for (size_t i = 0; i + n <= size; i++) count += !memcmp((const char *)hay + i, needle, n);
+    return count;
 }
 
 Test(cuda_gemm, modules_compile, .timeout = 120) {
@@ -160,7 +159,7 @@ Test(cuda_gemm, modules_compile, .timeout = 120) {
             for (int gelu = 0; gelu < 2; gelu++) {
                 char name[64];
                 rg_kabi_gemm_kernel_name(dtypes[d], gelu, &tiles[t], name, sizeof name);
-                cr_assert(contains(cubin, size, name), "%s missing from the cubin", name);
+                cr_assert(occurrences(cubin, size, name, strlen(name) + 1), "%s missing from the cubin", name);
             }
         free(cubin);
     }
@@ -171,11 +170,9 @@ Test(cuda_gemm, modules_compile, .timeout = 120) {
     rg_cg_nvrtc_close(nvrtc);
 }
 
-/* How often `needle` occurs in the `size` bytes at `text`. */
-static size_t occurrences(const char *text, size_t size, const char *needle) {
-    size_t n = strlen(needle), count = 0;
-    for (size_t i = 0; i + n <= size; i++) count += !memcmp(text + i, needle, n);
-    return count;
+/* How often `text` occurs in a module's stored source. */
+static size_t source_count(const rg_ir_kernel *k, const char *text) {
+    return occurrences(k->source, k->source_size, text, strlen(text));
 }
 
 static const char *source_dir(void) {
@@ -212,10 +209,10 @@ static uint32_t gemm_nodes_of(const char *target, rg_dtype dtype, bool custom_ge
     cr_assert_eq(overlap, rg_kabi_wgmma_target_ok(target), "%s: %s", target, plan->options_text);
     for (size_t m = 0; overlap && m < plan->nkernels; m++) {
         const rg_ir_kernel *k = &plan->kernels[m];
-        cr_assert(k->source && occurrences(k->source, k->source_size, "griddepcontrol.wait") > 0,
+        cr_assert(k->source && source_count(k, "griddepcontrol.wait") > 0,
                   "module %s does not wait", k->name);
-        size_t entries = occurrences(k->source, k->source_size, "__global__");
-        size_t waits = occurrences(k->source, k->source_size, "rg_pdl_begin();");
+        size_t entries = source_count(k, "__global__");
+        size_t waits = source_count(k, "rg_pdl_begin();");
         if (strcmp(k->kind, "gemm") != 0)
             cr_assert_geq(waits, entries, "module %s: %zu entry points, %zu waits", k->name, entries, waits);
     }
