@@ -114,7 +114,7 @@ def ragged_bench(binary, plan, shapes, iters, device_outputs=False):
     return rows
 
 
-def accuracy(binary, plan, out_dir, reference):
+def accuracy(binary, plan, out_dir, reference, extra=()):
     """ragged's last hidden state (`ragged run` on the GPU) against PyTorch fp32
     on the same weights and inputs: 2 sequences of 384 tokens, the second
     padded after 200 (so multi-tile attention, right padding and a partial key
@@ -127,7 +127,7 @@ def accuracy(binary, plan, out_dir, reference):
     np.save(ids_path, ids)
     np.save(mask_path, mask)
     p = subprocess.run([binary, "run", plan, "--input", f"ids={ids_path}", "--input", f"mask={mask_path}",
-                        "--output", f"hidden={out_path}", "--device", "cuda"], capture_output=True, text=True)
+                        "--output", f"hidden={out_path}", "--device", "cuda", *extra], capture_output=True, text=True)
     if p.returncode != 0:
         return f"ragged run failed: {p.stderr.strip()[:300]}"
     got = np.load(out_path).astype(np.float64)
@@ -179,6 +179,12 @@ def main():
             result = accuracy(args.ragged, os.path.join(args.plans, plan), args.out, reference)
             print(f"  accuracy {plan}: {result}", flush=True)
             lines.append(f"- {plan}: {result}")
+            if not plan.split(".")[1].startswith("fp32"):
+                # the same with every run of nodes as one persistent launch (2 x 384 tokens: 768 rows)
+                result = accuracy(args.ragged, os.path.join(args.plans, plan), args.out, reference,
+                                  ("--persistent", "on"))
+                print(f"  accuracy {plan} --persistent on: {result}", flush=True)
+                lines.append(f"- {plan} --persistent on: {result}")
     lines.append("")
     for name, dtype in (("fp16", torch.float16), ("fp32", torch.float32)):
         if name not in wanted:

@@ -208,8 +208,46 @@ static rg_status add_gemm(rg_cg_cuda_kernels *k, const rg_graph *g, uint32_t ind
     return RG_OK;
 }
 
+/* Whether the persistent kernel (codegen/kernels/persistent.cu) can run the
+ * node as a step: a LayerNorm, a Linear with no activation or the erf GELU
+ * and a constant [K, N] weight, or an Attention the fused kernel takes, all
+ * in fp16 or bf16. The executor checks the rest (row lengths, alignment,
+ * how many rows) per shape. */
+static bool persistent_wanted(const rg_node *node) {
+    if (!node->noutputs || !node->outputs[0] || !rg_kabi_gemm_dtype_ok(node->outputs[0]->dtype)) return false;
+    if (node->op == RG_OP_LAYER_NORM) return node->noutputs == 1 && node->inputs[0]->dtype == node->outputs[0]->dtype;
+    if (node->op == RG_OP_ATTENTION) return rg_cg_attention_fast_ok(node);
+    if (node->op != RG_OP_LINEAR || node->inputs[0]->dtype != node->outputs[0]->dtype) return false;
+    if (!node->inputs[1]->constant || node->inputs[1]->rank != 2) return false;
+    const char *act;
+    rg_error ignored = {0};
+    return rg_node_attr_string(node, "activation", "none", &act, &ignored) == RG_OK &&
+           (!strcmp(act, "gelu") || !strcmp(act, "none"));
+}
+
+/* The persistent module of each dtype, listing the nodes it can run. Added
+ * after every other module, so a node's first module stays its own kernel's. */
+static rg_status add_persistent(rg_cg_cuda_kernels *k, const rg_graph *g, const char *arch, rg_error *err) {
+    for (uint32_t i = 0; i < g->nnodes; i++) {
+        if (!persistent_wanted(g->nodes[i])) continue;
+        char name[32];
+        rg_kabi_persistent_name(g->nodes[i]->outputs[0]->dtype, name, sizeof name);
+        rg_ir_kernel *m = NULL;
+        for (size_t j = 0; j < k->nkernels && !m; j++)
+            if (!strcmp(k->kernels[j].name, name)) m = &k->kernels[j];
+        if (!m) {
+            const char *text = rg_cg_kernel_template("persistent.cu");
+            RG_ASSERT(text != NULL);
+            m = add_module(k, name, RG_KABI_PERSISTENT_KIND, arch, text, g->nnodes);
+            if (!m) return nomem(err);
+        }
+        add_node(m, i);
+    }
+    return RG_OK;
+}
+
 /* Module i compiled, with the -D options of an attention variant or a GEMM
- * module's dtype. */
+ * or persistent module's dtype. */
 static rg_status compile_one(rg_cg_cuda_kernels *k, const rg_graph *g, const char *arch, rg_cg_nvrtc *nvrtc, size_t i,
                              rg_error *err) {
     rg_ir_kernel *m = &k->kernels[i];
@@ -218,6 +256,10 @@ static rg_status compile_one(rg_cg_cuda_kernels *k, const rg_graph *g, const cha
         const char *defines[RG_CG_GEMM_DEFINES];
         rg_cg_gemm_defines(g->nodes[m->nodes[0]]->outputs[0]->dtype, false, storage, sizeof storage, defines);
         return compile_module(nvrtc, m, g, defines, RG_CG_GEMM_DEFINES, err);
+    }
+    if (!strcmp(m->kind, RG_KABI_PERSISTENT_KIND)) {
+        const char *define = rg_cg_persistent_define(g->nodes[m->nodes[0]]->outputs[0]->dtype);
+        return compile_module(nvrtc, m, g, &define, 1, err);
     }
     if (strcmp(m->kind, "attention") != 0) return compile_module(nvrtc, m, g, NULL, 0, err);
     rg_kabi_attention_variant v;
@@ -247,7 +289,7 @@ static void *locked_alloc(void *user, void *ptr, size_t old_size, size_t new_siz
 /* NVRTC takes most of a GPU compile, and separate programs compile
  * independently (NVRTC is thread-safe across programs), so up to
  * MAX_COMPILE_THREADS threads take the modules in turn, the GEMM modules
- * (the longest by far) first so that they do not finish last. Each module keeps
+ * and the persistent ones (the longest) first so that they do not finish last. Each module keeps
  * its own status; the first failure in module order is the one reported,
  * so errors do not depend on scheduling. */
 #define MAX_COMPILE_THREADS 8
@@ -293,7 +335,10 @@ static rg_status compile_modules(rg_cg_cuda_kernels *k, const rg_graph *g, const
     for (size_t i = 0; i < n; i++)
         if (!strcmp(k->kernels[i].kind, "gemm")) order[taken++] = i;
     for (size_t i = 0; i < n; i++)
-        if (strcmp(k->kernels[i].kind, "gemm") != 0) order[taken++] = i;
+        if (!strcmp(k->kernels[i].kind, RG_KABI_PERSISTENT_KIND)) order[taken++] = i;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(k->kernels[i].kind, "gemm") != 0 && strcmp(k->kernels[i].kind, RG_KABI_PERSISTENT_KIND) != 0)
+            order[taken++] = i;
     compile_work w = {
         .k = k, .g = g, .arch = arch, .nvrtc = nvrtc, .order = order, .status = status, .errors = errors};
     pthread_mutex_init(&w.lock, NULL);
@@ -338,6 +383,7 @@ static rg_status compile_all(rg_cg_cuda_kernels *k, const rg_graph *g, const cha
     const char *mv = rg_cg_kernel_template("movement.cu");
     RG_ASSERT(mv != NULL);
     if (!add_module(k, "rg_movement", "movement", arch, mv, 0)) return nomem(err);
+    RG_TRY(add_persistent(k, g, arch, err));
     return compile_modules(k, g, arch, nvrtc, err);
 }
 

@@ -91,3 +91,21 @@ rg_status rg_cg_gemm_compile(rg_cg_nvrtc *nvrtc, rg_dtype dtype, bool narrow, vo
     rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = defines, .extra_count = RG_CG_GEMM_DEFINES};
     return rg_cg_nvrtc_compile(nvrtc, source, name, rg_kabi_gemm_arch(), &options, cubin, size, err);
 }
+
+const char *rg_cg_persistent_define(rg_dtype dtype) {
+    return dtype == RG_DTYPE_BF16 ? "-DRG_PK_DTYPE=2" : "-DRG_PK_DTYPE=1";
+}
+
+rg_status rg_cg_persistent_compile(rg_cg_nvrtc *nvrtc, rg_dtype dtype, const char *arch, void **cubin, size_t *size,
+                                   rg_error *err) {
+    if (!rg_kabi_gemm_dtype_ok(dtype))
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "persistent kernel: no module for dtype %s (f16, bf16 only)",
+                            rg_dtype_name(dtype));
+    const char *source = rg_cg_kernel_template("persistent.cu");
+    RG_ASSERT(source != NULL);
+    char name[32];
+    rg_kabi_persistent_name(dtype, name, sizeof name);
+    const char *define = rg_cg_persistent_define(dtype);
+    rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = &define, .extra_count = 1};
+    return rg_cg_nvrtc_compile(nvrtc, source, name, arch, &options, cubin, size, err);
+}

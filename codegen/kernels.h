@@ -61,4 +61,14 @@ void rg_cg_gemm_defines(rg_dtype dtype, bool narrow, char *storage, size_t stora
 rg_status rg_cg_gemm_compile(rg_cg_nvrtc *nvrtc, rg_dtype dtype, bool narrow, void **cubin, size_t *size,
                              rg_error *err);
 
+/* The persistent kernel (codegen/kernels/persistent.cu): one module per
+ * dtype (f16, bf16) holding one kernel, both named rg_kabi_persistent_name. */
+/* Its -D option for `dtype`, a string constant. */
+const char *rg_cg_persistent_define(rg_dtype dtype);
+/* Compiles the module of `dtype` for `arch` (sm_80 or later); *cubin is
+ * allocated with the NVRTC context's allocator. RG_ERR_UNSUPPORTED for a
+ * dtype without one. */
+rg_status rg_cg_persistent_compile(rg_cg_nvrtc *nvrtc, rg_dtype dtype, const char *arch, void **cubin, size_t *size,
+                                   rg_error *err);
+
 #endif

@@ -183,6 +183,21 @@ rg_status rg_session_output(const rg_session *session, const char *name,
  * session that runs on the CPU. */
 rg_status rg_session_set_outputs_on_device(rg_session *session, bool on, rg_error *err);
 
+/* GPU sessions: runs of Linears, Attentions and LayerNorms as one launch of
+ * the plan's persistent kernel, a block per SM walking the nodes with a
+ * grid-wide barrier between them (fp16/bf16 plans for sm_80 and later;
+ * docs/cuda.md, "One launch for a run of nodes"). With few tokens most of a
+ * kernel's time is its fixed cost, which this saves. RG_PERSISTENT_AUTO, the
+ * default, times each shape's replay both ways on its first run and keeps
+ * the faster; ON uses it wherever it can; OFF never. Changing the mode
+ * drops the captured graphs. A CPU session accepts AUTO and OFF. */
+typedef enum rg_persistent_mode {
+    RG_PERSISTENT_AUTO = 0,
+    RG_PERSISTENT_ON = 1,
+    RG_PERSISTENT_OFF = 2,
+} rg_persistent_mode;
+rg_status rg_session_set_persistent(rg_session *session, rg_persistent_mode mode, rg_error *err);
+
 /* GPU sessions: a view of one output of the last successful run whose data
  * is a device pointer (CUDA device memory of the session's GPU, device 0),
  * owned by the session and valid until the next run or rg_session_free().

@@ -269,6 +269,10 @@ void rg_kabi_gemm_module_name(rg_dtype dtype, char *out, size_t out_size) {
     snprintf(out, out_size, "rg_gemm_%s", dtype == RG_DTYPE_BF16 ? "bf16" : "f16");
 }
 
+void rg_kabi_persistent_name(rg_dtype dtype, char *out, size_t out_size) {
+    snprintf(out, out_size, "rg_persistent_%s", dtype == RG_DTYPE_BF16 ? "bf16" : "f16");
+}
+
 void rg_kabi_gemm_kernel_name(rg_dtype dtype, bool gelu, const rg_kabi_gemm_tile *tile, char *out, size_t out_size) {
     snprintf(out, out_size, "rg_gemm_%s_%s_%s", dtype == RG_DTYPE_BF16 ? "bf16" : "f16", gelu ? "gelu" : "bias",
              tile->name);

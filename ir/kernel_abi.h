@@ -192,4 +192,17 @@ const char *rg_kabi_gemm_arch(void);
  * variants, GEMM modules): sm_90 or sm_90a. */
 bool rg_kabi_wgmma_target_ok(const char *target);
 
+/* ------------------------------------------- one launch for a run of nodes */
+
+/* codegen/kernels/persistent.cu: a run of Linears, Attentions and
+ * LayerNorms as one launch of resident blocks (runtime/cuda_persist.c).
+ * One module per dtype (fp16, bf16: rg_kabi_gemm_dtype_ok's), whose only
+ * kernel has the module's name, "rg_persistent_f16" or "rg_persistent_bf16". */
+#define RG_KABI_PERSISTENT_KIND "persistent"
+void rg_kabi_persistent_name(rg_dtype dtype, char *out, size_t out_size);
+/* Threads a block, and the program's step size in bytes (struct
+ * rg_pk_step, mirrored by the runtime). */
+#define RG_KABI_PERSISTENT_THREADS 256
+#define RG_KABI_PERSISTENT_STEP_BYTES 128
+
 #endif

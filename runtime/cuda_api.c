@@ -93,6 +93,11 @@ rg_status rg_rt_cuda_launch(rg_rt_cuda *cuda, rg_rt_cuda_kernel k, const unsigne
 void rg_rt_cuda_set_programmatic(rg_rt_cuda *cuda, bool on) { (void)cuda, (void)on; }
 rg_status rg_rt_cuda_time_calls(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_rt_cuda_calls_fn fn, void *ctx, int reps,
                                 rg_rt_cuda_event ev[2], float *ms, rg_error *err) STUB()
+rg_status rg_rt_cuda_launch_cooperative(rg_rt_cuda *cuda, rg_rt_cuda_kernel k, const unsigned grid[3],
+                                        const unsigned block[3], void **args, size_t shared, rg_rt_cuda_stream s,
+                                        rg_error *err) STUB()
+rg_status rg_rt_cuda_blocks_per_sm(rg_rt_cuda *cuda, rg_rt_cuda_kernel k, int threads, size_t shared, int *blocks,
+                                   rg_error *err) STUB()
 rg_status rg_rt_cuda_time_graph(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_rt_cuda_graph g, int launches,
                                 rg_rt_cuda_event ev[2], float *ms, rg_error *err) STUB()
 rg_status rg_rt_cuda_capture_begin(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_error *err) STUB()
@@ -177,6 +182,7 @@ static rg_status resolve_all(rg_rt_cuda *c, rg_error *err) {
         {"cudaKernelSetAttributeForDevice", (void **)&f->KernelSetAttributeForDevice},
         {"cudaLaunchKernel", (void **)&f->LaunchKernel},
         {"cudaLaunchKernelExC", (void **)&f->LaunchKernelExC},
+        {"cudaOccupancyMaxActiveBlocksPerMultiprocessor", (void **)&f->OccupancyMaxActiveBlocksPerMultiprocessor},
         {"cudaStreamBeginCapture", (void **)&f->StreamBeginCapture},
         {"cudaStreamEndCapture", (void **)&f->StreamEndCapture},
         {"cudaGraphInstantiate", (void **)&f->GraphInstantiate},
@@ -483,6 +489,34 @@ rg_status rg_rt_cuda_launch(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, const un
 }
 
 void rg_rt_cuda_set_programmatic(rg_rt_cuda *cuda, bool on) { cuda->programmatic = on; }
+
+rg_status rg_rt_cuda_launch_cooperative(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, const unsigned grid[3],
+                                        const unsigned block[3], void **args, size_t shared_bytes,
+                                        rg_rt_cuda_stream stream, rg_error *err) {
+    dim3 g = {grid[0], grid[1], grid[2]};
+    dim3 b = {block[0], block[1], block[2]};
+    cudaLaunchAttribute attrs[2] = {{.id = cudaLaunchAttributeCooperative}};
+    attrs[0].val.cooperative = 1;
+    unsigned count = 1;
+    if (cuda->programmatic) {
+        attrs[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attrs[1].val.programmaticStreamSerializationAllowed = 1;
+        count = 2;
+    }
+    cudaLaunchConfig_t config = {.gridDim = g, .blockDim = b, .dynamicSmemBytes = shared_bytes,
+                                 .stream = (cudaStream_t)stream, .attrs = attrs, .numAttrs = count};
+    CUDA_TRY(cuda->fn.LaunchKernelExC(&config, (const void *)kernel, args),
+             "cudaLaunchKernelExC(grid %ux%ux%u, block %ux%ux%u, %zu bytes shared, cooperative%s)", g.x, g.y, g.z,
+             b.x, b.y, b.z, shared_bytes, count > 1 ? ", programmatic" : "");
+    return RG_OK;
+}
+
+rg_status rg_rt_cuda_blocks_per_sm(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, int threads, size_t shared_bytes,
+                                   int *blocks, rg_error *err) {
+    CUDA_TRY(cuda->fn.OccupancyMaxActiveBlocksPerMultiprocessor(blocks, (const void *)kernel, threads, shared_bytes),
+             "cudaOccupancyMaxActiveBlocksPerMultiprocessor(%d threads, %zu bytes shared)", threads, shared_bytes);
+    return RG_OK;
+}
 
 rg_status rg_rt_cuda_capture_begin(rg_rt_cuda *cuda, rg_rt_cuda_stream stream, rg_error *err) {
     CUDA_TRY(cuda->fn.StreamBeginCapture((cudaStream_t)stream, cudaStreamCaptureModeThreadLocal),

@@ -122,6 +122,17 @@ rg_status rg_rt_cuda_kernel_set_shared(rg_rt_cuda *cuda, rg_rt_cuda_kernel kerne
 rg_status rg_rt_cuda_launch(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, const unsigned grid[3],
                             const unsigned block[3], void **args, size_t shared_bytes, rg_rt_cuda_stream stream,
                             rg_error *err);
+/* Launches `kernel` cooperatively (cudaLaunchAttributeCooperative): every
+ * block is resident at once or the launch fails, which a kernel with
+ * grid-wide barriers needs (codegen/kernels/persistent.cu); programmatic
+ * as rg_rt_cuda_launch when that is on. */
+rg_status rg_rt_cuda_launch_cooperative(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, const unsigned grid[3],
+                                        const unsigned block[3], void **args, size_t shared_bytes,
+                                        rg_rt_cuda_stream stream, rg_error *err);
+/* How many blocks of `threads` threads and `shared_bytes` of dynamic shared
+ * memory one SM holds at once (cudaOccupancyMaxActiveBlocksPerMultiprocessor). */
+rg_status rg_rt_cuda_blocks_per_sm(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, int threads, size_t shared_bytes,
+                                   int *blocks, rg_error *err);
 /* From now on, launch every kernel of this context as a programmatic
  * dependent of the kernel before it on its stream (sm_90; off by default):
  * it may start while that one ends, so every kernel launched must first
@@ -197,6 +208,7 @@ typedef struct rg_rt_cuda_fns {
     cudaError_t (*KernelSetAttributeForDevice)(cudaKernel_t, enum cudaFuncAttribute, int, int);
     cudaError_t (*LaunchKernel)(const void *, dim3, dim3, void **, size_t, cudaStream_t);
     cudaError_t (*LaunchKernelExC)(const cudaLaunchConfig_t *, const void *, void **);
+    cudaError_t (*OccupancyMaxActiveBlocksPerMultiprocessor)(int *, const void *, int, size_t);
     cudaError_t (*StreamBeginCapture)(cudaStream_t, enum cudaStreamCaptureMode);
     cudaError_t (*StreamEndCapture)(cudaStream_t, cudaGraph_t *);
     cudaError_t (*GraphInstantiate)(cudaGraphExec_t *, cudaGraph_t, unsigned long long);

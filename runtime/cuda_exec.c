@@ -24,6 +24,7 @@
 #include "runtime/cuda_attention.h"
 #include "runtime/cuda_fused.h"
 #include "runtime/cuda_gemm.h"
+#include "runtime/cuda_persist.h"
 
 #define SHAPE_CACHE 16
 #define MAX_SYMBOLS RG_RT_MAX_SYMBOLS
@@ -87,6 +88,7 @@ typedef struct exec_node {
     rg_rt_cuda_kernel vec, scalar, kernel;
     rg_rt_cuda_attention *attention; /* borrowed from the module table */
     rg_rt_cuda_gemm *gemm;           /* Linears a plan's GEMM module serves: borrowed likewise */
+    rg_rt_cuda_persist *pk;          /* a node the plan's persistent module can run as a step: borrowed likewise */
     rg_kabi_attention_variant variant;
     float scale;
     int heads;
@@ -120,13 +122,28 @@ typedef struct shape_entry {
      * module can take on it, against the per-shape choices (compare_ways) */
     bool ways_compared;
     bool all_fused; /* and that was faster: the graph runs them all on it */
+    /* Plans with a persistent module: the replay was timed with its runs of
+     * nodes as single launches (compare_persistent) and that was faster */
+    bool pk_compared, persistent;
+    void *pk_prog;      /* device: the steps of those runs, built at capture (persist_build) */
+    size_t pk_prog_cap; /* bytes */
     uint64_t last_use;
 } shape_entry;
+
+/* A run of consecutive device nodes issued as one persistent launch: nodes
+ * first..last (host nodes between launch nothing), steps step0.. of the
+ * shape's program. */
+typedef struct pk_run {
+    uint32_t first, last;
+    size_t step0, nsteps;
+    rg_rt_cuda_persist *pk;
+} pk_run;
 
 typedef struct module_state {
     rg_rt_cuda_library library;
     rg_rt_cuda_attention *attention;
     rg_rt_cuda_gemm *gemm;
+    rg_rt_cuda_persist *persist;
 } module_state;
 
 struct rg_cuda_exec {
@@ -182,6 +199,15 @@ struct rg_cuda_exec {
     rg_rt_cuda_event *prof_ev; /* 2 * nnodes + 1: start, then after each node's main launch and its epilogue */
     uint32_t prof_node;        /* the node launch_all is issuing */
     bool capturing;            /* between capture begin and end on the stream */
+    /* runs of nodes as one launch of the persistent kernel (persist_build) */
+    rg_cuda_exec_persistent pk_mode;
+    bool pk_on;                /* launch_all issues the runs as programs (the current shape's pk_prog) */
+    bool last_persistent;      /* the last run's graph had such launches */
+    pk_run *pk_runs;           /* at most one per node */
+    uint32_t npk_runs;
+    rg_rt_pk_step *pk_steps;   /* host: at most one per node */
+    void *pk_scratch;          /* device: the kernel's counters and partial sums */
+    size_t pk_scratch_bytes;
 };
 
 static rg_cpu_ctx cpu_ctx(const rg_cuda_exec *e) { return (rg_cpu_ctx){e->alloc, 1}; }
@@ -594,6 +620,31 @@ static rg_status prepare_nodes(rg_cuda_exec *e, rg_error *err) {
     return RG_OK;
 }
 
+/* Nodes the plan's persistent module lists and the executor runs the way
+ * the kernel's steps do (a Linear with no epilogue or the erf GELU, the
+ * fused attention kernel's nodes, LayerNorms) get the module, loaded once. */
+static rg_status prepare_persist(rg_cuda_exec *e, rg_error *err) {
+    if (e->info.sm_major < 8) return RG_OK;
+    for (size_t m = 0; m < e->plan->nkernels; m++) {
+        const rg_ir_kernel *k = &e->plan->kernels[m];
+        if (strcmp(k->kind, RG_KABI_PERSISTENT_KIND) != 0) continue;
+        for (uint32_t j = 0; j < k->nnodes; j++) {
+            uint32_t i = k->nodes[j];
+            exec_node *x = &e->nodes[i];
+            const rg_node *n = e->g->nodes[i];
+            bool fits = (x->kind == NODE_LINEAR && (x->gelu_erf || x->activation == RG_RT_BLASLT_ACT_NONE)) ||
+                        (x->kind == NODE_ATTENTION && !x->at.general) ||
+                        (x->kind == NODE_FUSED && n->op == RG_OP_LAYER_NORM && n->noutputs == 1);
+            if (!fits || !n->noutputs || !rg_kabi_gemm_dtype_ok(n->outputs[0]->dtype)) continue;
+            if (!e->modules[m].persist)
+                RG_TRY(rg_rt_cuda_persist_load(e->cuda, k->cubin, k->cubin_size, n->outputs[0]->dtype, 0,
+                                               e->info.multiprocessors, e->alloc, &e->modules[m].persist, err));
+            if (rg_rt_cuda_persist_dtype(e->modules[m].persist) == n->outputs[0]->dtype) x->pk = e->modules[m].persist;
+        }
+    }
+    return RG_OK;
+}
+
 /* ------------------------------------------------------------- lifecycle */
 
 static rg_status check_arch(rg_cuda_exec *e, rg_error *err) {
@@ -638,7 +689,7 @@ rg_status rg_cuda_exec_new(const rg_plan *plan, const rg_allocator *alloc, rg_cu
     if (!ARRAY(e->modules, plan->nkernels) || !ARRAY(e->nodes, g->nnodes) || !ARRAY(e->on_device, g->nvalues) ||
         !ARRAY(e->upload, g->nvalues) || !ARRAY(e->last_use, g->nvalues) || !ARRAY(e->const_dev, g->nvalues) ||
         !ARRAY(e->shapes, g->nvalues) || !ARRAY(e->host_owned, g->nvalues) || !ARRAY(e->outputs, g->noutputs) ||
-        !ARRAY(e->output_caps, g->noutputs)) {
+        !ARRAY(e->output_caps, g->noutputs) || !ARRAY(e->pk_runs, g->nnodes) || !ARRAY(e->pk_steps, g->nnodes)) {
         st = rg_error_set(err, RG_ERR_NOMEM, "out of memory for the CUDA executor");
         goto fail;
     }
@@ -657,6 +708,7 @@ rg_status rg_cuda_exec_new(const rg_plan *plan, const rg_allocator *alloc, rg_cu
     if ((st = place_nodes(e, err)) != RG_OK) goto fail;
     if ((st = rg_rt_blaslt_open(e->cuda, alloc, &e->blaslt, err)) != RG_OK) goto fail;
     if ((st = prepare_nodes(e, err)) != RG_OK) goto fail;
+    if ((st = prepare_persist(e, err)) != RG_OK) goto fail;
     if ((st = upload_constants(e, err)) != RG_OK) goto fail;
     if (e->nflags && (st = rg_rt_cuda_host_alloc(e->cuda, e->nflags * sizeof(int32_t), (void **)&e->flags_host, err)) != RG_OK)
         goto fail;
@@ -696,11 +748,14 @@ void rg_cuda_exec_free(rg_cuda_exec *e) {
         for (size_t m = 0; e->modules && m < e->nmodules; m++) {
             rg_rt_cuda_attention_free(e->modules[m].attention);
             rg_rt_cuda_gemm_free(e->modules[m].gemm);
+            rg_rt_cuda_persist_free(e->modules[m].persist);
             if (e->modules[m].library) rg_rt_cuda_library_free(e->cuda, e->modules[m].library);
         }
         rg_rt_blaslt_close(e->blaslt);
         rg_rt_cuda_free(e->cuda, e->weights);
         rg_rt_cuda_free(e->cuda, e->arena);
+        rg_rt_cuda_free(e->cuda, e->pk_scratch);
+        for (int c = 0; c < SHAPE_CACHE; c++) rg_rt_cuda_free(e->cuda, e->cache[c].pk_prog);
         if (e->stream) rg_rt_cuda_stream_free(e->cuda, e->stream);
     }
     for (int c = 0; c < SHAPE_CACHE; c++) FREE_ARRAY(e->cache[c].offsets, e->cache[c].offsets ? g->nvalues : 0);
@@ -716,6 +771,8 @@ void rg_cuda_exec_free(rg_cuda_exec *e) {
         if (e->nodes[i].moves) rg_mem_free(alloc, e->nodes[i].moves, e->nodes[i].nmoves * sizeof *e->nodes[i].moves);
     FREE_ARRAY(e->modules, e->nmodules);
     FREE_ARRAY(e->nodes, g->nnodes);
+    FREE_ARRAY(e->pk_runs, g->nnodes);
+    FREE_ARRAY(e->pk_steps, g->nnodes);
     FREE_ARRAY(e->on_device, g->nvalues);
     FREE_ARRAY(e->upload, g->nvalues);
     FREE_ARRAY(e->last_use, g->nvalues);
@@ -805,6 +862,7 @@ static rg_status plan_shape(rg_cuda_exec *e, shape_entry **out, rg_error *err) {
     s->graph = NULL;
     s->graph_failed = false;
     s->ways_compared = s->all_fused = false;
+    s->pk_compared = s->persistent = false;
     s->used = false;
     const rg_allocator *alloc = e->alloc;
     if (!s->offsets && !ARRAY(s->offsets, g->nvalues)) return rg_error_set(err, RG_ERR_NOMEM, "out of memory");
@@ -1604,14 +1662,149 @@ static rg_status check_flags(rg_cuda_exec *e, rg_error *err) {
     return RG_OK;
 }
 
-/* Issues every device node on the stream, in order. */
+/* ------------------------------------------------- persistent launches */
+
+static bool value_dtype_is(const rg_value *v, rg_dtype dt) { return !v || v->dtype == dt; }
+
+/* Node n as a step of the persistent kernel for this run's shape, or false
+ * where the kernel cannot take it (then it runs as its own kernel and ends
+ * the run of nodes). The same operands run_linear, run_attention and
+ * run_fused would pass. */
+static bool step_of(rg_cuda_exec *e, const rg_node *n, const exec_node *x, rg_rt_pk_step *st) {
+    rg_dtype dt = rg_rt_cuda_persist_dtype(x->pk);
+    for (uint32_t k = 0; k < n->ninputs; k++)
+        if (k != 1 || x->kind != NODE_ATTENTION) /* the attention's mask is int64 */
+            if (!value_dtype_is(n->inputs[k], dt)) return false;
+    if (n->noutputs != 1 || n->outputs[0]->dtype != dt) return false;
+    void *y = device_ptr(e, n->outputs[0]);
+    rg_tensor in = device_tensor(e, n->inputs[0]);
+    switch (x->kind) {
+    case NODE_LINEAR: {
+        const rg_tensor *w = n->inputs[1]->constant;
+        int64_t k = w->dims[0], m = k ? (int64_t)(rg_tensor_numel(&in) / (size_t)k) : 0;
+        const void *bias = n->ninputs > 2 ? device_ptr(e, n->inputs[2]) : NULL;
+        return rg_rt_pk_linear(rg_rt_cuda_persist_blocks(x->pk), in.data, device_ptr(e, n->inputs[1]), bias, y, m, w->dims[1], k, x->gelu_erf,
+                               st);
+    }
+    case NODE_ATTENTION: {
+        if (x->at.general || (x->at.dynamic && e->mask_general) || (n->ninputs > 2 && n->inputs[2])) return false;
+        if (in.rank != 3 || in.dims[2] != 3 * (int64_t)x->heads * x->at.head_dim) return false;
+        const int32_t *aux = (const int32_t *)((char *)e->arena + e->current->aux_offset);
+        const int32_t *lens = e->mask && n->ninputs > 1 && n->inputs[1] ? aux + in.dims[0] + 1 : NULL;
+        return rg_rt_pk_attention(in.data, lens, y, in.dims[0], in.dims[1], x->heads, x->at.head_dim, x->scale,
+                                  x->at.causal, x->at.uniform && lens, st);
+    }
+    case NODE_FUSED: {
+        if (n->op != RG_OP_LAYER_NORM || in.rank < 1 || n->ninputs < 2 || !n->inputs[1]) return false;
+        int64_t len = in.dims[in.rank - 1];
+        const rg_value *beta = n->ninputs > 2 ? n->inputs[2] : NULL, *res = n->ninputs > 3 ? n->inputs[3] : NULL;
+        if (rg_tensor_numel(&e->shapes[n->inputs[1]->id]) != (size_t)len && !n->inputs[1]->constant) return false;
+        const rg_tensor *gamma = n->inputs[1]->constant ? n->inputs[1]->constant : &e->shapes[n->inputs[1]->id];
+        if (rg_tensor_numel(gamma) != (size_t)len) return false;
+        if (beta) {
+            const rg_tensor *b = beta->constant ? beta->constant : &e->shapes[beta->id];
+            if (rg_tensor_numel(b) != (size_t)len) return false;
+        }
+        if (res) {
+            rg_tensor r = device_tensor(e, res);
+            if (r.rank != in.rank || memcmp(r.dims, in.dims, sizeof(int64_t) * (size_t)in.rank)) return false;
+        }
+        float eps;
+        rg_error ignored = {0};
+        if (!len || rg_node_attr_float(n, "epsilon", 1e-5f, &eps, &ignored) != RG_OK) return false;
+        return rg_rt_pk_layer_norm(in.data, device_ptr(e, res), device_ptr(e, n->inputs[1]),
+                                   device_ptr(e, beta), y, (int64_t)(rg_tensor_numel(&in) / (size_t)len), len, eps,
+                                   st);
+    }
+    default: return false;
+    }
+}
+
+/* A run of fewer steps gains nothing from the barrier it replaces. */
+#define PK_MIN_STEPS 2
+
+static void close_run(rg_cuda_exec *e, pk_run *run, size_t *nsteps) {
+    if (!run) return;
+    if (run->nsteps < PK_MIN_STEPS) {
+        *nsteps = run->step0;
+        e->npk_runs--;
+        return;
+    }
+    rg_rt_pk_plan_prefetch(&e->pk_steps[run->step0], run->nsteps);
+}
+
+/* The current shape's runs of nodes the persistent kernel can take, their
+ * steps uploaded into the shape's program (outside any capture: the copy
+ * is synchronous) and the scratch allocated; e->npk_runs is 0 when there
+ * are none. */
+static rg_status persist_build(rg_cuda_exec *e, shape_entry *s, rg_error *err) {
+    const rg_graph *g = e->g;
+    e->npk_runs = 0;
+    size_t nsteps = 0;
+    pk_run *open = NULL;
+    for (uint32_t i = 0; i < g->nnodes; i++) {
+        exec_node *x = &e->nodes[i];
+        if (x->kind == NODE_HOST) continue;
+        rg_rt_pk_step st;
+        bool ok = x->pk && step_of(e, g->nodes[i], x, &st);
+        if (open && (!ok || open->pk != x->pk)) {
+            close_run(e, open, &nsteps);
+            open = NULL;
+        }
+        if (!ok) continue;
+        if (!open) {
+            open = &e->pk_runs[e->npk_runs++];
+            *open = (pk_run){i, i, nsteps, 0, x->pk};
+        }
+        e->pk_steps[nsteps++] = st;
+        open->last = i;
+        open->nsteps++;
+    }
+    close_run(e, open, &nsteps);
+    if (!e->npk_runs) return RG_OK;
+    if (!e->pk_scratch) {
+        size_t bytes = rg_rt_cuda_persist_scratch_bytes(e->pk_runs[0].pk);
+        RG_TRY(rg_rt_cuda_malloc(e->cuda, bytes, &e->pk_scratch, err));
+        e->pk_scratch_bytes = bytes;
+        RG_TRY(rg_rt_cuda_memset(e->cuda, e->pk_scratch, 0, bytes, e->stream, err));
+    }
+    size_t bytes = nsteps * sizeof(rg_rt_pk_step);
+    RG_TRY(rg_rt_cuda_stream_sync(e->cuda, e->stream, err)); /* no replay still reads the old program */
+    if (bytes > s->pk_prog_cap) {
+        rg_rt_cuda_free(e->cuda, s->pk_prog);
+        s->pk_prog = NULL;
+        s->pk_prog_cap = 0;
+        RG_TRY(rg_rt_cuda_malloc(e->cuda, bytes, &s->pk_prog, err));
+        s->pk_prog_cap = bytes;
+    }
+    RG_TRY(rg_rt_cuda_copy_to_device(e->cuda, s->pk_prog, e->pk_steps, bytes, e->stream, err));
+    return rg_rt_cuda_stream_sync(e->cuda, e->stream, err);
+}
+
+static rg_status launch_run(rg_cuda_exec *e, const pk_run *run, rg_error *err) {
+    const char *steps = (const char *)e->current->pk_prog + run->step0 * sizeof(rg_rt_pk_step);
+    return rg_rt_cuda_persist_launch(run->pk, steps, run->nsteps, e->pk_scratch, NULL, e->stream, err);
+}
+
+/* Issues every device node on the stream, in order; with pk_on, each run
+ * of persist_build as one launch. */
 static rg_status launch_all(rg_cuda_exec *e, rg_error *err) {
     const rg_graph *g = e->g;
+    uint32_t run = 0;
     for (uint32_t i = 0; i < g->nnodes; i++) {
         exec_node *x = &e->nodes[i];
         const rg_node *n = g->nodes[i];
         rg_status st = RG_OK;
         e->prof_node = i;
+        if (e->pk_on && run < e->npk_runs && e->pk_runs[run].first == i) {
+            st = launch_run(e, &e->pk_runs[run], err);
+            if (st != RG_OK) {
+                char l[160];
+                return rg_error_prefix(err, st, "persistent launch for nodes from %s", label(n, l, sizeof l));
+            }
+            i = e->pk_runs[run++].last;
+            continue;
+        }
         switch (x->kind) {
         case NODE_HOST: break;
         case NODE_LINEAR: st = run_linear(e, n, x, err); break;
@@ -1771,6 +1964,43 @@ static rg_status compare_ways(rg_cuda_exec *e, shape_entry *s, bool timed, rg_er
     return rg_rt_cuda_graph_launch(e->cuda, s->graph, e->stream, err);
 }
 
+/* Where the plan has a persistent module and the shape has runs of nodes
+ * it can take, the first run of a shape also captures the replay with
+ * those runs as single launches, times both replays and keeps the faster
+ * (the choice is remembered for later captures of the shape), as
+ * compare_ways does. A capture that fails (a launch refused) keeps the
+ * graph there is. */
+static rg_status compare_persistent(rg_cuda_exec *e, shape_entry *s, bool timed, rg_error *err) {
+    s->pk_compared = true;
+    RG_TRY(persist_build(e, s, err));
+    if (!e->npk_runs) return RG_OK;
+    e->pk_on = true;
+    captured other = capture_run(e, timed);
+    e->pk_on = false;
+    if (!other.graph) return RG_OK;
+    float mine = 0, theirs = 0;
+    rg_status st = tune_events(e, err);
+    if (st == RG_OK) st = rg_rt_cuda_time_graph(e->cuda, e->stream, s->graph, COMPARE_RUNS, e->tune_ev, &mine, err);
+    if (st == RG_OK)
+        st = rg_rt_cuda_time_graph(e->cuda, e->stream, other.graph, COMPARE_RUNS, e->tune_ev, &theirs, err);
+    if (st == RG_OK && theirs < mine) {
+        rg_rt_cuda_graph_free(e->cuda, s->graph);
+        s->graph = other.graph;
+        s->persistent = true;
+    } else {
+        rg_rt_cuda_graph_free(e->cuda, other.graph);
+    }
+    RG_TRY(st);
+    return rg_rt_cuda_graph_launch(e->cuda, s->graph, e->stream, err);
+}
+
+/* Whether any node can be a persistent step. */
+static bool have_persist(const rg_cuda_exec *e) {
+    for (uint32_t i = 0; i < e->g->nnodes; i++)
+        if (e->nodes[i].pk) return true;
+    return false;
+}
+
 static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1814,16 +2044,35 @@ rg_status rg_cuda_exec_run(rg_cuda_exec *e, const rg_tensor *inputs, size_t ninp
     if (s->graph) {
         RG_TRY(rg_rt_cuda_graph_launch(e->cuda, s->graph, e->stream, err));
         e->last_replayed = true;
+        e->last_persistent = s->persistent;
     } else {
         /* first run of this shape: eagerly (cuBLASLt picks and caches its algorithms outside a capture), then
-         * capture the copies and launches as one graph (nothing captured runs now) */
-        RG_TRY(issue_run(e, timed, err));
+         * capture the copies and launches as one graph (nothing captured runs now). Persistent launches where
+         * the mode says so or the shape chose them (with ON also in the eager run, whose errors are reported) */
+        bool pk = false;
+        if (e->pk_mode != RG_CUDA_EXEC_PERSISTENT_OFF && (e->pk_mode == RG_CUDA_EXEC_PERSISTENT_ON || s->persistent) &&
+            have_persist(e)) {
+            RG_TRY(persist_build(e, s, err));
+            pk = e->npk_runs > 0;
+        }
+        e->pk_on = pk && e->pk_mode == RG_CUDA_EXEC_PERSISTENT_ON;
+        rg_status st = issue_run(e, timed, err);
+        e->last_persistent = e->pk_on;
+        e->pk_on = false;
+        RG_TRY(st);
         if (!s->graph_failed) {
+            e->pk_on = pk;
             captured r = capture_run(e, timed);
             s->graph = r.graph;
             s->graph_failed = s->graph == NULL;
             s->graph_timed = timed;
-            if (s->graph && r.declined && !s->ways_compared) RG_TRY(compare_ways(e, s, timed, err));
+            if (s->graph && r.declined && !s->ways_compared) st = compare_ways(e, s, timed, err);
+            e->pk_on = false;
+            RG_TRY(st);
+            if (s->graph && pk) s->persistent = true;
+            if (s->graph && e->pk_mode == RG_CUDA_EXEC_PERSISTENT_AUTO && !s->pk_compared && have_persist(e))
+                RG_TRY(compare_persistent(e, s, timed, err));
+            if (s->graph) e->last_persistent = s->persistent;
         }
     }
     if (timed) {
@@ -1860,6 +2109,18 @@ rg_status rg_cuda_exec_run(rg_cuda_exec *e, const rg_tensor *inputs, size_t ninp
         e->last_timing = tm;
     }
     e->have_outputs = true;
+    return RG_OK;
+}
+
+rg_status rg_cuda_exec_set_persistent(rg_cuda_exec *e, rg_cuda_exec_persistent mode, rg_error *err) {
+    if (!e) return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "rg_cuda_exec_set_persistent needs an executor");
+    if (mode != RG_CUDA_EXEC_PERSISTENT_AUTO && mode != RG_CUDA_EXEC_PERSISTENT_ON && mode != RG_CUDA_EXEC_PERSISTENT_OFF)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "persistent mode %d (auto 0, on 1, off 2)", (int)mode);
+    if (mode == e->pk_mode) return RG_OK;
+    RG_TRY(rg_rt_cuda_stream_sync(e->cuda, e->stream, err));
+    drop_graphs(e);
+    for (int c = 0; c < SHAPE_CACHE; c++) e->cache[c].pk_compared = e->cache[c].persistent = false;
+    e->pk_mode = mode;
     return RG_OK;
 }
 
@@ -1923,6 +2184,9 @@ void rg_cuda_exec_stats_get(const rg_cuda_exec *e, rg_cuda_exec_stats *out) {
     s.arena_capacity = e->arena_cap;
     for (int c = 0; c < SHAPE_CACHE; c++) s.shapes_cached += e->cache[c].used;
     s.last_run_replayed = e->last_replayed;
+    s.last_run_persistent = e->last_persistent;
+    s.persistent_bytes = e->pk_scratch_bytes;
+    for (int c = 0; c < SHAPE_CACHE; c++) s.persistent_bytes += e->cache[c].pk_prog_cap;
     snprintf(s.device_name, sizeof s.device_name, "%s", e->info.name);
     snprintf(s.arch, sizeof s.arch, "%s", e->arch);
     *out = s;

@@ -56,6 +56,19 @@ bool rg_cuda_exec_output_is_device(const rg_cuda_exec *exec, size_t index);
  * mode; RG_ERR_UNSUPPORTED for an output computed on the host. */
 rg_status rg_cuda_exec_output_device(const rg_cuda_exec *exec, size_t index, rg_tensor *out, rg_error *err);
 
+/* Runs of Linears, Attentions and LayerNorms as one launch of the plan's
+ * persistent kernel (runtime/cuda_persist.h): AUTO times each shape's
+ * replay with and without on its first run and keeps the faster; ON uses
+ * it wherever a run of two or more nodes can (tests); OFF never. Plans
+ * without the module run as if OFF. */
+typedef enum rg_cuda_exec_persistent {
+    RG_CUDA_EXEC_PERSISTENT_AUTO = 0,
+    RG_CUDA_EXEC_PERSISTENT_ON,
+    RG_CUDA_EXEC_PERSISTENT_OFF,
+} rg_cuda_exec_persistent;
+/* Sets the mode; changing it drops the captured graphs and the choices. */
+rg_status rg_cuda_exec_set_persistent(rg_cuda_exec *exec, rg_cuda_exec_persistent mode, rg_error *err);
+
 typedef struct rg_cuda_exec_stats {
     size_t weights_bytes;      /* constants on the device */
     size_t arena_bytes;        /* the last run's memory plan */
@@ -63,6 +76,8 @@ typedef struct rg_cuda_exec_stats {
     size_t arena_capacity;     /* the arena's allocation */
     size_t shapes_cached;      /* memory plans / CUDA graphs held */
     bool last_run_replayed;    /* the last run replayed a captured graph */
+    bool last_run_persistent;  /* the last run's graph issued runs of nodes as persistent launches */
+    size_t persistent_bytes;   /* device memory of those: programs and scratch */
     char device_name[256];
     char arch[16];
 } rg_cuda_exec_stats;

@@ -285,6 +285,23 @@ rg_status rg_session_set_outputs_on_device(rg_session *s, bool on, rg_error *err
     return RG_OK;
 }
 
+rg_status rg_session_set_persistent(rg_session *s, rg_persistent_mode mode, rg_error *err) {
+    if (!s) return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "rg_session_set_persistent needs a session");
+    if (mode != RG_PERSISTENT_AUTO && mode != RG_PERSISTENT_ON && mode != RG_PERSISTENT_OFF)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "persistent mode %d (RG_PERSISTENT_AUTO, _ON or _OFF)",
+                            (int)mode);
+    if (!s->cuda_exec) {
+        if (mode != RG_PERSISTENT_ON) return RG_OK;
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "persistent launches: the session runs on the CPU");
+    }
+    rg_cuda_exec_persistent m = mode == RG_PERSISTENT_ON    ? RG_CUDA_EXEC_PERSISTENT_ON
+                                : mode == RG_PERSISTENT_OFF ? RG_CUDA_EXEC_PERSISTENT_OFF
+                                                            : RG_CUDA_EXEC_PERSISTENT_AUTO;
+    RG_TRY(rg_cuda_exec_set_persistent(s->cuda_exec, m, err));
+    s->have_outputs = false;
+    return RG_OK;
+}
+
 rg_status rg_session_output_device(const rg_session *s, const char *name, rg_tensor_view *out, rg_error *err) {
     if (!s || !name || !out)
         return rg_error_set(err, RG_ERR_INVALID_ARGUMENT,

@@ -1,7 +1,8 @@
 /*
  * cmd_bench.c — `ragged bench PLAN --shapes 1x128,8x128 [--iters N]
  * [--warmup N] [--device cpu|cuda|auto] [--device-outputs] [--json]
- * [--breakdown] [--profile]`: latency of whole runs per batch shape.
+ * [--breakdown] [--profile] [--persistent auto|on|off]`: latency of whole
+ * runs per batch shape.
  *
  * Per shape: inputs are generated (token ids below 100, masks of ones, token
  * types of zeros), the session runs `warmup` times (on the GPU the first run
@@ -21,6 +22,9 @@
  * input copy, kernels, output copy) and reports their medians; --profile
  * replays the shape with an event after every node and sums the device time
  * per kind of node (Linear by m, n, k; Attention; LayerNorm/Fused; ...).
+ * --persistent sets rg_session_set_persistent (runs of nodes as one launch
+ * of the persistent kernel; auto by default) and the report says, per
+ * shape, whether the timed graph had such launches.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,18 +37,19 @@
 #include "ragged.h"
 #include "runtime/cuda_exec.h"
 
-enum { OPT_HELP, OPT_SHAPES, OPT_ITERS, OPT_WARMUP, OPT_DEVICE, OPT_JSON, OPT_BREAKDOWN, OPT_PROFILE, OPT_DEVICE_OUTPUTS };
+enum { OPT_HELP, OPT_SHAPES, OPT_ITERS, OPT_WARMUP, OPT_DEVICE, OPT_JSON, OPT_BREAKDOWN, OPT_PROFILE, OPT_DEVICE_OUTPUTS,
+       OPT_PERSISTENT };
 
 static const rg_cli_option bench_options[] = {
     {"help", 'h', false, OPT_HELP},     {"shapes", 0, true, OPT_SHAPES}, {"iters", 0, true, OPT_ITERS},
     {"warmup", 0, true, OPT_WARMUP},    {"device", 0, true, OPT_DEVICE}, {"json", 0, false, OPT_JSON},
     {"breakdown", 0, false, OPT_BREAKDOWN}, {"profile", 0, false, OPT_PROFILE},
-    {"device-outputs", 0, false, OPT_DEVICE_OUTPUTS}, {NULL, 0, false, 0},
+    {"device-outputs", 0, false, OPT_DEVICE_OUTPUTS}, {"persistent", 0, true, OPT_PERSISTENT}, {NULL, 0, false, 0},
 };
 
 static void print_help(void) {
     printf("usage: ragged bench PLAN --shapes BxS[,BxS...] [--iters N] [--warmup N] [--device cpu|cuda|auto]\n"
-           "                    [--device-outputs] [--json] [--breakdown] [--profile]\n"
+           "                    [--device-outputs] [--json] [--breakdown] [--profile] [--persistent auto|on|off]\n"
            "\n"
            "Times whole runs of a plan on generated inputs, per batch x sequence-length shape.\n"
            "\n"
@@ -57,6 +62,8 @@ static void print_help(void) {
            "  --json          one JSON object on stdout instead of the table\n"
            "  --breakdown     GPU: medians of host work, input copy, kernels, output copy (more runs)\n"
            "  --profile       GPU: device time per kind of node (one graph with an event per node)\n"
+           "  --persistent M  GPU: runs of Linears, Attentions and LayerNorms as one launch: auto (time\n"
+           "                  both ways per shape, keep the faster; the default), on, or off\n"
            "  -h, --help      this text\n");
 }
 
@@ -83,7 +90,8 @@ typedef struct profile_group {
 typedef struct shape_result {
     int64_t batch, seq;
     double median, p10, p90;
-    size_t arena, lower_bound, arena_capacity, weights, gpu_used;
+    size_t arena, lower_bound, arena_capacity, weights, gpu_used, persistent_bytes;
+    bool persistent; /* the timed runs' graph had persistent launches */
     bool have_breakdown;
     double prepare, stage, launch, wait, total, h2d, kernels, d2h; /* medians */
     int ngroups;
@@ -219,6 +227,8 @@ static rg_status time_shape(rg_session *s, const rg_plan *plan, shape_result *r,
         r->lower_bound = stats.arena_lower_bound;
         r->arena_capacity = stats.arena_capacity;
         r->weights = stats.weights_bytes;
+        r->persistent = stats.last_run_persistent;
+        r->persistent_bytes = stats.persistent_bytes;
         size_t free_bytes = 0, total_bytes = 0;
         rg_error ignored = {0};
         if (rg_rt_cuda_mem_info(rg_cuda_exec_cuda(gpu), &free_bytes, &total_bytes, &ignored) == RG_OK)
@@ -273,9 +283,10 @@ static void print_results(const char *plan_path, const char *device, bool device
         for (int i = 0; i < n; i++) {
             printf("%s{\"batch\": %lld, \"seq\": %lld, \"median_ms\": %.5f, \"p10_ms\": %.5f, \"p90_ms\": %.5f, "
                    "\"arena_bytes\": %zu, \"arena_lower_bound\": %zu, \"arena_capacity\": %zu, \"weights_bytes\": %zu, "
-                   "\"gpu_used_bytes\": %zu",
+                   "\"gpu_used_bytes\": %zu, \"persistent\": %s, \"persistent_bytes\": %zu",
                    i ? ", " : "", (long long)r[i].batch, (long long)r[i].seq, r[i].median, r[i].p10, r[i].p90,
-                   r[i].arena, r[i].lower_bound, r[i].arena_capacity, r[i].weights, r[i].gpu_used);
+                   r[i].arena, r[i].lower_bound, r[i].arena_capacity, r[i].weights, r[i].gpu_used,
+                   r[i].persistent ? "true" : "false", r[i].persistent_bytes);
             if (r[i].have_breakdown)
                 printf(", \"breakdown_ms\": {\"host_prepare\": %.5f, \"host_stage\": %.5f, \"host_launch\": %.5f, "
                        "\"host_wait\": %.5f, \"host_total\": %.5f, \"h2d\": %.5f, \"kernels\": %.5f, \"d2h\": %.5f}",
@@ -293,13 +304,14 @@ static void print_results(const char *plan_path, const char *device, bool device
         return;
     }
     printf("%s on the %s%s\n", plan_path, device, device_outputs ? " (outputs left on the device)" : "");
-    printf("%-10s %10s %10s %10s %14s %14s %14s\n", "shape", "median ms", "p10 ms", "p90 ms", "arena MiB",
-           "lower bd MiB", "weights MiB");
+    printf("%-10s %10s %10s %10s %14s %14s %14s %11s\n", "shape", "median ms", "p10 ms", "p90 ms", "arena MiB",
+           "lower bd MiB", "weights MiB", "persistent");
     for (int i = 0; i < n; i++) {
         char shape[32];
         snprintf(shape, sizeof shape, "%lldx%lld", (long long)r[i].batch, (long long)r[i].seq);
-        printf("%-10s %10.4f %10.4f %10.4f %14.2f %14.2f %14.2f\n", shape, r[i].median, r[i].p10, r[i].p90,
-               (double)r[i].arena / 1048576.0, (double)r[i].lower_bound / 1048576.0, (double)r[i].weights / 1048576.0);
+        printf("%-10s %10.4f %10.4f %10.4f %14.2f %14.2f %14.2f %11s\n", shape, r[i].median, r[i].p10, r[i].p90,
+               (double)r[i].arena / 1048576.0, (double)r[i].lower_bound / 1048576.0, (double)r[i].weights / 1048576.0,
+               r[i].persistent ? "yes" : "no");
     }
     for (int i = 0; i < n; i++) {
         if (r[i].have_breakdown)
@@ -321,6 +333,7 @@ int rg_cmd_bench(int argc, char **argv) {
     const char *plan_path = NULL, *shapes_text = NULL;
     int iters = 100, warmup = 10;
     bool json = false, want_breakdown = false, want_profile = false, device_outputs = false;
+    rg_persistent_mode persistent = RG_PERSISTENT_AUTO;
     rg_device device = RG_DEVICE_AUTO;
     rg_cli_args args;
     rg_cli_args_init(&args, argc, argv, "bench");
@@ -355,6 +368,12 @@ int rg_cmd_bench(int argc, char **argv) {
         case OPT_BREAKDOWN: want_breakdown = true; break;
         case OPT_PROFILE: want_profile = true; break;
         case OPT_DEVICE_OUTPUTS: device_outputs = true; break;
+        case OPT_PERSISTENT:
+            if (!strcmp(value, "auto")) persistent = RG_PERSISTENT_AUTO;
+            else if (!strcmp(value, "on")) persistent = RG_PERSISTENT_ON;
+            else if (!strcmp(value, "off")) persistent = RG_PERSISTENT_OFF;
+            else return rg_cli_usage_error("bench", "unknown --persistent '%s' (auto, on or off)", value);
+            break;
         default: return rg_cli_usage_error("bench", "unhandled option");
         }
     }
@@ -375,7 +394,8 @@ int rg_cmd_bench(int argc, char **argv) {
         goto done;
     }
     rg_cli_note_fallback(s);
-    if (device_outputs && rg_session_set_outputs_on_device(s, true, &err) != RG_OK) {
+    if ((device_outputs && rg_session_set_outputs_on_device(s, true, &err) != RG_OK) ||
+        rg_session_set_persistent(s, persistent, &err) != RG_OK) {
         rc = rg_cli_fail(&err);
         goto done;
     }

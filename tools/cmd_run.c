@@ -1,7 +1,7 @@
 /*
  * cmd_run.c — `ragged run PLAN [--input NAME=FILE.npy]... [--output
  * NAME=FILE.npy]... [--shape NAME=2x128]... [--dim SYMBOL=N]... [--seed N]
- * [--device cpu|cuda|auto] [--threads N]`.
+ * [--device cpu|cuda|auto] [--threads N] [--persistent auto|on|off]`.
  *
  * Inputs not given as files are generated, so that a plan can be tried
  * without preparing data. Their shapes come from --shape, else from the
@@ -21,12 +21,13 @@
 #include "npy.h"
 #include "runtime/plan.h"
 
-enum { OPT_HELP, OPT_INPUT, OPT_OUTPUT, OPT_SHAPE, OPT_DIM, OPT_SEED, OPT_DEVICE, OPT_THREADS };
+enum { OPT_HELP, OPT_INPUT, OPT_OUTPUT, OPT_SHAPE, OPT_DIM, OPT_SEED, OPT_DEVICE, OPT_THREADS, OPT_PERSISTENT };
 
 static const rg_cli_option run_options[] = {
     {"help", 'h', false, OPT_HELP},   {"input", 'i', true, OPT_INPUT},   {"output", 'o', true, OPT_OUTPUT},
     {"shape", 0, true, OPT_SHAPE},    {"dim", 0, true, OPT_DIM},         {"seed", 0, true, OPT_SEED},
-    {"device", 0, true, OPT_DEVICE},  {"threads", 0, true, OPT_THREADS}, {NULL, 0, false, 0},
+    {"device", 0, true, OPT_DEVICE},  {"threads", 0, true, OPT_THREADS}, {"persistent", 0, true, OPT_PERSISTENT},
+    {NULL, 0, false, 0},
 };
 
 #define DEFAULT_ID_RANGE 100
@@ -34,7 +35,7 @@ static const rg_cli_option run_options[] = {
 static void print_help(void) {
     printf("usage: ragged run PLAN [--input NAME=FILE.npy]... [--output NAME=FILE.npy]...\n"
            "                      [--shape NAME=DIMxDIM...]... [--dim SYMBOL=N]... [--seed N]\n"
-           "                      [--device cpu|cuda|auto] [--threads N]\n"
+           "                      [--device cpu|cuda|auto] [--threads N] [--persistent auto|on|off]\n"
            "\n"
            "Runs a plan once and prints a summary of every output (dtype, shape, min, max, mean,\n"
            "first values), or writes outputs to .npy files.\n"
@@ -52,6 +53,8 @@ static void print_help(void) {
            "  --device D                  cpu, cuda or auto (default auto: the GPU when the plan has\n"
            "                              kernels for it and one is usable, else the CPU, saying why)\n"
            "  --threads N                 CPU executor threads (default: chosen by the executor)\n"
+           "  --persistent M              GPU: runs of Linears, Attentions and LayerNorms as one launch:\n"
+           "                              auto (the faster way, timed; the default), on or off\n"
            "  -h, --help                  this text\n"
            "\n"
            "Generated inputs. A dim is taken from --shape, else the plan's fixed value, else the\n"
@@ -81,6 +84,7 @@ typedef struct run_request {
     uint64_t seed;
     rg_device device;
     int threads;
+    rg_persistent_mode persistent;
 } run_request;
 
 static int add_assignment(name_value *list, size_t *count, const char *option, const char *text) {
@@ -172,6 +176,12 @@ static int parse_args(int argc, char **argv, run_request *req, bool *help) {
             if (!rg_cli_parse_int(value, 1, 4096, &n))
                 return rg_cli_usage_error("run", "--threads '%s' is not a count in 1..4096", value);
             req->threads = (int)n;
+            break;
+        case OPT_PERSISTENT:
+            if (!strcmp(value, "auto")) req->persistent = RG_PERSISTENT_AUTO;
+            else if (!strcmp(value, "on")) req->persistent = RG_PERSISTENT_ON;
+            else if (!strcmp(value, "off")) req->persistent = RG_PERSISTENT_OFF;
+            else return rg_cli_usage_error("run", "unknown --persistent '%s' (auto, on or off)", value);
             break;
         default: return rg_cli_usage_error("run", "unhandled option");
         }
@@ -530,6 +540,7 @@ static rg_status run(const run_request *req, rg_error *err) {
     rg_session_options options = {req->device, req->threads};
     if ((st = rg_session_new(rs.plan, &options, &rs.session, err)) != RG_OK) goto done;
     rg_cli_note_fallback(rs.session);
+    if ((st = rg_session_set_persistent(rs.session, req->persistent, err)) != RG_OK) goto done;
     for (size_t i = 0; i < n; i++) {
         rg_io_info info;
         if ((st = rg_plan_input_info(rs.plan, i, &info, err)) != RG_OK) goto done;

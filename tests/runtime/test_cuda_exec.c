@@ -23,6 +23,7 @@
 
 #include "ragged.h"
 #include "runtime/cuda_api.h"
+#include "runtime/cuda_exec.h"
 
 static const char *source_dir(void) {
 #ifdef RG_TEST_SOURCE_DIR
@@ -62,9 +63,12 @@ static void outputs_free(outputs *o) {
 
 /* Runs `plan` on `device` with ids/mask of batch x seq (the last sequence
  * right-padded by `pad`, left-padded by -pad when pad < 0; pad == seq masks
- * it entirely); float32 outputs copied out. */
-static rg_status run_plan(const char *plan_path, rg_device device, int64_t batch, int64_t seq, int64_t pad,
-                          outputs *out, rg_device *used, rg_error *err) {
+ * it entirely); float32 outputs copied out. On the GPU with persistent
+ * launches as `mode` says; *persisted (when asked) tells whether the last
+ * run's graph had any. */
+static rg_status run_plan_mode(const char *plan_path, rg_device device, int64_t batch, int64_t seq, int64_t pad,
+                               rg_persistent_mode mode, outputs *out, rg_device *used, bool *persisted,
+                               rg_error *err) {
     rg_plan *plan = NULL;
     rg_status st = rg_plan_load(plan_path, &plan, err);
     if (st != RG_OK) return st;
@@ -80,6 +84,7 @@ static rg_status run_plan(const char *plan_path, rg_device device, int64_t batch
     }
     if ((st = rg_session_new(plan, &opt, &s, err)) != RG_OK) goto done;
     *used = rg_session_device(s);
+    if ((st = rg_session_set_persistent(s, mode, err)) != RG_OK) goto done;
     int64_t dims[2] = {batch, seq};
     for (size_t i = 0; i < rg_plan_input_count(plan); i++) {
         rg_io_info info;
@@ -90,6 +95,11 @@ static rg_status run_plan(const char *plan_path, rg_device device, int64_t batch
     }
     /* twice: the second run replays the captured graph */
     if ((st = rg_session_run(s, err)) != RG_OK || (st = rg_session_run(s, err)) != RG_OK) goto done;
+    if (persisted) {
+        rg_cuda_exec_stats stats = {0};
+        if (rg_session_cuda_exec(s)) rg_cuda_exec_stats_get(rg_session_cuda_exec(s), &stats);
+        *persisted = stats.last_run_persistent;
+    }
     out->n = 0;
     for (size_t i = 0; i < rg_plan_output_count(plan) && i < 4; i++) {
         rg_io_info info;
@@ -108,6 +118,11 @@ done:
     rg_session_free(s);
     rg_plan_free(plan);
     return st;
+}
+
+static rg_status run_plan(const char *plan_path, rg_device device, int64_t batch, int64_t seq, int64_t pad,
+                          outputs *out, rg_device *used, rg_error *err) {
+    return run_plan_mode(plan_path, device, batch, seq, pad, RG_PERSISTENT_AUTO, out, used, NULL, err);
 }
 
 static void compare(const outputs *got, const outputs *want, double *max_rel, double *frob_rel) {
@@ -181,7 +196,7 @@ static bool beyond_model(rg_status st, const rg_error *err) {
 
 /* bf16_bound: the bf16 bound against the model's fp32 numbers (1e-2, the
  * issue's bound, unless a model's own bf16 rounding is known to exceed it). */
-static void gpu_model(const char *model, double bf16_bound) {
+static void gpu_model(const char *model, double bf16_bound, bool expect_persistent) {
     char arch[16], why[RG_ERROR_MESSAGE_MAX];
     if (!gpu_arch(arch, sizeof arch, why, sizeof why)) cr_skip_test("%s", why);
     if (access(model, R_OK) != 0) cr_skip_test("%s is missing", model);
@@ -246,6 +261,22 @@ static void gpu_model(const char *model, double bf16_bound) {
                  * differ by up to sqrt(2) of it */
                 cr_expect(f <= 1.5e-2, "%s %s: Frobenius relative error %g against the CPU executor", model,
                           rg_dtype_name(dtypes[d]), f);
+                /* the same with every run of nodes the persistent kernel takes as one launch */
+                outputs pk;
+                bool persisted = false;
+                cr_assert_eq(run_plan_mode(gpu_plan, RG_DEVICE_CUDA, shapes[c][0], shapes[c][1], shapes[c][2],
+                                           RG_PERSISTENT_ON, &pk, &used, &persisted, &err), RG_OK, "%s %s persistent: %s",
+                             model, rg_dtype_name(dtypes[d]), err.message);
+                double pm, pf;
+                compare(&pk, &want, &pm, &pf);
+                printf("  persistent launches: %s; against the CPU executor: max rel %.3g, Frobenius rel %.3g\n",
+                       persisted ? "yes" : "no", pm, pf);
+                cr_expect(pf <= 1.5e-2, "%s %s persistent: Frobenius relative error %g against the CPU executor",
+                          model, rg_dtype_name(dtypes[d]), pf);
+                if (expect_persistent)
+                    cr_expect(persisted, "%s %s %lldx%lld: no persistent launch", model, rg_dtype_name(dtypes[d]),
+                              (long long)shapes[c][0], (long long)shapes[c][1]);
+                outputs_free(&pk);
             }
             outputs_free(&got);
             outputs_free(&want);
@@ -256,21 +287,24 @@ static void gpu_model(const char *model, double bf16_bound) {
     unlink(ref_plan);
 }
 
-#define GPU_MODEL(test, file)                                                                                    \
+/* persistent: the model's every layer is runs of nodes the persistent kernel takes (BERT-like), so an fp16 or
+ * bf16 run must have persistent launches when asked for them (left padding, the general attention kernel,
+ * splits the runs but leaves some) */
+#define GPU_MODEL(test, file, persistent)                                                                        \
     Test(cuda_exec, test, .timeout = 600) {                                                                    \
         char path[1024];                                                                                       \
         snprintf(path, sizeof path, "%s/%s", source_dir(), file);                                              \
-        gpu_model(path, 1e-2);                                                                                 \
+        gpu_model(path, 1e-2, persistent);                                                                     \
     }
 
-GPU_MODEL(bert_L2_classic_o17, "tests/data/exported/bert_L2_classic_o17.onnx")
-GPU_MODEL(bert_L2_dynamo_o18, "tests/data/exported/bert_L2_dynamo_o18.onnx")
-GPU_MODEL(bert_L4_dynamo_o20, "tests/data/exported/bert_L4_dynamo_o20.onnx")
-GPU_MODEL(bert_L12_classic_o17, "tests/data/exported/bert_L12_classic_o17.onnx")
-GPU_MODEL(minilm_L3, "models/cache/paraphrase-MiniLM-L3-v2/model.onnx")
-GPU_MODEL(gpt2_L2_classic_o17, "tests/data/exported/gpt2_L2_classic_o17.onnx")
-GPU_MODEL(gpt2_L2_dynamo_o18, "tests/data/exported/gpt2_L2_dynamo_o18.onnx")
-GPU_MODEL(mpnet_L2_classic_o17, "tests/data/exported/mpnet_L2_classic_o17.onnx")
+GPU_MODEL(bert_L2_classic_o17, "tests/data/exported/bert_L2_classic_o17.onnx", true)
+GPU_MODEL(bert_L2_dynamo_o18, "tests/data/exported/bert_L2_dynamo_o18.onnx", true)
+GPU_MODEL(bert_L4_dynamo_o20, "tests/data/exported/bert_L4_dynamo_o20.onnx", true)
+GPU_MODEL(bert_L12_classic_o17, "tests/data/exported/bert_L12_classic_o17.onnx", true)
+GPU_MODEL(minilm_L3, "models/cache/paraphrase-MiniLM-L3-v2/model.onnx", false)
+GPU_MODEL(gpt2_L2_classic_o17, "tests/data/exported/gpt2_L2_classic_o17.onnx", false)
+GPU_MODEL(gpt2_L2_dynamo_o18, "tests/data/exported/gpt2_L2_dynamo_o18.onnx", false)
+GPU_MODEL(mpnet_L2_classic_o17, "tests/data/exported/mpnet_L2_classic_o17.onnx", false)
 
 /* The int8 all-MiniLM-L6 (key_padding, empty rows "uniform"): from the model
  * cache, or from .gpu-models/ where bench/gpu-check.sh carries it. */
@@ -281,7 +315,7 @@ Test(cuda_exec, minilm_L6_int8, .timeout = 600) {
     /* In bf16 this trained model lands 1.5-1.8e-2 from its fp32 numbers on the
      * CPU executor as on the GPU (H100, 2026-11-25): the format's rounding over
      * six layers, not the GPU's doing; the GPU-vs-CPU check in bf16 stays. */
-    gpu_model(path, 2.5e-2);
+    gpu_model(path, 2.5e-2, false);
 }
 
 /* --approximate-gelu on a trained model (the random-weight exports keep GELU
