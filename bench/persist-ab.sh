@@ -10,6 +10,9 @@
 # inputs in one run. Prints a table of medians (device ms per run) and
 # writes the JSON of every bench under $OUT.
 #
+# Last, `ragged bench --profile --persistent on` shows the time of each kind
+# of step inside the persistent launches (PROFILE_SHAPES, default 1x128).
+#
 # Usage: bench/persist-ab.sh [build-dir] [shapes] [dtypes]
 #        (default build-gpu, 1x16,1x128,1x512,8x128, fp16); ROUNDS (default 2), ITERS (default 50)
 set -euo pipefail
@@ -72,3 +75,9 @@ for dtype in dtypes:
     x = runs[("on", 1)]["shapes"][0]
     print(f"persistent program and scratch: {x.get('persistent_bytes', 0) / 2**20:.2f} MiB")
 PY
+echo "== where a persistent launch's time goes (ragged bench --profile --persistent on)"
+for dtype in ${dtypes//,/ }; do
+    "$build/ragged" bench "$models/$name.$dtype.plan" --shapes "${PROFILE_SHAPES:-1x128}" --iters 20 --device cuda \
+        --device-outputs --persistent on --profile 2>&1 | tee "$out/profile-persistent-$dtype.txt" |
+        grep -E "persistent|profile|^[0-9]"
+done

@@ -2283,3 +2283,45 @@ const char *rg_cuda_exec_node_kind(rg_cuda_exec *e, size_t i, char *buf, size_t 
     }
     return buf;
 }
+
+rg_status rg_cuda_exec_persist_profile(rg_cuda_exec *e, int reps, rg_cuda_exec_step_time *out, size_t cap,
+                                       size_t *count, rg_error *err) {
+    *count = 0;
+    if (!e || !e->current || !e->have_outputs)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "persistent profile: run the shape first");
+    if (!have_persist(e)) return RG_OK;
+    if (reps < 1) reps = 1;
+    RG_TRY(persist_build(e, e->current, err));
+    size_t steps = 0;
+    for (uint32_t r = 0; r < e->npk_runs; r++) steps += e->pk_runs[r].nsteps;
+    if (!steps) return RG_OK;
+    uint64_t *dev = NULL, *host = rg_mem_calloc(e->alloc, steps + 1, sizeof *host);
+    double *sum = rg_mem_calloc(e->alloc, steps, sizeof *sum);
+    rg_status st = host && sum ? RG_OK : rg_error_set(err, RG_ERR_NOMEM, "out of memory");
+    if (st == RG_OK) st = rg_rt_cuda_malloc(e->cuda, (steps + 1) * sizeof *dev, (void **)&dev, err);
+    for (int rep = 0; rep < reps && st == RG_OK; rep++)
+        for (uint32_t r = 0; r < e->npk_runs && st == RG_OK; r++) {
+            const pk_run *run = &e->pk_runs[r];
+            const char *prog = (const char *)e->current->pk_prog + run->step0 * sizeof(rg_rt_pk_step);
+            st = rg_rt_cuda_persist_launch(run->pk, prog, run->nsteps, e->pk_scratch, dev, e->stream, err);
+            if (st == RG_OK)
+                st = rg_rt_cuda_copy_to_host(e->cuda, host, dev, (run->nsteps + 1) * sizeof *host, e->stream, err);
+            if (st == RG_OK) st = rg_rt_cuda_stream_sync(e->cuda, e->stream, err);
+            for (size_t i = 0; st == RG_OK && i < run->nsteps; i++)
+                sum[run->step0 + i] += (double)(host[i + 1] - host[i]) * 1e-6;
+        }
+    for (size_t i = 0; st == RG_OK && i < steps && i < cap; i++) {
+        const rg_rt_pk_step *p = &e->pk_steps[i];
+        if (p->kind == RG_RT_PK_LINEAR)
+            snprintf(out[i].kind, sizeof out[i].kind, "Linear %lldx%lldx%lld%s split %lld", (long long)p->m,
+                     (long long)p->n, (long long)p->k, p->flags & 1 ? " +erf-GELU" : "", (long long)p->split);
+        else
+            snprintf(out[i].kind, sizeof out[i].kind, "%s", p->kind == RG_RT_PK_ATTENTION ? "Attention" : "LayerNorm");
+        out[i].ms = (float)(sum[i] / reps);
+    }
+    if (st == RG_OK) *count = steps < cap ? steps : cap;
+    rg_rt_cuda_free(e->cuda, dev);
+    if (host) rg_mem_free(e->alloc, host, (steps + 1) * sizeof *host);
+    if (sum) rg_mem_free(e->alloc, sum, steps * sizeof *sum);
+    return st;
+}

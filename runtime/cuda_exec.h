@@ -69,6 +69,18 @@ typedef enum rg_cuda_exec_persistent {
 /* Sets the mode; changing it drops the captured graphs and the choices. */
 rg_status rg_cuda_exec_set_persistent(rg_cuda_exec *exec, rg_cuda_exec_persistent mode, rg_error *err);
 
+/* Device time of each step of the last run's shape's persistent runs: its
+ * programs launched once more, eagerly, `reps` times, with block 0 timing
+ * each step (a step's time includes the barrier after it); *count receives
+ * the steps (at most cap filled). kind: "Linear 128x2304x768 split 3",
+ * "Attention", "LayerNorm". 0 steps when the shape has no run. */
+typedef struct rg_cuda_exec_step_time {
+    char kind[64];
+    float ms; /* mean over reps */
+} rg_cuda_exec_step_time;
+rg_status rg_cuda_exec_persist_profile(rg_cuda_exec *exec, int reps, rg_cuda_exec_step_time *out, size_t cap,
+                                       size_t *count, rg_error *err);
+
 typedef struct rg_cuda_exec_stats {
     size_t weights_bytes;      /* constants on the device */
     size_t arena_bytes;        /* the last run's memory plan */

@@ -96,6 +96,7 @@ typedef struct shape_result {
     double prepare, stage, launch, wait, total, h2d, kernels, d2h; /* medians */
     int ngroups;
     double profile_sum;
+    double persist_sum; /* the persistent launches' steps (their groups are "persistent ...") */
     profile_group groups[MAX_GROUPS];
 } shape_result;
 
@@ -175,8 +176,28 @@ static rg_status profile(rg_cuda_exec *gpu, shape_result *r, rg_error *err) {
         if (strstr(kind, "+erf-GELU")) add_group(r, "erf-GELU kernel (after a GEMM)", ms[2 * i + 1]);
         r->profile_sum += ms[2 * i] + ms[2 * i + 1];
     }
-    qsort(r->groups, (size_t)r->ngroups, sizeof r->groups[0], cmp_group);
     free(ms);
+    if (st != RG_OK) return st;
+    /* the steps of the shape's persistent launches, when its graph has them */
+    rg_cuda_exec_stats stats;
+    rg_cuda_exec_stats_get(gpu, &stats);
+    if (!stats.last_run_persistent) {
+        qsort(r->groups, (size_t)r->ngroups, sizeof r->groups[0], cmp_group);
+        return RG_OK;
+    }
+    size_t cap = 4 * n + 16, count = 0;
+    rg_cuda_exec_step_time *steps = malloc(cap * sizeof *steps);
+    if (!steps) return rg_error_set(err, RG_ERR_NOMEM, "out of memory");
+    st = rg_cuda_exec_persist_profile(gpu, 20, steps, cap, &count, err);
+    r->persist_sum = 0;
+    for (size_t i = 0; st == RG_OK && i < count; i++) {
+        char kind[80];
+        snprintf(kind, sizeof kind, "persistent %s", steps[i].kind);
+        add_group(r, kind, steps[i].ms);
+        r->persist_sum += steps[i].ms;
+    }
+    free(steps);
+    qsort(r->groups, (size_t)r->ngroups, sizeof r->groups[0], cmp_group);
     return st;
 }
 
@@ -322,6 +343,9 @@ static void print_results(const char *plan_path, const char *device, bool device
         if (!r[i].ngroups) continue;
         printf("\n%lldx%lld profile (device ms per replay, event after each node; sum %.4f)\n", (long long)r[i].batch,
                (long long)r[i].seq, r[i].profile_sum);
+        if (r[i].persist_sum > 0)
+            printf("  (the \"persistent\" rows: the steps of the shape's persistent launches, timed inside them; sum "
+                   "%.4f)\n", r[i].persist_sum);
         for (int g = 0; g < r[i].ngroups; g++)
             printf("  %-44s %4d x %9.4f = %9.4f  %5.1f%%\n", r[i].groups[g].kind, r[i].groups[g].count,
                    r[i].groups[g].ms / r[i].groups[g].count, r[i].groups[g].ms,
