@@ -210,13 +210,18 @@ static rg_status add_gemm(rg_cg_cuda_kernels *k, const rg_graph *g, uint32_t ind
 
 /* Whether the persistent kernel (codegen/kernels/persistent.cu) can run the
  * node as a step: a LayerNorm, a Linear with no activation or the erf GELU
- * and a constant [K, N] weight, or an Attention the fused kernel takes, all
- * in fp16 or bf16. The executor checks the rest (row lengths, alignment,
+ * and a constant [K, N] weight, or an Attention the fused kernel takes with
+ * head size 32, 64 or 128, all in fp16 or bf16. The executor checks the rest (row lengths, alignment,
  * how many rows) per shape. */
 static bool persistent_wanted(const rg_node *node) {
     if (!node->noutputs || !node->outputs[0] || !rg_kabi_gemm_dtype_ok(node->outputs[0]->dtype)) return false;
     if (node->op == RG_OP_LAYER_NORM) return node->noutputs == 1 && node->inputs[0]->dtype == node->outputs[0]->dtype;
-    if (node->op == RG_OP_ATTENTION) return rg_cg_attention_fast_ok(node);
+    if (node->op == RG_OP_ATTENTION) {
+        int64_t d = 0;
+        rg_error ignored = {0};
+        return rg_cg_attention_fast_ok(node) && rg_node_attr_int(node, "head_size", 0, &d, &ignored) == RG_OK &&
+               rg_cg_persistent_head_bit(d) != 0;
+    }
     if (node->op != RG_OP_LINEAR || node->inputs[0]->dtype != node->outputs[0]->dtype) return false;
     if (!node->inputs[1]->constant || node->inputs[1]->rank != 2) return false;
     const char *act;
@@ -258,8 +263,19 @@ static rg_status compile_one(rg_cg_cuda_kernels *k, const rg_graph *g, const cha
         return compile_module(nvrtc, m, g, defines, RG_CG_GEMM_DEFINES, err);
     }
     if (!strcmp(m->kind, RG_KABI_PERSISTENT_KIND)) {
-        const char *define = rg_cg_persistent_define(g->nodes[m->nodes[0]]->outputs[0]->dtype);
-        return compile_module(nvrtc, m, g, &define, 1, err);
+        /* attention only for the head sizes of the nodes it lists */
+        unsigned heads = 0;
+        for (uint32_t j = 0; j < m->nnodes; j++) {
+            const rg_node *n = g->nodes[m->nodes[j]];
+            int64_t d = 0;
+            rg_error ignored = {0};
+            if (n->op == RG_OP_ATTENTION && rg_node_attr_int(n, "head_size", 0, &d, &ignored) == RG_OK)
+                heads |= rg_cg_persistent_head_bit(d);
+        }
+        char storage[128];
+        const char *defines[RG_CG_PERSISTENT_DEFINES];
+        rg_cg_persistent_defines(g->nodes[m->nodes[0]]->outputs[0]->dtype, heads, storage, sizeof storage, defines);
+        return compile_module(nvrtc, m, g, defines, RG_CG_PERSISTENT_DEFINES, err);
     }
     if (strcmp(m->kind, "attention") != 0) return compile_module(nvrtc, m, g, NULL, 0, err);
     rg_kabi_attention_variant v;

@@ -92,8 +92,18 @@ rg_status rg_cg_gemm_compile(rg_cg_nvrtc *nvrtc, rg_dtype dtype, bool narrow, vo
     return rg_cg_nvrtc_compile(nvrtc, source, name, rg_kabi_gemm_arch(), &options, cubin, size, err);
 }
 
-const char *rg_cg_persistent_define(rg_dtype dtype) {
-    return dtype == RG_DTYPE_BF16 ? "-DRG_PK_DTYPE=2" : "-DRG_PK_DTYPE=1";
+unsigned rg_cg_persistent_head_bit(int64_t d) {
+    return d == 32 ? RG_CG_HEAD_32 : d == 64 ? RG_CG_HEAD_64 : d == 128 ? RG_CG_HEAD_128 : 0u;
+}
+
+void rg_cg_persistent_defines(rg_dtype dtype, unsigned heads, char *storage, size_t storage_size,
+                              const char *options[RG_CG_PERSISTENT_DEFINES]) {
+    RG_ASSERT(storage_size >= 64);
+    size_t part = storage_size / RG_CG_PERSISTENT_DEFINES;
+    snprintf(storage, part, "-DRG_PK_DTYPE=%d", dtype == RG_DTYPE_BF16 ? 2 : 1);
+    snprintf(storage + part, part, "-DRG_PK_HEAD_DIMS=%u", heads);
+    options[0] = storage;
+    options[1] = storage + part;
 }
 
 rg_status rg_cg_persistent_compile(rg_cg_nvrtc *nvrtc, rg_dtype dtype, const char *arch, void **cubin, size_t *size,
@@ -103,9 +113,10 @@ rg_status rg_cg_persistent_compile(rg_cg_nvrtc *nvrtc, rg_dtype dtype, const cha
                             rg_dtype_name(dtype));
     const char *source = rg_cg_kernel_template("persistent.cu");
     RG_ASSERT(source != NULL);
-    char name[32];
+    char name[32], storage[128];
     rg_kabi_persistent_name(dtype, name, sizeof name);
-    const char *define = rg_cg_persistent_define(dtype);
-    rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = &define, .extra_count = 1};
+    const char *defines[RG_CG_PERSISTENT_DEFINES];
+    rg_cg_persistent_defines(dtype, RG_CG_HEAD_32 | RG_CG_HEAD_64 | RG_CG_HEAD_128, storage, sizeof storage, defines);
+    rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = defines, .extra_count = RG_CG_PERSISTENT_DEFINES};
     return rg_cg_nvrtc_compile(nvrtc, source, name, arch, &options, cubin, size, err);
 }

@@ -63,11 +63,21 @@ rg_status rg_cg_gemm_compile(rg_cg_nvrtc *nvrtc, rg_dtype dtype, bool narrow, vo
 
 /* The persistent kernel (codegen/kernels/persistent.cu): one module per
  * dtype (f16, bf16) holding one kernel, both named rg_kabi_persistent_name. */
-/* Its -D option for `dtype`, a string constant. */
-const char *rg_cg_persistent_define(rg_dtype dtype);
-/* Compiles the module of `dtype` for `arch` (sm_80 or later); *cubin is
- * allocated with the NVRTC context's allocator. RG_ERR_UNSUPPORTED for a
- * dtype without one. */
+/* The number of NVRTC options rg_cg_persistent_defines writes. */
+#define RG_CG_PERSISTENT_DEFINES 2
+/* Bits of the head sizes a module compiles attention for. */
+#define RG_CG_HEAD_32 1u
+#define RG_CG_HEAD_64 2u
+#define RG_CG_HEAD_128 4u
+/* The bit of attention head size d, 0 when the kernel has none for it. */
+unsigned rg_cg_persistent_head_bit(int64_t d);
+/* The -D options for `dtype` and the head sizes `heads` (bits above) into
+ * `storage` (at least 64 bytes). */
+void rg_cg_persistent_defines(rg_dtype dtype, unsigned heads, char *storage, size_t storage_size,
+                              const char *options[RG_CG_PERSISTENT_DEFINES]);
+/* Compiles the module of `dtype` for `arch` (sm_80 or later) with every
+ * head size; *cubin is allocated with the NVRTC context's allocator.
+ * RG_ERR_UNSUPPORTED for a dtype without one. */
 rg_status rg_cg_persistent_compile(rg_cg_nvrtc *nvrtc, rg_dtype dtype, const char *arch, void **cubin, size_t *size,
                                    rg_error *err);
 

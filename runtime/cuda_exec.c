@@ -205,7 +205,8 @@ struct rg_cuda_exec {
     bool last_persistent;      /* the last run's graph had such launches */
     pk_run *pk_runs;           /* at most one per node */
     uint32_t npk_runs;
-    rg_rt_pk_step *pk_steps;   /* host: at most one per node */
+    rg_rt_pk_step *pk_raw;     /* host: a run's steps as built, at most one per node */
+    rg_rt_pk_step *pk_steps;   /* host: the programs (rg_rt_pk_expand: at most two per node) */
     void *pk_scratch;          /* device: the kernel's counters and partial sums */
     size_t pk_scratch_bytes;
 };
@@ -689,7 +690,8 @@ rg_status rg_cuda_exec_new(const rg_plan *plan, const rg_allocator *alloc, rg_cu
     if (!ARRAY(e->modules, plan->nkernels) || !ARRAY(e->nodes, g->nnodes) || !ARRAY(e->on_device, g->nvalues) ||
         !ARRAY(e->upload, g->nvalues) || !ARRAY(e->last_use, g->nvalues) || !ARRAY(e->const_dev, g->nvalues) ||
         !ARRAY(e->shapes, g->nvalues) || !ARRAY(e->host_owned, g->nvalues) || !ARRAY(e->outputs, g->noutputs) ||
-        !ARRAY(e->output_caps, g->noutputs) || !ARRAY(e->pk_runs, g->nnodes) || !ARRAY(e->pk_steps, g->nnodes)) {
+        !ARRAY(e->output_caps, g->noutputs) || !ARRAY(e->pk_runs, g->nnodes) || !ARRAY(e->pk_raw, g->nnodes) ||
+        !ARRAY(e->pk_steps, (size_t)g->nnodes + g->nnodes)) {
         st = rg_error_set(err, RG_ERR_NOMEM, "out of memory for the CUDA executor");
         goto fail;
     }
@@ -772,7 +774,8 @@ void rg_cuda_exec_free(rg_cuda_exec *e) {
     FREE_ARRAY(e->modules, e->nmodules);
     FREE_ARRAY(e->nodes, g->nnodes);
     FREE_ARRAY(e->pk_runs, g->nnodes);
-    FREE_ARRAY(e->pk_steps, g->nnodes);
+    FREE_ARRAY(e->pk_raw, g->nnodes);
+    FREE_ARRAY(e->pk_steps, (size_t)g->nnodes + g->nnodes);
     FREE_ARRAY(e->on_device, g->nvalues);
     FREE_ARRAY(e->upload, g->nvalues);
     FREE_ARRAY(e->last_use, g->nvalues);
@@ -1723,24 +1726,28 @@ static bool step_of(rg_cuda_exec *e, const rg_node *n, const exec_node *x, rg_rt
 /* A run of fewer steps gains nothing from the barrier it replaces. */
 #define PK_MIN_STEPS 2
 
-static void close_run(rg_cuda_exec *e, pk_run *run, size_t *nsteps) {
+/* The open run's steps (pk_raw from raw0) into its program at *nsteps, or
+ * the run dropped when it is too short. */
+static void close_run(rg_cuda_exec *e, pk_run *run, size_t raw0, size_t nraw, size_t *nsteps) {
     if (!run) return;
-    if (run->nsteps < PK_MIN_STEPS) {
-        *nsteps = run->step0;
+    if (nraw < PK_MIN_STEPS) {
         e->npk_runs--;
         return;
     }
+    run->step0 = *nsteps;
+    run->nsteps = rg_rt_pk_expand(&e->pk_raw[raw0], nraw, &e->pk_steps[*nsteps]);
     rg_rt_pk_plan_prefetch(&e->pk_steps[run->step0], run->nsteps);
+    *nsteps += run->nsteps;
 }
 
 /* The current shape's runs of nodes the persistent kernel can take, their
- * steps uploaded into the shape's program (outside any capture: the copy
+ * programs uploaded into the shape's pk_prog (outside any capture: the copy
  * is synchronous) and the scratch allocated; e->npk_runs is 0 when there
  * are none. */
 static rg_status persist_build(rg_cuda_exec *e, shape_entry *s, rg_error *err) {
     const rg_graph *g = e->g;
     e->npk_runs = 0;
-    size_t nsteps = 0;
+    size_t nsteps = 0, raw0 = 0, nraw = 0;
     pk_run *open = NULL;
     for (uint32_t i = 0; i < g->nnodes; i++) {
         exec_node *x = &e->nodes[i];
@@ -1748,19 +1755,25 @@ static rg_status persist_build(rg_cuda_exec *e, shape_entry *s, rg_error *err) {
         rg_rt_pk_step st;
         bool ok = x->pk && step_of(e, g->nodes[i], x, &st);
         if (open && (!ok || open->pk != x->pk)) {
-            close_run(e, open, &nsteps);
+            close_run(e, open, raw0, nraw, &nsteps);
             open = NULL;
         }
         if (!ok) continue;
         if (!open) {
             open = &e->pk_runs[e->npk_runs++];
-            *open = (pk_run){i, i, nsteps, 0, x->pk};
+            *open = (pk_run){i, i, 0, 0, x->pk};
+            raw0 = nraw = 0;
         }
-        e->pk_steps[nsteps++] = st;
+        if (x->kind == NODE_LINEAR) {
+            /* its output read by the next device node alone (a LayerNorm can then add up a split's shares) */
+            uint32_t j = i + 1;
+            while (j < g->nnodes && e->nodes[j].kind == NODE_HOST) j++;
+            if (j < g->nnodes && e->last_use[g->nodes[i]->outputs[0]->id] == j) st.flags |= RG_RT_PK_ONLY_NEXT_READS;
+        }
+        e->pk_raw[raw0 + nraw++] = st;
         open->last = i;
-        open->nsteps++;
     }
-    close_run(e, open, &nsteps);
+    close_run(e, open, raw0, nraw, &nsteps);
     if (!e->npk_runs) return RG_OK;
     if (!e->pk_scratch) {
         size_t bytes = rg_rt_cuda_persist_scratch_bytes(e->pk_runs[0].pk);
@@ -2315,6 +2328,9 @@ rg_status rg_cuda_exec_persist_profile(rg_cuda_exec *e, int reps, rg_cuda_exec_s
         if (p->kind == RG_RT_PK_LINEAR)
             snprintf(out[i].kind, sizeof out[i].kind, "Linear %lldx%lldx%lld%s split %lld", (long long)p->m,
                      (long long)p->n, (long long)p->k, p->flags & 1 ? " +erf-GELU" : "", (long long)p->split);
+        else if (p->kind == RG_RT_PK_REDUCE)
+            snprintf(out[i].kind, sizeof out[i].kind, "split-K sum %lldx%lld of %lld", (long long)p->m,
+                     (long long)p->n, (long long)p->split);
         else
             snprintf(out[i].kind, sizeof out[i].kind, "%s", p->kind == RG_RT_PK_ATTENTION ? "Attention" : "LayerNorm");
         out[i].ms = (float)(sum[i] / reps);

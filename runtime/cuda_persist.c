@@ -111,8 +111,8 @@ bool rg_rt_pk_linear(int blocks, const void *x, const void *w, const void *bias,
         k > INT32_MAX)
         return false;
     if (!aligned(x, 16) || !aligned(w, 16) || !aligned(y, 16) || !aligned(bias, 2)) return false;
-    /* the fewest rows a tile that cover m (persistent.cu's instances) */
-    int64_t tile_m = m <= 16 ? 16 : m <= 32 ? 32 : m <= 64 ? 64 : 128;
+    /* persistent.cu's two tile heights: 32 rows up to 32, else 128 */
+    int64_t tile_m = m <= 32 ? 32 : 128;
     int64_t tiles = ceil_div(m, tile_m) * (n / TILE);
     memset(out, 0, sizeof *out);
     out->kind = RG_RT_PK_LINEAR;
@@ -169,6 +169,39 @@ bool rg_rt_pk_layer_norm(const void *x, const void *residual, const void *gamma,
     return true;
 }
 
+size_t rg_rt_pk_expand(const rg_rt_pk_step *steps, size_t count, rg_rt_pk_step *out) {
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        out[n++] = steps[i];
+        if (steps[i].kind != RG_RT_PK_LINEAR || steps[i].split <= 1) continue;
+        const rg_rt_pk_step *next = i + 1 < count ? &steps[i + 1] : NULL;
+        if ((steps[i].flags & RG_RT_PK_ONLY_NEXT_READS) && !(steps[i].flags & 1) && next &&
+            next->kind == RG_RT_PK_LAYER_NORM && next->a == steps[i].y && next->r != steps[i].y && next->split == 0 &&
+            next->m == steps[i].m &&
+            next->n == steps[i].n) {
+            /* the LayerNorm adds the shares and the bias itself: no reduce step, Y never stored */
+            rg_rt_pk_step ln = *next;
+            ln.split = steps[i].split;
+            ln.a = steps[i].bias;
+            out[n++] = ln;
+            i++;
+            continue;
+        }
+        rg_rt_pk_step r;
+        memset(&r, 0, sizeof r);
+        r.kind = RG_RT_PK_REDUCE;
+        r.bias = steps[i].bias;
+        r.y = steps[i].y;
+        r.m = steps[i].m;
+        r.n = steps[i].n;
+        r.split = steps[i].split;
+        r.flags = steps[i].flags & 1;
+        r.work = steps[i].m * steps[i].n / 4;
+        out[n++] = r;
+    }
+    return n;
+}
+
 void rg_rt_pk_plan_prefetch(rg_rt_pk_step *steps, size_t count) {
     const void *last = NULL;
     for (size_t i = 0; i < count; i++) {
@@ -187,9 +220,9 @@ void rg_rt_pk_plan_prefetch(rg_rt_pk_step *steps, size_t count) {
     }
 }
 
-/* The scratch: the barrier counter and a counter per split tile (split
- * only happens below `blocks` tiles), then the partial sums (at most 2
- * items a block, 128 x TILE floats each at most). */
+/* The scratch: the barrier counter (room for a counter a block), then the
+ * partial sums (split only below `blocks` tiles and up to 2 items a block,
+ * 128 x TILE floats each at most). */
 static size_t sync_bytes(const rg_rt_cuda_persist *p) {
     size_t bytes = (1 + (size_t)p->blocks) * sizeof(uint32_t);
     return (bytes + 255) / 256 * 256;

@@ -35,7 +35,7 @@ typedef struct rg_rt_pk_step {
     int64_t tile_m;
 } rg_rt_pk_step;
 
-enum { RG_RT_PK_LINEAR = 1, RG_RT_PK_ATTENTION = 2, RG_RT_PK_LAYER_NORM = 3 };
+enum { RG_RT_PK_LINEAR = 1, RG_RT_PK_ATTENTION = 2, RG_RT_PK_LAYER_NORM = 3, RG_RT_PK_REDUCE = 4 };
 
 /* Rows (tokens) above which no step is built: there the per-kernel fixed
  * cost this kernel saves is small next to the work, and cuBLASLt's GEMMs
@@ -70,6 +70,16 @@ bool rg_rt_pk_attention(const void *qkv, const int32_t *lens, void *y, int64_t b
 /* y = LayerNorm(x + residual) over rows of n; residual and beta may be NULL. */
 bool rg_rt_pk_layer_norm(const void *x, const void *residual, const void *gamma,
                          const void *beta, void *y, int64_t rows, int64_t n, float epsilon, rg_rt_pk_step *out);
+/* A Linear step's flag (set by the caller): its output is read by the next
+ * step alone and by nothing after it. */
+#define RG_RT_PK_ONLY_NEXT_READS 4
+/* The program the kernel runs for `count` steps built above: each Linear
+ * split along k (split > 1) followed by the reduce step that adds its
+ * shares (and applies bias and activation), except where the next step is
+ * a LayerNorm of its output alone (RG_RT_PK_ONLY_NEXT_READS, no activation):
+ * that LayerNorm adds the shares and the bias itself and Y is never
+ * stored. `out` holds 2 x count. Returns the steps written. */
+size_t rg_rt_pk_expand(const rg_rt_pk_step *steps, size_t count, rg_rt_pk_step *out);
 /* After a program's steps are built: each step prefetches into L2 the
  * weights of the first Linear after it (unless the step before already
  * did), so a Linear reads its weights from L2. */

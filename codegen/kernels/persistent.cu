@@ -13,20 +13,22 @@
  * (runtime/cuda_persist.c, docs/cuda.md "One launch for a run of nodes").
  *
  * One program per dtype, chosen with -D (codegen/kernels.c):
- *   RG_PK_DTYPE   1 = fp16, 2 = bf16 (fp32 accumulation and statistics)
+ *   RG_PK_DTYPE      1 = fp16, 2 = bf16 (fp32 accumulation and statistics)
+ *   RG_PK_HEAD_DIMS  attention head sizes compiled in: 1 = 32, 2 = 64, 4 = 128
+ *                    (or'ed; default all)
  * The kernel is rg_persistent_f16 / rg_persistent_bf16 (ir/kernel_abi.h).
  * It runs on sm_80 and later (mma.sync, ldmatrix, cp.async).
  *
  * Steps (struct rg_pk_step; the host mirror is runtime/cuda_persist.c):
  * - Linear: Y [m, n] = act(X [m, k] W [k, n] + bias), act none or the erf
- *   GELU. Tiles of BM x 64 of Y (BM = tile_m, 16 to 128, the fewest rows
- *   that cover m), each over a contiguous share of k (split); a block takes
- *   tile t's share s. With split > 1 each share writes fp32 partial sums to
- *   the scratch, and the block that finishes a tile last (a counter per
- *   tile) adds the shares in order (so the result does not depend on
- *   timing), applies bias and activation and stores Y. 8 warps, mma.sync
- *   m16n8k16 with operands from shared memory through ldmatrix, slices of 64
- *   of k brought by cp.async 3 ahead.
+ *   GELU. Tiles of BM x 64 of Y (BM = tile_m: 32 up to 32 rows, else
+ *   128), each over a contiguous share of k (split); a block takes tile t's
+ *   share s. With split > 1 each share writes fp32 partial sums to the
+ *   scratch and a reduce step after it (every block, 4 columns a thread)
+ *   adds them up in order (so the result does not depend on timing),
+ *   applies bias and activation and stores Y. 8 warps, mma.sync m16n8k16
+ *   with operands from shared memory through ldmatrix, slices of 64 of k
+ *   brought by cp.async 3 ahead.
  * - Attention: packed QKV [B, S, 3 H D] (Q, K, V thirds, head-major) to
  *   [B, S, H D], softmax(scale Q K^T) V with sequence b's keys its first
  *   lens[b] tokens (no lengths: all S), optionally causal. A block takes 16
@@ -36,16 +38,18 @@
  *   of V over all S keys (as rg_attention_uniform).
  * - LayerNorm over rows of n (a multiple of 8, at most 2048): y = (x + r -
  *   mean) / sqrt(var + eps) * gamma + beta, the residual r optional, a warp
- *   per row, statistics in fp32 over the row held in registers.
+ *   per row, statistics in fp32 over the row held in registers. Right after
+ *   a split Linear whose output only it reads, x is that Linear's shares
+ *   and bias added up here (split > 0), and the Linear's reduce step and
+ *   its store of Y are skipped.
  *
  * Activations written by one block are read by others after a barrier, so
  * they are read with .cg loads and cp.async.cg (L2, never a stale L1 line:
  * the arena reuses addresses between steps); constants (weights, bias,
  * gamma, beta) go through the read-only path. The barrier: every block adds
  * one to a counter (release) and waits until it reaches (barrier + 1) x
- * blocks (acquire); the last block to leave sets it back to zero, as the
- * last share of a split tile does its tile's counter, so the scratch is
- * zeroed only when allocated. The host launches cooperatively, a block per
+ * blocks (acquire); the last block to leave sets it back to zero, so the
+ * scratch is zeroed only when allocated. The host launches cooperatively, a block per
  * SM (every block must be resident for the barrier).
  */
 #include <cuda_bf16.h>
@@ -53,6 +57,9 @@
 
 #if !defined(RG_PK_DTYPE)
 #error "define RG_PK_DTYPE (1 fp16, 2 bf16)"
+#endif
+#ifndef RG_PK_HEAD_DIMS
+#define RG_PK_HEAD_DIMS 7
 #endif
 
 #if RG_PK_DTYPE == 1
@@ -104,12 +111,12 @@ typedef long long i64;
 
 #define RG_PK_NEG_INF __int_as_float(0xff800000)
 
-enum { RG_PK_LINEAR = 1, RG_PK_ATTENTION = 2, RG_PK_LAYER_NORM = 3 };
+enum { RG_PK_LINEAR = 1, RG_PK_ATTENTION = 2, RG_PK_LAYER_NORM = 3, RG_PK_REDUCE = 4 };
 
 /* One step; every member 8 bytes, so the host's mirror has no padding. */
 struct rg_pk_step {
     i64 kind;
-    const void *a;    /* Linear: X; Attention: QKV; LayerNorm: x */
+    const void *a;    /* Linear: X; Attention: QKV; LayerNorm: x, or with split the Linear's bias (or NULL) */
     const void *w;    /* Linear: W [k, n]; LayerNorm: gamma */
     const void *bias; /* Linear: bias [n] or NULL; LayerNorm: beta or NULL */
     const void *r;    /* LayerNorm: residual or NULL; Attention: int lens[B] or NULL */
@@ -117,13 +124,13 @@ struct rg_pk_step {
     i64 m;            /* rows; Attention: B */
     i64 n;            /* Linear: columns; LayerNorm: row length; Attention: S */
     i64 k;            /* Linear: depth; Attention: H */
-    i64 split;        /* Linear: shares of k; Attention: D */
+    i64 split;        /* Linear: shares of k; Attention: D; LayerNorm: x from this many shares (0: from a) */
     i64 flags;        /* Linear: 1 GELU; Attention: 1 causal, 2 uniform */
     float f0, f1;     /* LayerNorm: epsilon; Attention: scale */
     i64 work;         /* items: blocks take item blockIdx.x, then every gridDim.x-th */
     const void *prefetch; /* constants a later step reads, brought into L2 now */
     i64 prefetch_bytes;
-    i64 tile_m;       /* Linear: rows of a tile, 16, 32, 64 or 128 */
+    i64 tile_m;       /* Linear: rows of a tile, 32 or 128 */
 };
 
 #define RG_PK_THREADS 256
@@ -179,12 +186,11 @@ __device__ __forceinline__ void rg_pk_grid_sync(unsigned *counter, unsigned inde
     __syncthreads();
     if (threadIdx.x == 0) {
         unsigned target = (index + 1) * gridDim.x, seen;
-        __threadfence();
+        /* release: this block's writes (ordered before by the CTA barrier) before the arrival */
         asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(counter) : "memory");
         do {
             asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(seen) : "l"(counter) : "memory");
         } while (seen < target);
-        __threadfence();
     }
     __syncthreads();
 }
@@ -200,20 +206,16 @@ __device__ __forceinline__ void rg_pk_prefetch(const void *p, i64 bytes) {
 
 /* --------------------------------------------------------------- Linear */
 
-/* A block's tile is BM rows (16, 32, 64 or 128: the fewest that cover m,
- * so that at few rows no tile works on rows that are not there, and at 128
- * rows W is read once) by 64 columns; its 8 warps split it BM / 16 along m
+/* A block's tile is BM rows (32, or 128 past 32 rows: at few rows no tile
+ * works on many rows that are not there, and at 128 rows W is read once)
+ * by 64 columns; its 8 warps split it BM / 16 along m
  * by 128 / BM along n, each 16 rows by NW = BM / 2 columns. Shared memory:
  * STAGES x (BM rows of X by 64 of k, then 64 of k by 64 columns of W). */
-struct rg_pk_linear_flag {
-    int last; /* this block finishes the tile */
-};
 #define RG_PK_W_SLICE (64 * 128) /* 64 of k x 64 columns */
 
 template <int BM> struct rg_pk_linear_layout {
     static constexpr int a_bytes = BM * 128;
     static constexpr int stage = a_bytes + RG_PK_W_SLICE;
-    static constexpr int flag = RG_PK_STAGES * stage;
 };
 
 /* Slice kt into stage s: X rows row0.. (zeros past m), W columns col0... */
@@ -256,11 +258,10 @@ __device__ __forceinline__ unsigned rg_pk_finish(const rg_pk_step &st, i64 col, 
 }
 
 template <int BM>
-__device__ void rg_pk_linear(const rg_pk_step &st, unsigned char *smem_raw, unsigned *counters, float *partials) {
+__device__ void rg_pk_linear(const rg_pk_step &st, unsigned char *smem_raw, float *partials) {
     typedef rg_pk_linear_layout<BM> L;
     constexpr int WM = BM / 16, WN = RG_PK_WARPS / WM, NW = 64 / WN, J = NW / 8;
     const unsigned smem = rg_pk_smem(smem_raw);
-    rg_pk_linear_flag &flag = *(rg_pk_linear_flag *)(smem_raw + L::flag);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int wm = warp % WM, wn = warp / WM;
     const i64 tiles_m = (st.m + BM - 1) / BM, slices = st.k / 64, split = st.split;
@@ -320,7 +321,7 @@ __device__ void rg_pk_linear(const rg_pk_step &st, unsigned char *smem_raw, unsi
             __syncthreads(); /* the stages are refilled by the next item */
             continue;
         }
-        /* a share of k: partial sums out, and the last share of the tile adds them up in order */
+        /* a share of k: its partial sums out; the reduce step after this one adds them up */
         float *part = partials + share * st.m * st.n;
 #pragma unroll
         for (int j = 0; j < J; j++) {
@@ -328,29 +329,29 @@ __device__ void rg_pk_linear(const rg_pk_step &st, unsigned char *smem_raw, unsi
             if (r_lo < st.m) __stcg((float2 *)(part + r_lo * st.n + col), make_float2(acc[j][0], acc[j][1]));
             if (r_hi < st.m) __stcg((float2 *)(part + r_hi * st.n + col), make_float2(acc[j][2], acc[j][3]));
         }
-        __threadfence();
-        __syncthreads();
-        if (threadIdx.x == 0) {
-            unsigned before = atomicAdd(&counters[tile], 1u);
-            flag.last = before == (unsigned)split - 1;
-            if (flag.last) counters[tile] = 0; /* for the next step and the next launch */
+        __syncthreads(); /* the stages are refilled by the next item */
+    }
+}
+
+/* Y = act(sum of the split shares + bias), every block taking 4 columns of
+ * a row at a time; the shares are added in order, so the result does not
+ * depend on timing. */
+__device__ void rg_pk_reduce(const rg_pk_step &st, const float *partials) {
+    const i64 groups = st.m * st.n / 4, stride = (i64)gridDim.x * RG_PK_THREADS, plane = st.m * st.n;
+    rg_pk_elem *y = (rg_pk_elem *)st.y;
+    for (i64 g = (i64)blockIdx.x * RG_PK_THREADS + threadIdx.x; g < groups; g += stride) {
+        float4 v = __ldcg((const float4 *)partials + g);
+#pragma unroll 4
+        for (i64 s = 1; s < st.split; s++) {
+            float4 p = __ldcg((const float4 *)(partials + s * plane) + g);
+            v.x += p.x;
+            v.y += p.y;
+            v.z += p.z;
+            v.w += p.w;
         }
-        __syncthreads();
-        if (flag.last) {
-            __threadfence();
-            for (int i = threadIdx.x; i < BM * 32; i += RG_PK_THREADS) {
-                i64 row = row0 + (i >> 5), col = col0 + (i & 31) * 2;
-                if (row >= st.m) continue;
-                float v0 = 0.0f, v1 = 0.0f;
-                for (i64 s = 0; s < split; s++) {
-                    float2 p = __ldcg((const float2 *)(partials + (s * st.m + row) * st.n + col));
-                    v0 += p.x;
-                    v1 += p.y;
-                }
-                *(unsigned *)(y + row * st.n + col) = rg_pk_finish(st, col, v0, v1);
-            }
-        }
-        __syncthreads();
+        const i64 col = (g * 4) % st.n;
+        uint2 out = make_uint2(rg_pk_finish(st, col, v.x, v.y), rg_pk_finish(st, col + 2, v.z, v.w));
+        *(uint2 *)(y + g * 4) = out;
     }
 }
 
@@ -560,12 +561,22 @@ __device__ void rg_pk_attention_item(const rg_pk_step &st, unsigned char *smem_r
     __syncthreads(); /* the next item loads Q over this one's combine */
 }
 
+/* Head sizes compiled in: RG_PK_HEAD_DIMS has bit 0 for 32, 1 for 64, 2 for
+ * 128 (a plan's module takes only its attention nodes' sizes: each is
+ * much of the module's compile time); the host builds no step for others. */
 __device__ void rg_pk_attention(const rg_pk_step &st, unsigned char *smem) {
     for (i64 item = blockIdx.x; item < st.work; item += gridDim.x) {
         switch (st.split) {
+#if RG_PK_HEAD_DIMS & 1
         case 32: rg_pk_attention_item<32>(st, smem, item); break;
+#endif
+#if RG_PK_HEAD_DIMS & 2
         case 64: rg_pk_attention_item<64>(st, smem, item); break;
-        default: rg_pk_attention_item<128>(st, smem, item); break;
+#endif
+#if RG_PK_HEAD_DIMS & 4
+        case 128: rg_pk_attention_item<128>(st, smem, item); break;
+#endif
+        default: break;
         }
     }
 }
@@ -574,7 +585,7 @@ __device__ void rg_pk_attention(const rg_pk_step &st, unsigned char *smem) {
 
 #define RG_PK_LN_VECS 8 /* 8-element vectors a lane holds: rows up to 2048 */
 
-__device__ void rg_pk_layer_norm(const rg_pk_step &st) {
+__device__ void rg_pk_layer_norm(const rg_pk_step &st, const float *partials) {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int vecs = (int)(st.n / 8);
     const rg_pk_elem *gamma = (const rg_pk_elem *)st.w, *beta = (const rg_pk_elem *)st.bias;
@@ -589,13 +600,36 @@ __device__ void rg_pk_layer_norm(const rg_pk_step &st) {
         for (int i = 0; i < RG_PK_LN_VECS; i++) {
             int vec = lane + i * 32;
             if (vec >= vecs) continue;
-            uint4 a = rg_pk_ld_cg(x + vec * 8);
-            const unsigned *ap = (const unsigned *)&a;
+            if (st.split) {
+                /* x is a split Linear's output, never stored: its shares added in order, and its bias (st.a) */
+                const float *p = partials + row * st.n + vec * 8;
+                float4 lo = __ldcg((const float4 *)p), hi = __ldcg((const float4 *)p + 1);
+                for (i64 s = 1; s < st.split; s++) {
+                    float4 a = __ldcg((const float4 *)(p + s * st.m * st.n)), b = __ldcg((const float4 *)(p + s * st.m * st.n) + 1);
+                    lo.x += a.x, lo.y += a.y, lo.z += a.z, lo.w += a.w;
+                    hi.x += b.x, hi.y += b.y, hi.z += b.z, hi.w += b.w;
+                }
+                v[i][0] = lo.x, v[i][1] = lo.y, v[i][2] = lo.z, v[i][3] = lo.w;
+                v[i][4] = hi.x, v[i][5] = hi.y, v[i][6] = hi.z, v[i][7] = hi.w;
+                if (st.a) {
+                    uint4 bw = __ldg((const uint4 *)((const rg_pk_elem *)st.a + vec * 8));
+                    const unsigned *bp = (const unsigned *)&bw;
 #pragma unroll
-            for (int q = 0; q < 4; q++) {
-                float2 f = rg_pk_unpack(ap[q]);
-                v[i][2 * q] = f.x;
-                v[i][2 * q + 1] = f.y;
+                    for (int q = 0; q < 4; q++) {
+                        float2 f = rg_pk_unpack(bp[q]);
+                        v[i][2 * q] += f.x;
+                        v[i][2 * q + 1] += f.y;
+                    }
+                }
+            } else {
+                uint4 a = rg_pk_ld_cg(x + vec * 8);
+                const unsigned *ap = (const unsigned *)&a;
+#pragma unroll
+                for (int q = 0; q < 4; q++) {
+                    float2 f = rg_pk_unpack(ap[q]);
+                    v[i][2 * q] = f.x;
+                    v[i][2 * q + 1] = f.y;
+                }
             }
             if (res) {
                 uint4 r = rg_pk_ld_cg(res + vec * 8);
@@ -646,9 +680,8 @@ __device__ void rg_pk_layer_norm(const rg_pk_step &st) {
 
 /* --------------------------------------------------------------- kernel */
 
-/* sync: [0] the barrier counter, then a counter per tile of a split Linear
- * (zero at the start and again at the end of a launch); partials: the split
- * Linears' fp32 shares; times (diagnostics; NULL in plans' runs): block 0
+/* sync: [0] the barrier counter (zero at the start and again at the end of
+ * a launch); partials: the split Linears' fp32 shares; times (diagnostics; NULL in plans' runs): block 0
  * writes %globaltimer (ns) as each step begins and as it leaves. */
 extern "C" __global__ void __launch_bounds__(RG_PK_THREADS, 1)
     RG_PK_KERNEL(const rg_pk_step *steps, int nsteps, unsigned *sync, float *partials, unsigned long long *times) {
@@ -674,15 +707,12 @@ extern "C" __global__ void __launch_bounds__(RG_PK_THREADS, 1)
         rg_pk_prefetch(st.prefetch, st.prefetch_bytes);
         switch (st.kind) {
         case RG_PK_LINEAR:
-            switch (st.tile_m) {
-            case 16: rg_pk_linear<16>(st, rg_pk_shared, sync + 1, partials); break;
-            case 32: rg_pk_linear<32>(st, rg_pk_shared, sync + 1, partials); break;
-            case 64: rg_pk_linear<64>(st, rg_pk_shared, sync + 1, partials); break;
-            default: rg_pk_linear<128>(st, rg_pk_shared, sync + 1, partials); break;
-            }
+            if (st.tile_m == 32) rg_pk_linear<32>(st, rg_pk_shared, partials);
+            else rg_pk_linear<128>(st, rg_pk_shared, partials);
             break;
+        case RG_PK_REDUCE: rg_pk_reduce(st, partials); break;
         case RG_PK_ATTENTION: rg_pk_attention(st, rg_pk_shared); break;
-        case RG_PK_LAYER_NORM: rg_pk_layer_norm(st); break;
+        case RG_PK_LAYER_NORM: rg_pk_layer_norm(st, partials); break;
         default: break;
         }
         if (i + 1 < nsteps) {

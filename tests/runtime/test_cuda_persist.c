@@ -5,8 +5,8 @@
  * prefetch plan) and both modules compiling with NVRTC. On a GPU of sm_80 or
  * later: Linears, Attentions, LayerNorms and a chained program in one launch
  * against double references over the same rounded inputs, every launch on
- * one scratch zeroed only when allocated (the kernel must leave its counters
- * at zero). Without one that part skips with the reason.
+ * one scratch zeroed only when allocated (the kernel must leave its barrier
+ * counter at zero). Without one that part skips with the reason.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -20,8 +20,8 @@
 #include "ir/kernel_abi.h"
 #include "runtime/cuda_persist.h"
 
-/* persistent.cu's Linear: tiles of tile_m (16, 32, 64 or 128) rows by 64
- * columns, k in slices of 64, at most 16 shares of k. */
+/* persistent.cu's Linear: tiles of tile_m (32 or 128) rows by 64 columns,
+ * k in slices of 64, at most 16 shares of k. */
 #define TILE 64
 #define MAX_SPLIT 16
 
@@ -51,10 +51,9 @@ static void check_linear(int blocks, int64_t m, int64_t n, int64_t k) {
               "%s refused", what);
     cr_assert(st.kind == RG_RT_PK_LINEAR && st.m == m && st.n == n && st.k == k && st.flags == 1, "%s", what);
     cr_assert(st.a == FAKE(0x10000) && st.w == FAKE(0x20000) && st.bias == FAKE(0x30000) && st.y == FAKE(0x40000));
-    /* the fewest rows of an instance that cover m (128 past that) */
+    /* the kernel's two tile heights: 32 rows up to 32, else 128 */
     const int64_t tm = st.tile_m;
-    cr_assert((tm == 16 || tm == 32 || tm == 64 || tm == 128) && (tm >= m || tm == 128) && (tm == 16 || tm / 2 < m),
-              "%s: tile_m %lld", what, (long long)tm);
+    cr_assert_eq(tm, m <= 32 ? 32 : 128, "%s: tile_m %lld", what, (long long)tm);
     const int64_t tiles = ceil_div(m, tm) * (n / TILE), slices = k / TILE, split = st.split;
     cr_assert(split >= 1 && split <= MAX_SPLIT && split <= slices, "%s: split %lld", what, (long long)split);
     cr_assert_eq(st.work, tiles * split, "%s", what);
@@ -62,7 +61,7 @@ static void check_linear(int blocks, int64_t m, int64_t n, int64_t k) {
     cr_assert_eq(ceil_div(slices, ceil_div(slices, split)), split, "%s: split %lld leaves a share empty", what,
                  (long long)split);
     if (split > 1) {
-        cr_assert_lt(tiles, blocks, "%s: a split tile's counter lies past the scratch", what);
+        cr_assert_lt(tiles, blocks, "%s: split with as many tiles as blocks", what);
         /* shares of the whole [m, n] at most 2 tiles a block: what the scratch holds */
         cr_assert_leq(split * m * n, 2LL * blocks * tm * TILE, "%s: split %lld, partials overflow", what,
                       (long long)split);
@@ -157,6 +156,37 @@ Test(persist, attention_and_layer_norm_steps) {
     cr_assert(!rg_rt_pk_layer_norm(x, r, g, b, y, 0, 768, 1e-5f, &st));
     cr_assert(!rg_rt_pk_layer_norm(x, r, g, b, y, RG_RT_PK_MAX_ROWS + 1, 768, 1e-5f, &st));
     cr_assert(!rg_rt_pk_layer_norm(x, FAKE(0x6008), g, b, y, 37, 768, 1e-5f, &st), "residual misaligned");
+}
+
+/* A split Linear gets the reduce step that adds its shares, unless the
+ * LayerNorm right after reads its output alone: then that LayerNorm adds
+ * the shares (split) and the Linear's bias (a) itself. */
+Test(persist, expand_program) {
+    void *x = FAKE(0x1000), *w = FAKE(0x2000), *b = FAKE(0x3000), *y = FAKE(0x4000), *z = FAKE(0x5000);
+    rg_rt_pk_step in[4], out[8];
+    cr_assert(rg_rt_pk_linear(132, x, w, b, y, 128, 768, 768, false, &in[0]));
+    cr_assert_gt(in[0].split, 1);
+    cr_assert(rg_rt_pk_layer_norm(y, x, w, b, z, 128, 768, 1e-5f, &in[1]));
+    /* not flagged: reduce, then the LayerNorm as built */
+    cr_assert_eq(rg_rt_pk_expand(in, 2, out), 3);
+    cr_assert(out[1].kind == RG_RT_PK_REDUCE && out[1].y == y && out[1].bias == b && out[1].split == in[0].split &&
+              out[1].m == 128 && out[1].n == 768 && out[1].work == 128 * 768 / 4);
+    cr_assert(out[2].kind == RG_RT_PK_LAYER_NORM && out[2].split == 0 && out[2].a == y);
+    /* flagged: the LayerNorm takes the shares */
+    in[0].flags |= RG_RT_PK_ONLY_NEXT_READS;
+    cr_assert_eq(rg_rt_pk_expand(in, 2, out), 2);
+    cr_assert(out[1].kind == RG_RT_PK_LAYER_NORM && out[1].split == in[0].split && out[1].a == b && out[1].r == x &&
+              out[1].y == z);
+    /* a GELU Linear, or a LayerNorm of something else, keeps the reduce step */
+    in[0].flags |= 1;
+    cr_assert_eq(rg_rt_pk_expand(in, 2, out), 3);
+    in[0].flags &= ~1;
+    in[1].a = z;
+    cr_assert_eq(rg_rt_pk_expand(in, 2, out), 3);
+    /* a Linear that does not split needs nothing */
+    cr_assert(rg_rt_pk_linear(132, x, w, b, y, 1024, 3072, 768, false, &in[2]));
+    cr_assert_eq(in[2].split, 1);
+    cr_assert_eq(rg_rt_pk_expand(&in[2], 1, out), 1);
 }
 
 Test(persist, prefetch_plan) {
@@ -301,18 +331,44 @@ static void dev_release(gpu *c) {
     while (c->nbufs) rg_rt_cuda_free(c->cuda, c->bufs[--c->nbufs]);
 }
 
-/* The program uploaded (the kernel reads its steps in device memory),
- * launched on the shared scratch, and waited for; `times` as the launch's. */
-static void run_program(gpu *c, const rg_rt_pk_step *steps, size_t count, uint64_t *times) {
+/* The program of `steps` (each split Linear followed by its reduce step,
+ * rg_rt_pk_expand) uploaded (the kernel reads its steps in device memory),
+ * launched on the shared scratch, and waited for. step_us (or NULL): each
+ * given step's time in us, its reduce step included, from the launch's
+ * clock readings, which must be written and rising. */
+static void run_program(gpu *c, const rg_rt_pk_step *steps, size_t count, double *step_us) {
     rg_error err = {0};
+    rg_rt_pk_step *program = malloc(2 * count * sizeof *program);
+    cr_assert(program);
+    size_t n = rg_rt_pk_expand(steps, count, program);
+    cr_assert(n >= count && n <= 2 * count);
     void *dev_steps = NULL;
-    cr_assert_eq(rg_rt_cuda_malloc(c->cuda, count * sizeof *steps, &dev_steps, &err), RG_OK, "%s", err.message);
-    cr_assert_eq(rg_rt_cuda_copy_to_device(c->cuda, dev_steps, steps, count * sizeof *steps, c->stream, &err), RG_OK,
+    uint64_t *dev_times = NULL;
+    cr_assert_eq(rg_rt_cuda_malloc(c->cuda, n * sizeof *program, &dev_steps, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_copy_to_device(c->cuda, dev_steps, program, n * sizeof *program, c->stream, &err), RG_OK,
                  "%s", err.message);
-    cr_assert_eq(rg_rt_cuda_persist_launch(c->p, dev_steps, count, c->scratch, times, c->stream, &err), RG_OK, "%s",
+    if (step_us) {
+        cr_assert_eq(rg_rt_cuda_malloc(c->cuda, (n + 1) * sizeof *dev_times, (void **)&dev_times, &err), RG_OK);
+        fill_nan(c, dev_times, (n + 1) * sizeof *dev_times);
+    }
+    cr_assert_eq(rg_rt_cuda_persist_launch(c->p, dev_steps, n, c->scratch, dev_times, c->stream, &err), RG_OK, "%s",
                  err.message);
     sync_or_fail(c);
+    if (step_us) {
+        uint64_t *times = download(c, dev_times, (n + 1) * sizeof *times);
+        for (size_t i = 0; i < n; i++)
+            cr_assert(times[i] && times[i] <= times[i + 1] && times[n] != UINT64_MAX, "step %zu's times %llu, %llu",
+                      i, (unsigned long long)times[i], (unsigned long long)times[i + 1]);
+        for (size_t i = 0, j = 0; i < count; i++) {
+            size_t end = j + 1 + (program[j + 1 < n ? j + 1 : j].kind == RG_RT_PK_REDUCE && j + 1 < n);
+            step_us[i] = (double)(times[end] - times[j]) / 1e3;
+            j = end;
+        }
+        free(times);
+        rg_rt_cuda_free(c->cuda, dev_times);
+    }
     rg_rt_cuda_free(c->cuda, dev_steps);
+    free(program);
 }
 
 static void pk_open(gpu *c, rg_dtype dtype) {
@@ -443,10 +499,10 @@ static void linear_case(gpu *c, int64_t m, int64_t n, int64_t k, bool act, bool 
 }
 
 /* Linear -> LayerNorm (residual: the Linear's input) -> Linear with GELU,
- * one launch: two grid barriers, split Linears whose counters must be back
- * at zero for the next step. The reference rounds each intermediate to the
+ * one launch: grid barriers between the steps, split Linears (each with
+ * its reduce step). The reference rounds each intermediate to the
  * dtype, as the device buffers do. The program runs twice, bit-identical. */
-static void chain_case(gpu *c, int64_t m, int64_t n, int64_t n2, uint64_t seed) {
+static void chain_case(gpu *c, int64_t m, int64_t n, int64_t n2, bool fused, uint64_t seed) {
     const size_t es = rg_dtype_size(c->dtype), mn = (size_t)(m * n), mn2 = (size_t)(m * n2);
     uint64_t state = seed;
     const double s1 = 2 / sqrt((double)n);
@@ -469,30 +525,25 @@ static void chain_case(gpu *c, int64_t m, int64_t n, int64_t n2, uint64_t seed) 
     const int blocks = rg_rt_cuda_persist_blocks(c->p);
     rg_rt_pk_step steps[3];
     cr_assert(rg_rt_pk_linear(blocks, dx, dw1, db1, dy[0], m, n, n, false, &steps[0]));
+    /* fused: the LayerNorm adds the first Linear's shares itself (rg_rt_pk_expand), whose Y is never stored */
+    if (fused) steps[0].flags |= RG_RT_PK_ONLY_NEXT_READS;
     cr_assert(rg_rt_pk_layer_norm(dy[0], dx, dg, dbeta, dy[1], m, n, 1e-5f, &steps[1]));
     cr_assert(rg_rt_pk_linear(blocks, dy[1], dw2, db2, dy[2], m, n2, n, true, &steps[2]));
     rg_rt_pk_plan_prefetch(steps, 3);
     cr_assert(steps[0].prefetch == dw2, "the second Linear's weights come in during the first");
-    uint64_t *dtimes = dev_buf(c, NULL, 4 * sizeof(uint64_t));
     void *got[2][3];
+    double us[3];
     for (int run = 0; run < 2; run++) {
         for (int i = 0; run && i < 3; i++) fill_nan(c, dy[i], sizes[i] * es); /* the second must write all too */
-        run_program(c, steps, 3, run ? NULL : dtimes);
+        run_program(c, steps, 3, run ? NULL : us);
         for (int i = 0; i < 3; i++) got[run][i] = download(c, dy[i], sizes[i] * es);
     }
-    /* the clock as each step begins and as the last ends (NaN bytes if not written) */
-    uint64_t *times = download(c, dtimes, 4 * sizeof(uint64_t));
-    for (int i = 0; i < 3; i++)
-        cr_assert(times[i] && times[i] <= times[i + 1] && times[3] != UINT64_MAX, "step %d's times %llu, %llu", i,
-                  (unsigned long long)times[i], (unsigned long long)times[i + 1]);
-    printf("persist %s program m=%lld: steps took %.1f, %.1f, %.1f us\n", rg_dtype_name(c->dtype), (long long)m,
-           (double)(times[1] - times[0]) / 1e3, (double)(times[2] - times[1]) / 1e3,
-           (double)(times[3] - times[2]) / 1e3);
-    free(times);
+    printf("persist %s program m=%lld: steps took %.1f, %.1f, %.1f us\n", rg_dtype_name(c->dtype), (long long)m, us[0],
+           us[1], us[2]);
     const double *want[3] = {y1, y2, y3};
     const double limits[3] = {bound(c, 1e-2, 2e-3), bound(c, 1e-2, 3e-3), bound(c, 2e-2, 5e-3)};
     const char *labels[3] = {"linear", "+ layer norm", "+ linear gelu"};
-    for (int i = 0; i < 3; i++) {
+    for (int i = fused && steps[0].split > 1 ? 1 : 0; i < 3; i++) {
         char what[128];
         snprintf(what, sizeof what, "program m=%lld n=%lld n2=%lld (splits %lld, %lld): %s", (long long)m,
                  (long long)n, (long long)n2, (long long)steps[0].split, (long long)steps[2].split, labels[i]);
@@ -500,8 +551,8 @@ static void chain_case(gpu *c, int64_t m, int64_t n, int64_t n2, uint64_t seed) 
         cr_assert(!memcmp(got[0][i], got[1][i], sizes[i] * es), "%s: a second launch on the same scratch differs",
                   what);
     }
-    /* cuda_persist.c's scratch opens with the barrier counter and a counter
-     * per tile: all back at zero after the launches */
+    /* cuda_persist.c's scratch opens with the barrier counter (and room for
+     * a counter a block): all back at zero after the launches */
     uint32_t *counters = download(c, c->scratch, (size_t)(1 + blocks) * sizeof(uint32_t));
     for (int i = 0; i <= blocks; i++) cr_assert_eq(counters[i], 0, "scratch counter %d left at %u", i, counters[i]);
     dev_release(c);
@@ -613,8 +664,10 @@ Test(persist, steps_match_reference, .timeout = 300) {
                                   {1024, 768, 256, 1, 1},  {300, 1024, 512, 0, 0}};
         for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++)
             linear_case(&g, lin[i][0], lin[i][1], lin[i][2], lin[i][3], lin[i][4], seed++);
-        chain_case(&g, 100, 768, 3072, seed++);
-        chain_case(&g, 16, 768, 3072, seed++);
+        chain_case(&g, 100, 768, 3072, false, seed++);
+        chain_case(&g, 16, 768, 3072, false, seed++);
+        chain_case(&g, 100, 768, 3072, true, seed++);
+        chain_case(&g, 128, 768, 3072, true, seed++);
         /* (B, S, H) with lengths per sequence: shorter than S, empty, full */
         const int shapes[][3] = {{1, 128, 4}, {2, 37, 2}, {3, 100, 1}};
         const int32_t lens[][3] = {{77}, {0, 20}, {100, 0, 63}};
