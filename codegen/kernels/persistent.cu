@@ -589,9 +589,9 @@ __device__ void rg_pk_layer_norm(const rg_pk_step &st, const float *partials) {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int vecs = (int)(st.n / 8);
     const rg_pk_elem *gamma = (const rg_pk_elem *)st.w, *beta = (const rg_pk_elem *)st.bias;
-    for (i64 item = blockIdx.x; item < st.work; item += gridDim.x) {
-        i64 row = item * RG_PK_WARPS + warp;
-        if (row >= st.m) continue;
+    /* row r on block r % blocks: at few rows one warp a block, so every SM's
+     * share of L2's bandwidth reads rows (work is not used) */
+    for (i64 row = blockIdx.x + (i64)warp * gridDim.x; row < st.m; row += (i64)gridDim.x * RG_PK_WARPS) {
         const rg_pk_elem *x = (const rg_pk_elem *)st.a + row * st.n;
         const rg_pk_elem *res = st.r ? (const rg_pk_elem *)st.r + row * st.n : NULL;
         float v[RG_PK_LN_VECS][8];
@@ -604,6 +604,7 @@ __device__ void rg_pk_layer_norm(const rg_pk_step &st, const float *partials) {
                 /* x is a split Linear's output, never stored: its shares added in order, and its bias (st.a) */
                 const float *p = partials + row * st.n + vec * 8;
                 float4 lo = __ldcg((const float4 *)p), hi = __ldcg((const float4 *)p + 1);
+#pragma unroll 4
                 for (i64 s = 1; s < st.split; s++) {
                     float4 a = __ldcg((const float4 *)(p + s * st.m * st.n)), b = __ldcg((const float4 *)(p + s * st.m * st.n) + 1);
                     lo.x += a.x, lo.y += a.y, lo.z += a.z, lo.w += a.w;
