@@ -2,7 +2,7 @@
 # bench/persist-ab.sh — BERT-base with and without persistent launches, on the GPU machine.
 #
 # Exports BERT-base (classic exporter, opset 17) unless it is already there,
-# compiles it for the GPU's arch in the given dtypes, checks each plan with
+# compiles it with --persistent for the GPU's arch in the given dtypes, checks each plan with
 # every run of nodes as one persistent launch (--persistent on) against
 # PyTorch fp32 (bench/bert.py's accuracy check: 2 x 384 tokens, the second
 # padded after 200), then times `ragged bench --device-outputs` with
@@ -29,7 +29,7 @@ name=bert-base_classic_o17
 [ -f "$models/$name.onnx" ] || python3 models/export_hf.py --out "$models" --base --only "$name" 2>&1 | tail -2
 for dtype in ${dtypes//,/ }; do
     [ -f "$models/$name.$dtype.plan" ] ||
-        "$build/ragged" compile "$models/$name.onnx" -o "$models/$name.$dtype.plan" --target "$arch" --dtype "$dtype"
+        "$build/ragged" compile "$models/$name.onnx" -o "$models/$name.$dtype.plan" --target "$arch" --dtype "$dtype" --persistent
 done
 echo "== accuracy against PyTorch fp32, persistent launches on"
 python3 - "$build/ragged" "$models" "$out" "$dtypes" <<'PY'

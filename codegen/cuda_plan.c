@@ -382,7 +382,7 @@ static rg_status compile_modules(rg_cg_cuda_kernels *k, const rg_graph *g, const
     return st;
 }
 
-static rg_status compile_all(rg_cg_cuda_kernels *k, const rg_graph *g, const char *arch, bool gemm,
+static rg_status compile_all(rg_cg_cuda_kernels *k, const rg_graph *g, const char *arch, bool gemm, bool persistent,
                              rg_cg_nvrtc *nvrtc, rg_error *err) {
     for (uint32_t i = 0; i < g->nnodes; i++) {
         const rg_node *node = g->nodes[i];
@@ -399,16 +399,17 @@ static rg_status compile_all(rg_cg_cuda_kernels *k, const rg_graph *g, const cha
     const char *mv = rg_cg_kernel_template("movement.cu");
     RG_ASSERT(mv != NULL);
     if (!add_module(k, "rg_movement", "movement", arch, mv, 0)) return nomem(err);
-    RG_TRY(add_persistent(k, g, arch, err));
+    if (persistent) RG_TRY(add_persistent(k, g, arch, err));
     return compile_modules(k, g, arch, nvrtc, err);
 }
 
 rg_status rg_cg_cuda_compile_graph(const rg_graph *g, const char *arch, const rg_allocator *alloc,
                                    rg_cg_cuda_kernels **out, rg_error *err) {
-    return rg_cg_cuda_compile_graph_with(g, arch, false, alloc, out, err);
+    return rg_cg_cuda_compile_graph_with(g, arch, false, false, alloc, out, err);
 }
 
-rg_status rg_cg_cuda_compile_graph_with(const rg_graph *g, const char *arch, bool gemm, const rg_allocator *alloc,
+rg_status rg_cg_cuda_compile_graph_with(const rg_graph *g, const char *arch, bool gemm, bool persistent,
+                                        const rg_allocator *alloc,
                                         rg_cg_cuda_kernels **out, rg_error *err) {
     if (!rg_cg_cuda_target_known(arch))
         return rg_error_set(err, RG_ERR_UNSUPPORTED, "unknown CUDA target '%s' (sm_80, sm_86, sm_89, sm_90, sm_90a)",
@@ -431,7 +432,7 @@ rg_status rg_cg_cuda_compile_graph_with(const rg_graph *g, const char *arch, boo
     }
     k->alloc = alloc;
     rg_arena_init(&k->arena, alloc);
-    if ((st = compile_all(k, g, arch, gemm, nvrtc, err)) != RG_OK) goto fail;
+    if ((st = compile_all(k, g, arch, gemm, persistent, nvrtc, err)) != RG_OK) goto fail;
     rg_cg_nvrtc_close(nvrtc);
     pthread_mutex_destroy(&locked.lock);
     *out = k;

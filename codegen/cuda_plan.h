@@ -21,7 +21,11 @@
  *   or the erf GELU, applied in the GEMM's epilogue: cuBLASLt has only the
  *   tanh form), for sm_90 / sm_90a targets only;
  * - "elementwise": codegen/kernels/elementwise.cu (row gathers, casts,
- *   erf GELU), once.
+ *   erf GELU), once;
+ * - "persistent" (only with rg_cg_cuda_compile_graph_with's `persistent`,
+ *   i.e. `ragged compile --persistent`): codegen/kernels/persistent.cu, one
+ *   per dtype (fp16, bf16), listing the Linears, Attentions and LayerNorms
+ *   it can run as steps of one launch, after every other module.
  * The executor (runtime/cuda_exec.c) finds a node's module by its index.
  * A compile error names the nodes and carries NVRTC's log.
  */
@@ -60,9 +64,10 @@ bool rg_cg_attention_fast_ok(const rg_node *node);
 rg_status rg_cg_cuda_compile_graph(const rg_graph *g, const char *arch, const rg_allocator *alloc,
                                    rg_cg_cuda_kernels **out, rg_error *err);
 /* The same, with the "gemm" modules when `gemm` is set (otherwise, as in
- * rg_cg_cuda_compile_graph, every Linear runs on cuBLASLt). */
-rg_status rg_cg_cuda_compile_graph_with(const rg_graph *g, const char *arch, bool gemm, const rg_allocator *alloc,
-                                        rg_cg_cuda_kernels **out, rg_error *err);
+ * rg_cg_cuda_compile_graph, every Linear runs on cuBLASLt) and the
+ * "persistent" modules when `persistent` is. */
+rg_status rg_cg_cuda_compile_graph_with(const rg_graph *g, const char *arch, bool gemm, bool persistent,
+                                        const rg_allocator *alloc, rg_cg_cuda_kernels **out, rg_error *err);
 void rg_cg_cuda_kernels_free(rg_cg_cuda_kernels *k);
 
 #endif

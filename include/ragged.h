@@ -91,6 +91,10 @@ typedef struct rg_compile_options {
                              may run ragged's own wgmma GEMM (the GELU in its epilogue, split-K tiles
                              for few rows) where it times faster than cuBLASLt (experimental; faster
                              on BERT-base at batch 1, a slower compile) */
+    int persistent;       /* nonzero (GPU targets, fp16/bf16): the plan also carries the persistent
+                             kernel, which runs a run of Linears, Attentions and LayerNorms as one
+                             launch where that times faster (rg_session_set_persistent; experimental:
+                             slower than separate kernels on BERT-base today, +1-2 s of compile) */
 } rg_compile_options;
 
 /* Imports `onnx_path`, checks it, runs the optimisation passes (cleanup,

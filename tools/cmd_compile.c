@@ -8,7 +8,8 @@
 #include "cli.h"
 #include "driver.h"
 
-enum { OPT_HELP, OPT_OUTPUT, OPT_TARGET, OPT_DTYPE, OPT_NO_OPTIMIZE, OPT_TF32, OPT_APPROXIMATE_GELU, OPT_CUSTOM_GEMM };
+enum { OPT_HELP, OPT_OUTPUT, OPT_TARGET, OPT_DTYPE, OPT_NO_OPTIMIZE, OPT_TF32, OPT_APPROXIMATE_GELU, OPT_CUSTOM_GEMM,
+       OPT_PERSISTENT };
 
 static const rg_cli_option compile_options[] = {
     {"help", 'h', false, OPT_HELP},
@@ -18,13 +19,13 @@ static const rg_cli_option compile_options[] = {
     {"no-optimize", 0, false, OPT_NO_OPTIMIZE},
     {"tf32", 0, false, OPT_TF32},
     {"approximate-gelu", 0, false, OPT_APPROXIMATE_GELU},
-    {"custom-gemm", 0, false, OPT_CUSTOM_GEMM},
+    {"custom-gemm", 0, false, OPT_CUSTOM_GEMM}, {"persistent", 0, false, OPT_PERSISTENT},
     {NULL, 0, false, 0},
 };
 
 static void print_help(void) {
     printf("usage: ragged compile MODEL.onnx -o PLAN [--target cpu|sm_80|sm_89|sm_90] [--dtype fp32|fp16|bf16]\n"
-           "                      [--tf32] [--approximate-gelu] [--custom-gemm]\n"
+           "                      [--tf32] [--approximate-gelu] [--custom-gemm] [--persistent]\n"
            "\n"
            "Imports an ONNX model, infers shapes, checks the graph and writes a plan file.\n"
            "\n"
@@ -44,6 +45,9 @@ static void print_help(void) {
            "                      erf GELU may run ragged's own GEMM (the GELU in its epilogue,\n"
            "                      split-K for few rows) where it times faster than cuBLASLt;\n"
            "                      faster at batch 1, slower to compile (default: cuBLASLt)\n"
+           "  --persistent        GPU, fp16/bf16 (experimental): also carry the persistent kernel, which\n"
+           "                      runs a run of Linears, Attentions and LayerNorms as one launch where\n"
+           "                      the executor times it faster (ragged run/bench --persistent)\n"
            "  --no-optimize       write the imported graph without running the passes\n"
            "  -h, --help          this text\n"
            "\n"
@@ -103,6 +107,7 @@ int rg_cmd_compile(int argc, char **argv) {
         case OPT_TF32: options.tf32 = 1; break;
         case OPT_APPROXIMATE_GELU: options.approximate_gelu = 1; break;
         case OPT_CUSTOM_GEMM: options.custom_gemm = 1; break;
+        case OPT_PERSISTENT: options.persistent = 1; break;
         case OPT_DTYPE:
             if (!parse_dtype(value, &options.dtype))
                 return rg_cli_usage_error("compile", "unknown dtype '%s' (fp32, fp16 or bf16)", value);

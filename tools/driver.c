@@ -65,6 +65,8 @@ static rg_status check_options(const rg_compile_options *options, rg_error *err)
         return rg_error_set(err, RG_ERR_UNSUPPORTED, "unknown target '%s' (cpu, sm_80, sm_86, sm_89, sm_90, sm_90a)",
                             target);
     /* the GEMM is wgmma code: only Hopper plans can carry it */
+    if (options && options->persistent && !strcmp(target, "cpu"))
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "--persistent is for GPU targets (sm_80 and later), not cpu");
     if (options && options->custom_gemm && !rg_kabi_wgmma_target_ok(target))
         return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "--custom-gemm is for sm_90 and sm_90a targets, not %s",
                             target);
@@ -133,8 +135,8 @@ rg_status rg_driver_compile(const char *onnx_path, const char *plan_path, const 
     }
     const char *target = options && options->target ? options->target : "cpu";
     if (strcmp(target, "cpu") != 0 &&
-        (st = rg_cg_cuda_compile_graph_with(g, target, options && options->custom_gemm, NULL, &kernels, err)) !=
-            RG_OK) {
+        (st = rg_cg_cuda_compile_graph_with(g, target, options && options->custom_gemm,
+                                            options && options->persistent, NULL, &kernels, err)) != RG_OK) {
         rg_error_prefix(err, st, "%s for %s", onnx_path, target);
         goto fail;
     }
@@ -143,10 +145,11 @@ rg_status rg_driver_compile(const char *onnx_path, const char *plan_path, const 
      * (griddepcontrol.wait, sm_90), so the executor may launch each as a
      * programmatic dependent (docs/cuda.md, "Launch overlap") */
     char options_text[192];
-    snprintf(options_text, sizeof options_text, "target=%s dtype=%s optimize=%d tf32=%d gelu=%s%s%s", target,
+    snprintf(options_text, sizeof options_text, "target=%s dtype=%s optimize=%d tf32=%d gelu=%s%s%s%s", target,
              dtype == RG_DTYPE_UNDEFINED ? "model" : rg_dtype_name(dtype), !(options && options->no_optimize),
              options && options->tf32 ? 1 : 0, options && options->approximate_gelu ? "tanh" : "model",
-             options && options->custom_gemm ? " gemm=custom" : "", rg_kabi_wgmma_target_ok(target) ? " pdl=1" : "");
+             options && options->custom_gemm ? " gemm=custom" : "", options && options->persistent ? " persistent=1" : "",
+             rg_kabi_wgmma_target_ok(target) ? " pdl=1" : "");
     rg_cg_plan_options plan_options = {0};
     plan_options.target = target;
     plan_options.dtype = dtype;

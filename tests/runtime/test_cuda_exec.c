@@ -218,7 +218,10 @@ static void gpu_model(const char *model, double bf16_bound, bool expect_persiste
         int fd1 = mkstemp(gpu_plan), fd2 = mkstemp(cpu_plan);
         close(fd1);
         close(fd2);
-        compile_or_fail(model, gpu_plan, arch, dtypes[d]);
+        /* with the persistent module: the runs below time it (auto) and force it (on) */
+        rg_compile_options with = {.target = arch, .dtype = dtypes[d], .persistent = 1};
+        rg_error cerr = {0};
+        cr_assert_eq(rg_compile_file(model, gpu_plan, &with, &cerr), RG_OK, "%s: %s", model, cerr.message);
         compile_or_fail(model, cpu_plan, "cpu", dtypes[d]);
         for (int c = 0; c < 6; c++) {
             outputs got, want, ref;

@@ -13,12 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codegen/kernels.h"
 #include "ir/arena.h"
 #include "ir/dtype.h"
 #include "ir/kernel_abi.h"
 #include "runtime/cuda_persist.h"
+#include "runtime/plan.h"
 
 /* persistent.cu's Linear: tiles of tile_m (32 or 128) rows by 64 columns,
  * k in slices of 64, at most 16 shares of k. */
@@ -686,4 +688,57 @@ Test(persist, steps_match_reference, .timeout = 300) {
         pk_close(&g);
     }
     gpu_close(&g);
+}
+
+/* `--persistent` plans carry one module per dtype listing the nodes it can
+ * run (the 2-layer BERT: the embeddings' LayerNorm, then per layer four
+ * Linears, the attention and two LayerNorms); other plans do not, and a CPU
+ * target refuses the option. */
+static uint32_t persistent_nodes_of(const char *target, rg_dtype dtype, bool persistent) {
+    char model[1024], plan_path[] = "/tmp/rg_persist_plan_XXXXXX";
+    const char *dir = getenv("RG_SOURCE_DIR");
+    snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", dir ? dir : ".");
+    int fd = mkstemp(plan_path);
+    cr_assert(fd >= 0);
+    close(fd);
+    rg_compile_options opt = {.target = target, .dtype = dtype, .persistent = persistent};
+    rg_error err = {0};
+    rg_status st = rg_compile_file(model, plan_path, &opt, &err);
+    if (st == RG_ERR_DEVICE) {
+        unlink(plan_path);
+        cr_skip_test("NVRTC checks skipped: %s", err.message);
+    }
+    cr_assert_eq(st, RG_OK, "%s", err.message);
+    rg_plan *plan = NULL;
+    cr_assert_eq(rg_plan_load(plan_path, &plan, &err), RG_OK, "%s", err.message);
+    uint32_t listed = 0;
+    for (size_t m = 0; m < plan->nkernels; m++) {
+        const rg_ir_kernel *k = &plan->kernels[m];
+        if (strcmp(k->kind, RG_KABI_PERSISTENT_KIND) != 0) continue;
+        char name[32];
+        rg_kabi_persistent_name(dtype, name, sizeof name);
+        cr_assert_str_eq(k->name, name);
+        cr_assert_eq(m + 1, plan->nkernels, "the persistent module comes after every other");
+        for (uint32_t i = 0; i < k->nnodes; i++) {
+            rg_op op = plan->graph->nodes[k->nodes[i]]->op;
+            cr_assert(op == RG_OP_LINEAR || op == RG_OP_ATTENTION || op == RG_OP_LAYER_NORM);
+        }
+        listed += k->nnodes;
+    }
+    cr_assert_eq(strstr(plan->options_text, "persistent=1") != NULL, persistent, "%s", plan->options_text);
+    rg_plan_free(plan);
+    unlink(plan_path);
+    return listed;
+}
+
+Test(persist, plans_carry_the_module, .timeout = 120) {
+    cr_assert_eq(persistent_nodes_of("sm_90", RG_DTYPE_F16, true), 15);
+    cr_assert_eq(persistent_nodes_of("sm_80", RG_DTYPE_BF16, true), 15);
+    cr_assert_eq(persistent_nodes_of("sm_90", RG_DTYPE_F32, true), 0, "no fp32 kernel");
+    cr_assert_eq(persistent_nodes_of("sm_90", RG_DTYPE_F16, false), 0, "only when asked for");
+    rg_compile_options opt = {.target = "cpu", .dtype = RG_DTYPE_F16, .persistent = 1};
+    rg_error err = {0};
+    cr_assert_eq(rg_compile_file("/nonexistent.onnx", "/tmp/rg_persist_never.plan", &opt, &err),
+                 RG_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(err.message, "--persistent") && strstr(err.message, "cpu"), "%s", err.message);
 }
