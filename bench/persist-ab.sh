@@ -28,8 +28,8 @@ arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -
 name=bert-base_classic_o17
 [ -f "$models/$name.onnx" ] || python3 models/export_hf.py --out "$models" --base --only "$name" 2>&1 | tail -2
 for dtype in ${dtypes//,/ }; do
-    [ -f "$models/$name.$dtype.plan" ] ||
-        "$build/ragged" compile "$models/$name.onnx" -o "$models/$name.$dtype.plan" --target "$arch" --dtype "$dtype" --persistent
+    [ -f "$models/$name.$dtype-persistent.plan" ] ||
+        "$build/ragged" compile "$models/$name.onnx" -o "$models/$name.$dtype-persistent.plan" --target "$arch" --dtype "$dtype" --persistent
 done
 echo "== accuracy against PyTorch fp32, persistent launches on"
 python3 - "$build/ragged" "$models" "$out" "$dtypes" <<'PY'
@@ -39,7 +39,7 @@ import bert
 binary, models, out, dtypes = sys.argv[1:5]
 reference = bert.reference_outputs()
 for dtype in dtypes.split(","):
-    plan = os.path.join(models, f"bert-base_classic_o17.{dtype}.plan")
+    plan = os.path.join(models, f"bert-base_classic_o17.{dtype}-persistent.plan")
     for mode in ("off", "on"):
         print(f"  {dtype} --persistent {mode}: {bert.accuracy(binary, plan, out, reference, ('--persistent', mode))}",
               flush=True)
@@ -48,7 +48,7 @@ rounds=${ROUNDS:-2}
 for dtype in ${dtypes//,/ }; do
     for r in $(seq 1 "$rounds"); do
         for mode in off on auto; do
-            "$build/ragged" bench "$models/$name.$dtype.plan" --shapes "$shapes" --iters "${ITERS:-50}" --device cuda \
+            "$build/ragged" bench "$models/$name.$dtype-persistent.plan" --shapes "$shapes" --iters "${ITERS:-50}" --device cuda \
                 --device-outputs --persistent "$mode" --json > "$out/ab-$dtype-$mode-$r.json"
         done
     done
@@ -77,7 +77,7 @@ for dtype in dtypes:
 PY
 echo "== where a persistent launch's time goes (ragged bench --profile --persistent on)"
 for dtype in ${dtypes//,/ }; do
-    "$build/ragged" bench "$models/$name.$dtype.plan" --shapes "${PROFILE_SHAPES:-1x128}" --iters 20 --device cuda \
+    "$build/ragged" bench "$models/$name.$dtype-persistent.plan" --shapes "${PROFILE_SHAPES:-1x128}" --iters 20 --device cuda \
         --device-outputs --persistent on --profile 2>&1 | tee "$out/profile-persistent-$dtype.txt" |
         grep -E "persistent|profile|^[0-9]"
 done
