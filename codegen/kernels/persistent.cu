@@ -695,6 +695,25 @@ extern "C" __global__ void __launch_bounds__(RG_PK_THREADS, 1)
     constexpr int WORDS = sizeof(rg_pk_step) / 4;
     static_assert(WORDS == 32, "a step is 128 bytes");
     if (threadIdx.x < WORDS) cur[threadIdx.x] = __ldg(words + threadIdx.x);
+    /* the small constants (biases, gamma, beta) of every step into L2 now, a step a block, while the kernel
+     * before may still run: each would otherwise be an HBM round trip inside its step */
+    if (threadIdx.x < 32)
+        for (int i = blockIdx.x; i < nsteps; i += gridDim.x) {
+            const rg_pk_step &s = steps[i];
+            i64 kind = __ldg(&s.kind), n = __ldg(&s.n);
+            const char *bias = (const char *)__ldg((const unsigned long long *)&s.bias);
+            if (kind == RG_PK_LINEAR || kind == RG_PK_REDUCE || kind == RG_PK_LAYER_NORM)
+                for (i64 l = threadIdx.x; bias && l * 64 < n; l += 32)
+                    asm volatile("prefetch.global.L2::evict_last [%0];\n" ::"l"(bias + l * 128));
+            if (kind == RG_PK_LAYER_NORM) {
+                const char *gamma = (const char *)__ldg((const unsigned long long *)&s.w);
+                const char *lin_bias = __ldg(&s.split) ? (const char *)__ldg((const unsigned long long *)&s.a) : NULL;
+                for (i64 l = threadIdx.x; l * 64 < n; l += 32) {
+                    asm volatile("prefetch.global.L2::evict_last [%0];\n" ::"l"(gamma + l * 128));
+                    if (lin_bias) asm volatile("prefetch.global.L2::evict_last [%0];\n" ::"l"(lin_bias + l * 128));
+                }
+            }
+        }
     rg_pdl_begin();
     __syncthreads();
     for (int i = 0; i < nsteps; i++) {

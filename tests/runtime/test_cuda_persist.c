@@ -742,3 +742,48 @@ Test(persist, plans_carry_the_module, .timeout = 120) {
                  RG_ERR_INVALID_ARGUMENT);
     cr_assert(strstr(err.message, "--persistent") && strstr(err.message, "cpu"), "%s", err.message);
 }
+
+/* Printed, not asserted (performance lives in the benchmarks): what a step
+ * costs inside one launch, block 0's clock between steps. A program of
+ * LayerNorms over one 64-wide row is the floor a step pays (the grid
+ * barrier and the first loads after it); then BERT-base's Linears at 128
+ * tokens, 12 of each in a row, with their reduce steps, as a whole layer
+ * would run them. Operands are zeros: the times, not the values, matter. */
+Test(persist, step_costs, .timeout = 120) {
+    gpu g = {0};
+    gpu_open_or_skip(&g);
+    pk_open(&g, RG_DTYPE_F16);
+    const size_t max_w = 3072 * 768, max_act = 128 * 3072;
+    void *w = dev_buf(&g, NULL, max_w * 2), *x = dev_buf(&g, NULL, max_act * 2), *y = dev_buf(&g, NULL, max_act * 2);
+    void *gamma = dev_buf(&g, NULL, 3072 * 2);
+    rg_error err = {0};
+    cr_assert_eq(rg_rt_cuda_memset(g.cuda, w, 0, max_w * 2, g.stream, &err), RG_OK);
+    cr_assert_eq(rg_rt_cuda_memset(g.cuda, x, 0, max_act * 2, g.stream, &err), RG_OK);
+    cr_assert_eq(rg_rt_cuda_memset(g.cuda, gamma, 0, 3072 * 2, g.stream, &err), RG_OK);
+    enum { REPEAT = 48 };
+    rg_rt_pk_step steps[REPEAT];
+    double us[REPEAT];
+    for (int i = 0; i < REPEAT; i++) cr_assert(rg_rt_pk_layer_norm(x, NULL, gamma, NULL, y, 1, 64, 1e-5f, &steps[i]));
+    run_program(&g, steps, REPEAT, NULL); /* first launch: module and caches warm */
+    run_program(&g, steps, REPEAT, us);
+    double floor = 0;
+    for (int i = 1; i < REPEAT; i++) floor += us[i] / (REPEAT - 1);
+    printf("persist step costs (fp16, %d blocks): a LayerNorm of one 64-wide row %.2f us a step\n",
+           rg_rt_cuda_persist_blocks(g.p), floor);
+    const int64_t linears[][3] = {{2304, 768, 0}, {768, 768, 0}, {3072, 768, 1}, {768, 3072, 0}}; /* n, k, gelu */
+    for (int l = 0; l < 4; l++) {
+        for (int i = 0; i < 12; i++)
+            cr_assert(rg_rt_pk_linear(rg_rt_cuda_persist_blocks(g.p), x, w, gamma, y, 128, linears[l][0],
+                                      linears[l][1], linears[l][2], &steps[i]));
+        rg_rt_pk_plan_prefetch(steps, 12);
+        run_program(&g, steps, 12, NULL);
+        run_program(&g, steps, 12, us);
+        double mean = 0;
+        for (int i = 1; i < 12; i++) mean += us[i] / 11;
+        printf("persist step costs: Linear 128x%lldx%lld%s split %lld (with its reduce step) %.2f us\n",
+               (long long)linears[l][0], (long long)linears[l][1], linears[l][2] ? " gelu" : "",
+               (long long)steps[0].split, mean);
+    }
+    pk_close(&g);
+    gpu_close(&g);
+}
