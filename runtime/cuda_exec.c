@@ -1947,6 +1947,26 @@ static captured capture_run(rg_cuda_exec *e, bool timed) {
 
 #define COMPARE_RUNS 5 /* timed replays of each graph */
 
+/* Times the shape's graph against `other` (COMPARE_RUNS replays each),
+ * keeps the faster in s->graph (*won: it was other) and frees the slower;
+ * then launches the kept one, so this run's outputs are its. */
+static rg_status keep_faster(rg_cuda_exec *e, shape_entry *s, rg_rt_cuda_graph other, bool *won, rg_error *err) {
+    float mine = 0, theirs = 0;
+    *won = false;
+    rg_status st = tune_events(e, err);
+    if (st == RG_OK) st = rg_rt_cuda_time_graph(e->cuda, e->stream, s->graph, COMPARE_RUNS, e->tune_ev, &mine, err);
+    if (st == RG_OK) st = rg_rt_cuda_time_graph(e->cuda, e->stream, other, COMPARE_RUNS, e->tune_ev, &theirs, err);
+    if (st == RG_OK && theirs < mine) {
+        rg_rt_cuda_graph_free(e->cuda, s->graph);
+        s->graph = other;
+        *won = true;
+    } else {
+        rg_rt_cuda_graph_free(e->cuda, other);
+    }
+    RG_TRY(st);
+    return rg_rt_cuda_graph_launch(e->cuda, s->graph, e->stream, err);
+}
+
 /* The per-shape choices of choose_way time each Linear alone; under launch
  * overlap a kernel's time between its neighbours is not its time alone (a
  * run of ragged's own kernels overlaps, a cuBLASLt GEMM in between ends
@@ -1960,21 +1980,7 @@ static rg_status compare_ways(rg_cuda_exec *e, shape_entry *s, bool timed, rg_er
     e->force_fused = true;
     captured other = capture_run(e, timed);
     e->force_fused = false;
-    if (!other.graph) return RG_OK;
-    float mine = 0, theirs = 0;
-    rg_status st = tune_events(e, err);
-    if (st == RG_OK) st = rg_rt_cuda_time_graph(e->cuda, e->stream, s->graph, COMPARE_RUNS, e->tune_ev, &mine, err);
-    if (st == RG_OK)
-        st = rg_rt_cuda_time_graph(e->cuda, e->stream, other.graph, COMPARE_RUNS, e->tune_ev, &theirs, err);
-    if (st == RG_OK && theirs < mine) {
-        rg_rt_cuda_graph_free(e->cuda, s->graph);
-        s->graph = other.graph;
-        s->all_fused = true;
-    } else {
-        rg_rt_cuda_graph_free(e->cuda, other.graph);
-    }
-    RG_TRY(st);
-    return rg_rt_cuda_graph_launch(e->cuda, s->graph, e->stream, err);
+    return other.graph ? keep_faster(e, s, other.graph, &s->all_fused, err) : RG_OK;
 }
 
 /* Where the plan has a persistent module and the shape has runs of nodes
@@ -1990,21 +1996,7 @@ static rg_status compare_persistent(rg_cuda_exec *e, shape_entry *s, bool timed,
     e->pk_on = true;
     captured other = capture_run(e, timed);
     e->pk_on = false;
-    if (!other.graph) return RG_OK;
-    float mine = 0, theirs = 0;
-    rg_status st = tune_events(e, err);
-    if (st == RG_OK) st = rg_rt_cuda_time_graph(e->cuda, e->stream, s->graph, COMPARE_RUNS, e->tune_ev, &mine, err);
-    if (st == RG_OK)
-        st = rg_rt_cuda_time_graph(e->cuda, e->stream, other.graph, COMPARE_RUNS, e->tune_ev, &theirs, err);
-    if (st == RG_OK && theirs < mine) {
-        rg_rt_cuda_graph_free(e->cuda, s->graph);
-        s->graph = other.graph;
-        s->persistent = true;
-    } else {
-        rg_rt_cuda_graph_free(e->cuda, other.graph);
-    }
-    RG_TRY(st);
-    return rg_rt_cuda_graph_launch(e->cuda, s->graph, e->stream, err);
+    return other.graph ? keep_faster(e, s, other.graph, &s->persistent, err) : RG_OK;
 }
 
 /* Whether any node can be a persistent step. */
