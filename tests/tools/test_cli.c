@@ -153,6 +153,8 @@ Test(cli, usage_errors_exit_2) {
         {"run", "p.plan", "--seed", "abc"},
         {"run", "p.plan", "--threads", "0"},
         {"run", "p.plan", "--input", "x=a.npy", "--input", "x=b.npy"},
+        {"run", "p.plan", "--persistent", "sometimes"},
+        {"bench", "p.plan", "--shapes", "1x2", "--persistent", "never"},
         {"dump"},
         {"dump", "--stats=yes", "x"},
         {"dump", "a", "b"},
@@ -301,6 +303,12 @@ Test(cli, failures_exit_1_with_one_line) {
     expect_failure(&r, "not sm_89");
     ragged(&r, "compile", data_path("tiny.onnx"), "-o", "/nonexistent/dir/y.plan", NULL);
     expect_failure(&r, NULL);
+    /* the persistent kernel: GPU plans only; its run-time mode is auto, on or off */
+    ragged(&r, "compile", data_path("tiny.onnx"), "-o", tmp("y.plan"), "--persistent", NULL);
+    expect_failure(&r, "--persistent is for GPU targets");
+    ragged(&r, "run", plan, "--device", "cpu", "--persistent", "on", "--dim", "batch_size=1", "--dim",
+           "sequence_length=2", NULL);
+    expect_failure(&r, "runs on the CPU");
 
     ragged(&r, "run", plan, NULL);
     expect_failure(&r, "--dim");

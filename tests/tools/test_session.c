@@ -95,6 +95,25 @@ Test(session, refuses_cuda_and_bad_options) {
     rg_plan_free(plan);
 }
 
+/* The persistent kernel's mode: a CPU session takes auto and off (nothing
+ * to do) and refuses on, naming the reason; a mode out of range or no
+ * session is an argument error. */
+Test(session, persistent_mode) {
+    rg_plan *plan = make_plan();
+    rg_error err = {0};
+    rg_session *s = NULL;
+    cr_assert_eq(rg_session_new(plan, NULL, &s, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_session_set_persistent(s, RG_PERSISTENT_AUTO, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_session_set_persistent(s, RG_PERSISTENT_OFF, &err), RG_OK, "%s", err.message);
+    cr_assert_eq(rg_session_set_persistent(s, RG_PERSISTENT_ON, &err), RG_ERR_UNSUPPORTED);
+    cr_assert(strstr(err.message, "CPU"), "%s", err.message);
+    cr_assert_eq(rg_session_set_persistent(s, (rg_persistent_mode)7, &err), RG_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(err.message, "7"), "%s", err.message);
+    cr_assert_eq(rg_session_set_persistent(NULL, RG_PERSISTENT_AUTO, &err), RG_ERR_INVALID_ARGUMENT);
+    rg_session_free(s);
+    rg_plan_free(plan);
+}
+
 Test(session, binding_errors_name_the_input) {
     rg_plan *plan = make_plan();
     rg_error err = {0};
