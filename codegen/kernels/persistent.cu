@@ -37,8 +37,9 @@
  *   shared memory. A row with no key gets zeros, or with "uniform" the mean
  *   of V over all S keys (as rg_attention_uniform).
  * - LayerNorm over rows of n (a multiple of 8, at most 2048): y = (x + r -
- *   mean) / sqrt(var + eps) * gamma + beta, the residual r optional, a warp
- *   per row, statistics in fp32 over the row held in registers. Right after
+ *   mean) / sqrt(var + eps) * gamma + beta, the residual r optional, a
+ *   block per row, statistics in fp32 over the row held in registers (8
+ *   values a thread) and reduced across the block. Right after
  *   a split Linear whose output only it reads, x is that Linear's shares
  *   and bias added up here (split > 0), and the Linear's reduce step and
  *   its store of Y are skipped.
@@ -583,99 +584,104 @@ __device__ void rg_pk_attention(const rg_pk_step &st, unsigned char *smem) {
 
 /* ------------------------------------------------------------ LayerNorm */
 
-#define RG_PK_LN_VECS 8 /* 8-element vectors a lane holds: rows up to 2048 */
 
-__device__ void rg_pk_layer_norm(const rg_pk_step &st, const float *partials) {
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int vecs = (int)(st.n / 8);
-    const rg_pk_elem *gamma = (const rg_pk_elem *)st.w, *beta = (const rg_pk_elem *)st.bias;
-    /* row r on block r % blocks: at few rows one warp a block, so every SM's
-     * share of L2's bandwidth reads rows (work is not used) */
-    for (i64 row = blockIdx.x + (i64)warp * gridDim.x; row < st.m; row += (i64)gridDim.x * RG_PK_WARPS) {
-        const rg_pk_elem *x = (const rg_pk_elem *)st.a + row * st.n;
-        const rg_pk_elem *res = st.r ? (const rg_pk_elem *)st.r + row * st.n : NULL;
-        float v[RG_PK_LN_VECS][8];
-        float sum = 0.0f;
-#pragma unroll
-        for (int i = 0; i < RG_PK_LN_VECS; i++) {
-            int vec = lane + i * 32;
-            if (vec >= vecs) continue;
-            if (st.split) {
-                /* x is a split Linear's output, never stored: its shares added in order, and its bias (st.a) */
-                const float *p = partials + row * st.n + vec * 8;
-                float4 lo = __ldcg((const float4 *)p), hi = __ldcg((const float4 *)p + 1);
+/* The 8 elements of vector `vec` of row `row`: x (or a split Linear's
+ * shares and bias) plus the residual, in fp32. */
+__device__ __forceinline__ void rg_pk_ln_load(const rg_pk_step &st, const float *partials, i64 row, int vec,
+                                              float (&v)[8]) {
+    if (st.split) {
+        const float *p = partials + row * st.n + vec * 8;
+        float4 lo = __ldcg((const float4 *)p), hi = __ldcg((const float4 *)p + 1);
 #pragma unroll 4
-                for (i64 s = 1; s < st.split; s++) {
-                    float4 a = __ldcg((const float4 *)(p + s * st.m * st.n)), b = __ldcg((const float4 *)(p + s * st.m * st.n) + 1);
-                    lo.x += a.x, lo.y += a.y, lo.z += a.z, lo.w += a.w;
-                    hi.x += b.x, hi.y += b.y, hi.z += b.z, hi.w += b.w;
-                }
-                v[i][0] = lo.x, v[i][1] = lo.y, v[i][2] = lo.z, v[i][3] = lo.w;
-                v[i][4] = hi.x, v[i][5] = hi.y, v[i][6] = hi.z, v[i][7] = hi.w;
-                if (st.a) {
-                    uint4 bw = __ldg((const uint4 *)((const rg_pk_elem *)st.a + vec * 8));
-                    const unsigned *bp = (const unsigned *)&bw;
-#pragma unroll
-                    for (int q = 0; q < 4; q++) {
-                        float2 f = rg_pk_unpack(bp[q]);
-                        v[i][2 * q] += f.x;
-                        v[i][2 * q + 1] += f.y;
-                    }
-                }
-            } else {
-                uint4 a = rg_pk_ld_cg(x + vec * 8);
-                const unsigned *ap = (const unsigned *)&a;
-#pragma unroll
-                for (int q = 0; q < 4; q++) {
-                    float2 f = rg_pk_unpack(ap[q]);
-                    v[i][2 * q] = f.x;
-                    v[i][2 * q + 1] = f.y;
-                }
-            }
-            if (res) {
-                uint4 r = rg_pk_ld_cg(res + vec * 8);
-                const unsigned *rp = (const unsigned *)&r;
-#pragma unroll
-                for (int q = 0; q < 4; q++) {
-                    float2 f = rg_pk_unpack(rp[q]);
-                    v[i][2 * q] += f.x;
-                    v[i][2 * q + 1] += f.y;
-                }
-            }
-#pragma unroll
-            for (int q = 0; q < 8; q++) sum += v[i][q];
+        for (i64 s = 1; s < st.split; s++) {
+            float4 a = __ldcg((const float4 *)(p + s * st.m * st.n)), b = __ldcg((const float4 *)(p + s * st.m * st.n) + 1);
+            lo.x += a.x, lo.y += a.y, lo.z += a.z, lo.w += a.w;
+            hi.x += b.x, hi.y += b.y, hi.z += b.z, hi.w += b.w;
         }
-        for (int d = 16; d; d >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, d);
-        const float mean = sum / (float)st.n;
-        float sq = 0.0f;
-#pragma unroll
-        for (int i = 0; i < RG_PK_LN_VECS; i++) {
-            if (lane + i * 32 >= vecs) continue;
-#pragma unroll
-            for (int q = 0; q < 8; q++) {
-                float dv = v[i][q] - mean;
-                sq += dv * dv;
-            }
-        }
-        for (int d = 16; d; d >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, d);
-        const float inv = rsqrtf(sq / (float)st.n + st.f0);
-        rg_pk_elem *y = (rg_pk_elem *)st.y + row * st.n;
-#pragma unroll
-        for (int i = 0; i < RG_PK_LN_VECS; i++) {
-            int vec = lane + i * 32;
-            if (vec >= vecs) continue;
-            uint4 gw = __ldg((const uint4 *)(gamma + vec * 8)), bw = make_uint4(0, 0, 0, 0);
-            if (beta) bw = __ldg((const uint4 *)(beta + vec * 8));
-            const unsigned *gp = (const unsigned *)&gw, *bp = (const unsigned *)&bw;
-            uint4 outv;
-            unsigned *op = (unsigned *)&outv;
+        v[0] = lo.x, v[1] = lo.y, v[2] = lo.z, v[3] = lo.w, v[4] = hi.x, v[5] = hi.y, v[6] = hi.z, v[7] = hi.w;
+        if (st.a) {
+            uint4 bw = __ldg((const uint4 *)((const rg_pk_elem *)st.a + vec * 8));
+            const unsigned *bp = (const unsigned *)&bw;
 #pragma unroll
             for (int q = 0; q < 4; q++) {
-                float2 gf = rg_pk_unpack(gp[q]), bf = rg_pk_unpack(bp[q]);
-                op[q] = rg_pk_pack((v[i][2 * q] - mean) * inv * gf.x + bf.x, (v[i][2 * q + 1] - mean) * inv * gf.y + bf.y);
+                float2 f = rg_pk_unpack(bp[q]);
+                v[2 * q] += f.x;
+                v[2 * q + 1] += f.y;
             }
-            *(uint4 *)(y + vec * 8) = outv;
         }
+    } else {
+        uint4 a = rg_pk_ld_cg((const rg_pk_elem *)st.a + row * st.n + vec * 8);
+        const unsigned *ap = (const unsigned *)&a;
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+            float2 f = rg_pk_unpack(ap[q]);
+            v[2 * q] = f.x;
+            v[2 * q + 1] = f.y;
+        }
+    }
+    if (st.r) {
+        uint4 r = rg_pk_ld_cg((const rg_pk_elem *)st.r + row * st.n + vec * 8);
+        const unsigned *rp = (const unsigned *)&r;
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+            float2 f = rg_pk_unpack(rp[q]);
+            v[2 * q] += f.x;
+            v[2 * q + 1] += f.y;
+        }
+    }
+}
+
+/* y = (v - mean) * inv * gamma + beta for vector `vec` of row `row`. */
+__device__ __forceinline__ void rg_pk_ln_store(const rg_pk_step &st, i64 row, int vec, const float (&v)[8], float mean,
+                                               float inv) {
+    uint4 gw = __ldg((const uint4 *)((const rg_pk_elem *)st.w + vec * 8)), bw = make_uint4(0, 0, 0, 0);
+    if (st.bias) bw = __ldg((const uint4 *)((const rg_pk_elem *)st.bias + vec * 8));
+    const unsigned *gp = (const unsigned *)&gw, *bp = (const unsigned *)&bw;
+    uint4 outv;
+    unsigned *op = (unsigned *)&outv;
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+        float2 gf = rg_pk_unpack(gp[q]), bf = rg_pk_unpack(bp[q]);
+        op[q] = rg_pk_pack((v[2 * q] - mean) * inv * gf.x + bf.x, (v[2 * q + 1] - mean) * inv * gf.y + bf.y);
+    }
+    *(uint4 *)((rg_pk_elem *)st.y + row * st.n + vec * 8) = outv;
+}
+
+/* The sum of `x` over the block (every thread gets it); `red` holds a
+ * float a warp. */
+__device__ __forceinline__ float rg_pk_block_sum(float x, float *red) {
+    for (int d = 16; d; d >>= 1) x += __shfl_xor_sync(0xffffffffu, x, d);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = x;
+    __syncthreads();
+    float total = 0.0f;
+#pragma unroll
+    for (int w = 0; w < RG_PK_WARPS; w++) total += red[w];
+    __syncthreads(); /* red is reused by the next sum */
+    return total;
+}
+
+/* A row a block, a vector of 8 a thread (n <= 8 x 256): at the few rows
+ * this kernel is for, every SM reads and each thread's loads are few and
+ * all in flight at once (a warp a row left the loads of up to 10 shares in
+ * a chain, on 16 SMs). */
+__device__ void rg_pk_layer_norm(const rg_pk_step &st, const float *partials, unsigned char *smem) {
+    float *red = (float *)smem;
+    const int vecs = (int)(st.n / 8), vec = threadIdx.x;
+    for (i64 row = blockIdx.x; row < st.m; row += gridDim.x) {
+        float v[8];
+        float sum = 0.0f;
+        if (vec < vecs) {
+            rg_pk_ln_load(st, partials, row, vec, v);
+#pragma unroll
+            for (int q = 0; q < 8; q++) sum += v[q];
+        }
+        const float mean = rg_pk_block_sum(sum, red) / (float)st.n;
+        float sq = 0.0f;
+        if (vec < vecs)
+#pragma unroll
+            for (int q = 0; q < 8; q++) sq += (v[q] - mean) * (v[q] - mean);
+        const float inv = rsqrtf(rg_pk_block_sum(sq, red) / (float)st.n + st.f0);
+        if (vec < vecs) rg_pk_ln_store(st, row, vec, v, mean, inv);
     }
 }
 
@@ -732,7 +738,7 @@ extern "C" __global__ void __launch_bounds__(RG_PK_THREADS, 1)
             break;
         case RG_PK_REDUCE: rg_pk_reduce(st, partials); break;
         case RG_PK_ATTENTION: rg_pk_attention(st, rg_pk_shared); break;
-        case RG_PK_LAYER_NORM: rg_pk_layer_norm(st, partials); break;
+        case RG_PK_LAYER_NORM: rg_pk_layer_norm(st, partials, rg_pk_shared); break;
         default: break;
         }
         if (i + 1 < nsteps) {
