@@ -13,15 +13,13 @@ _Static_assert(sizeof(rg_rt_pk_step) == RG_KABI_PERSISTENT_STEP_BYTES, "rg_rt_pk
 
 /* persistent.cu's constants: a Linear's tile columns, its shared memory at
  * 128 rows (4 stages of a 16 KB slice of X and an 8 KB one of W, a flag),
- * an attention item's (Q and two K, V buffers per warp of 16 rows of D),
- * LayerNorm rows per item. */
+ * an attention item's (Q and two K, V buffers per warp of 16 rows of D). */
 #define TILE 64
 #define SLICE 64
 #define MAX_SPLIT 16
 #define LINEAR_SMEM (4 * (16384 + 8192) + 128)
 #define ATTENTION_SMEM(d) ((size_t)16 * (size_t)(d) * 2 * 33)
 #define MAX_HEAD_DIM 128
-#define LN_ROWS 8
 #define LN_MAX 2048
 
 struct rg_rt_cuda_persist {
@@ -165,7 +163,7 @@ bool rg_rt_pk_layer_norm(const void *x, const void *residual, const void *gamma,
     out->m = rows;
     out->n = n;
     out->f0 = epsilon;
-    out->work = ceil_div(rows, LN_ROWS);
+    out->work = rows; /* a block a row */
     return true;
 }
 
