@@ -12,7 +12,7 @@
 _Static_assert(sizeof(rg_rt_pk_step) == RG_KABI_PERSISTENT_STEP_BYTES, "rg_rt_pk_step must mirror rg_pk_step");
 
 /* persistent.cu's constants: a Linear's tile columns, its shared memory at
- * 128 rows (4 stages of a 16 KB slice of X and an 8 KB one of W, a flag),
+ * 128 rows (4 stages of a 16 KB slice of X and an 8 KB one of W, 128 spare),
  * an attention item's (Q and two K, V buffers per warp of 16 rows of D). */
 #define TILE 64
 #define SLICE 64
