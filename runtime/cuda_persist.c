@@ -85,9 +85,10 @@ static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* Shares of k for a Linear of `tiles` tiles and `slices` slices of k: the
  * fewest slices on the busiest block, counting a tile's fixed cost (its
- * pipeline filling: an L2 round trip, the epilogue) as 4 slices and the
- * fix-up of a split tile as 3; split only while tiles are fewer than
- * blocks, and at most 2 items a block (which bounds the scratch). */
+ * pipeline filling: an L2 round trip, the epilogue) as 4 slices and a
+ * split's reduce step as 3 (estimates: no measured curve yet); split only
+ * while tiles are fewer than blocks, and at most 2 items a block (which
+ * bounds the scratch). */
 static int64_t choose_split(int64_t tiles, int64_t slices, int64_t blocks) {
     int64_t best = 1, best_cost = INT64_MAX;
     for (int64_t s = 1; s <= MAX_SPLIT && s <= slices; s++) {

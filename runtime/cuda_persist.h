@@ -8,10 +8,10 @@
  * kernel's ABI: the step layout, the work split, the scratch.
  *
  * The program lives in device memory (the kernel reads it there); the
- * scratch holds the barrier counter, a counter per tile of a Linear split
- * along k and those tiles' fp32 partial sums. The kernel leaves the
- * counters at zero when it ends, so the scratch is zeroed only when it is
- * allocated; a scratch serves one stream at a time.
+ * scratch holds the barrier counter and the fp32 partial sums of the
+ * Linears split along k. The kernel leaves the counter at zero when it
+ * ends, so the scratch is zeroed only when it is allocated; a scratch
+ * serves one stream at a time.
  */
 #ifndef RG_RT_CUDA_PERSIST_H
 #define RG_RT_CUDA_PERSIST_H

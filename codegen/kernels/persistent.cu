@@ -39,10 +39,10 @@
  * - LayerNorm over rows of n (a multiple of 8, at most 2048): y = (x + r -
  *   mean) / sqrt(var + eps) * gamma + beta, the residual r optional, a
  *   block per row, statistics in fp32 over the row held in registers (8
- *   values a thread) and reduced across the block. Right after
- *   a split Linear whose output only it reads, x is that Linear's shares
- *   and bias added up here (split > 0), and the Linear's reduce step and
- *   its store of Y are skipped.
+ *   values a thread) and reduced across the block. Right after a split
+ *   Linear whose output only it reads, x is that Linear's shares and bias
+ *   added up here (split > 0), and the Linear's reduce step and its store
+ *   of Y are skipped.
  *
  * Activations written by one block are read by others after a barrier, so
  * they are read with .cg loads and cp.async.cg (L2, never a stale L1 line:
@@ -50,8 +50,8 @@
  * gamma, beta) go through the read-only path. The barrier: every block adds
  * one to a counter (release) and waits until it reaches (barrier + 1) x
  * blocks (acquire); the last block to leave sets it back to zero, so the
- * scratch is zeroed only when allocated. The host launches cooperatively, a block per
- * SM (every block must be resident for the barrier).
+ * scratch is zeroed only when allocated. The host launches cooperatively,
+ * a block per SM (every block must be resident for the barrier).
  */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
