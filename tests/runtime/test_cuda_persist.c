@@ -782,7 +782,21 @@ Test(persist, step_costs, .timeout = 120) {
         for (int i = 1; i < 12; i++) mean += us[i] / 11;
         printf("persist step costs: Linear 128x%lldx%lld%s split %lld (with its reduce step) %.2f us\n",
                (long long)linears[l][0], (long long)linears[l][1], linears[l][2] ? " gelu" : "",
-               (long long)steps[0].split, mean);
+               (long long)steps[0].split, mean);        /* the same at every other split the scratch holds: the curve choose_split's estimates stand in for */
+        const int64_t slices = linears[l][1] / TILE, chosen = steps[0].split;
+        for (int64_t split = 1; split <= MAX_SPLIT && split <= slices; split++) {
+            if (split == chosen || ceil_div(slices, ceil_div(slices, split)) != split) continue;
+            int64_t tiles = linears[l][0] / TILE; /* 128 rows: one tile high */
+            if (split > 1 && split * 128 * linears[l][0] > 2LL * rg_rt_cuda_persist_blocks(g.p) * 128 * TILE) continue;
+            for (int i = 0; i < 12; i++) {
+                steps[i].split = split;
+                steps[i].work = tiles * split;
+            }
+            run_program(&g, steps, 12, us);
+            double t = 0;
+            for (int i = 1; i < 12; i++) t += us[i] / 11;
+            printf("persist step costs:   forced split %lld: %.2f us\n", (long long)split, t);
+        }
     }
     pk_close(&g);
     gpu_close(&g);
