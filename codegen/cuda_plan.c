@@ -68,6 +68,15 @@ static rg_ir_kernel *add_module(rg_cg_cuda_kernels *k, const char *name, const c
     return m;
 }
 
+/* The module called `name`, added (kind, arch, source) when there is none
+ * yet; NULL when out of memory. */
+static rg_ir_kernel *named_module(rg_cg_cuda_kernels *k, const char *name, const char *kind, const char *arch,
+                                  const char *source, uint32_t max_nodes) {
+    for (size_t i = 0; i < k->nkernels; i++)
+        if (!strcmp(k->kernels[i].name, name)) return &k->kernels[i];
+    return add_module(k, name, kind, arch, source, max_nodes);
+}
+
 static void add_node(rg_ir_kernel *m, uint32_t index) { ((uint32_t *)m->nodes)[m->nnodes++] = index; }
 
 static rg_status compile_module(rg_cg_nvrtc *nvrtc, rg_ir_kernel *m, const rg_graph *g, const char *const *defines,
@@ -149,13 +158,8 @@ static rg_status add_attention(rg_cg_cuda_kernels *k, const rg_graph *g, uint32_
     }
     char name[64];
     rg_kabi_attention_kernel_name(&v, name, sizeof name);
-    for (size_t i = 0; i < k->nkernels; i++)
-        if (!strcmp(k->kernels[i].name, name)) {
-            add_node(&k->kernels[i], index);
-            return RG_OK;
-        }
-    rg_ir_kernel *m = add_module(k, name, "attention", rg_kabi_attention_arch(&v, arch),
-                                 rg_cg_kernel_template("attention.cu"), g->nnodes);
+    rg_ir_kernel *m = named_module(k, name, "attention", rg_kabi_attention_arch(&v, arch),
+                                   rg_cg_kernel_template("attention.cu"), g->nnodes);
     if (!m) return nomem(err);
     add_node(m, index);
     return RG_OK;
@@ -178,12 +182,11 @@ static rg_status add_attention_general(rg_cg_cuda_kernels *k, const rg_graph *g,
     return RG_OK;
 }
 
-/* Whether a Linear may run on the Hopper GEMM for `target`: one with no
- * activation or the erf GELU (cuBLASLt has no such epilogue), in fp16 or
- * bf16, with a constant [K, N] weight. The executor times it against
- * cuBLASLt per shape; shapes it cannot take run on cuBLASLt. */
-static bool gemm_wanted(const rg_node *node, const char *target) {
-    if (node->op != RG_OP_LINEAR || !rg_kabi_wgmma_target_ok(target)) return false;
+/* Whether ragged's own kernels (the Hopper GEMM, the persistent kernel) can
+ * run a Linear: one with no activation or the erf GELU (cuBLASLt has no such
+ * epilogue), in fp16 or bf16, with a constant [K, N] weight. */
+static bool linear_ours(const rg_node *node) {
+    if (node->op != RG_OP_LINEAR) return false;
     if (!rg_kabi_gemm_dtype_ok(node->outputs[0]->dtype) || node->inputs[0]->dtype != node->outputs[0]->dtype)
         return false;
     if (!node->inputs[1]->constant || node->inputs[1]->rank != 2) return false;
@@ -193,26 +196,28 @@ static bool gemm_wanted(const rg_node *node, const char *target) {
            (!strcmp(act, "gelu") || !strcmp(act, "none"));
 }
 
+/* Whether a Linear may run on the Hopper GEMM for `target` (linear_ours on
+ * sm_90). The executor times it against cuBLASLt per shape; shapes it
+ * cannot take run on cuBLASLt. */
+static bool gemm_wanted(const rg_node *node, const char *target) {
+    return rg_kabi_wgmma_target_ok(target) && linear_ours(node);
+}
+
 /* The GEMM module of the node's dtype, listing the Linears it serves. */
 static rg_status add_gemm(rg_cg_cuda_kernels *k, const rg_graph *g, uint32_t index, rg_error *err) {
     char name[32];
     rg_kabi_gemm_module_name(g->nodes[index]->outputs[0]->dtype, name, sizeof name);
-    for (size_t i = 0; i < k->nkernels; i++)
-        if (!strcmp(k->kernels[i].name, name)) {
-            add_node(&k->kernels[i], index);
-            return RG_OK;
-        }
-    rg_ir_kernel *m = add_module(k, name, "gemm", rg_kabi_gemm_arch(), rg_cg_kernel_template("gemm.cu"), g->nnodes);
+    rg_ir_kernel *m = named_module(k, name, "gemm", rg_kabi_gemm_arch(), rg_cg_kernel_template("gemm.cu"), g->nnodes);
     if (!m) return nomem(err);
     add_node(m, index);
     return RG_OK;
 }
 
 /* Whether the persistent kernel (codegen/kernels/persistent.cu) can run the
- * node as a step: a LayerNorm, a Linear with no activation or the erf GELU
- * and a constant [K, N] weight, or an Attention the fused kernel takes with
- * head size 32, 64 or 128, all in fp16 or bf16. The executor checks the rest (row lengths, alignment,
- * how many rows) per shape. */
+ * node as a step: a LayerNorm, a Linear (linear_ours), or an Attention the
+ * fused kernel takes with head size 32, 64 or 128, all in fp16 or bf16. The
+ * executor checks the rest (row lengths, alignment, how many rows) per
+ * shape. */
 static bool persistent_wanted(const rg_node *node) {
     if (!node->noutputs || !node->outputs[0] || !rg_kabi_gemm_dtype_ok(node->outputs[0]->dtype)) return false;
     if (node->op == RG_OP_LAYER_NORM) return node->noutputs == 1 && node->inputs[0]->dtype == node->outputs[0]->dtype;
@@ -222,12 +227,7 @@ static bool persistent_wanted(const rg_node *node) {
         return rg_cg_attention_fast_ok(node) && rg_node_attr_int(node, "head_size", 0, &d, &ignored) == RG_OK &&
                rg_cg_persistent_head_bit(d) != 0;
     }
-    if (node->op != RG_OP_LINEAR || node->inputs[0]->dtype != node->outputs[0]->dtype) return false;
-    if (!node->inputs[1]->constant || node->inputs[1]->rank != 2) return false;
-    const char *act;
-    rg_error ignored = {0};
-    return rg_node_attr_string(node, "activation", "none", &act, &ignored) == RG_OK &&
-           (!strcmp(act, "gelu") || !strcmp(act, "none"));
+    return linear_ours(node);
 }
 
 /* The persistent module of each dtype, listing the nodes it can run. Added
@@ -237,15 +237,9 @@ static rg_status add_persistent(rg_cg_cuda_kernels *k, const rg_graph *g, const 
         if (!persistent_wanted(g->nodes[i])) continue;
         char name[32];
         rg_kabi_persistent_name(g->nodes[i]->outputs[0]->dtype, name, sizeof name);
-        rg_ir_kernel *m = NULL;
-        for (size_t j = 0; j < k->nkernels && !m; j++)
-            if (!strcmp(k->kernels[j].name, name)) m = &k->kernels[j];
-        if (!m) {
-            const char *text = rg_cg_kernel_template("persistent.cu");
-            RG_ASSERT(text != NULL);
-            m = add_module(k, name, RG_KABI_PERSISTENT_KIND, arch, text, g->nnodes);
-            if (!m) return nomem(err);
-        }
+        rg_ir_kernel *m =
+            named_module(k, name, RG_KABI_PERSISTENT_KIND, arch, rg_cg_kernel_template("persistent.cu"), g->nnodes);
+        if (!m) return nomem(err);
         add_node(m, i);
     }
     return RG_OK;

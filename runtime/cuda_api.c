@@ -466,20 +466,29 @@ rg_status rg_rt_cuda_kernel_set_shared(rg_rt_cuda *cuda, rg_rt_cuda_kernel kerne
     return RG_OK;
 }
 
-/* cudaLaunchKernel accepts a cudaKernel_t cast to const void * (CUDA 12+). */
-rg_status rg_rt_cuda_launch(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, const unsigned grid[3],
-                            const unsigned block[3], void **args, size_t shared_bytes, rg_rt_cuda_stream stream,
-                            rg_error *err) {
+/* A launch with the attributes asked for (cooperative) and set on the
+ * context (programmatic); with none, a plain cudaLaunchKernel. Both accept
+ * a cudaKernel_t cast to const void * (CUDA 12+). */
+static rg_status launch(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, const unsigned grid[3], const unsigned block[3],
+                        void **args, size_t shared_bytes, rg_rt_cuda_stream stream, bool cooperative, rg_error *err) {
     dim3 g = {grid[0], grid[1], grid[2]};
     dim3 b = {block[0], block[1], block[2]};
+    cudaLaunchAttribute attrs[2];
+    unsigned count = 0;
+    if (cooperative) {
+        attrs[count] = (cudaLaunchAttribute){.id = cudaLaunchAttributeCooperative};
+        attrs[count++].val.cooperative = 1;
+    }
     if (cuda->programmatic) {
-        cudaLaunchAttribute overlap = {.id = cudaLaunchAttributeProgrammaticStreamSerialization};
-        overlap.val.programmaticStreamSerializationAllowed = 1;
+        attrs[count] = (cudaLaunchAttribute){.id = cudaLaunchAttributeProgrammaticStreamSerialization};
+        attrs[count++].val.programmaticStreamSerializationAllowed = 1;
+    }
+    if (count) {
         cudaLaunchConfig_t config = {.gridDim = g, .blockDim = b, .dynamicSmemBytes = shared_bytes,
-                                     .stream = (cudaStream_t)stream, .attrs = &overlap, .numAttrs = 1};
+                                     .stream = (cudaStream_t)stream, .attrs = attrs, .numAttrs = count};
         CUDA_TRY(cuda->fn.LaunchKernelExC(&config, (const void *)kernel, args),
-                 "cudaLaunchKernelExC(grid %ux%ux%u, block %ux%ux%u, %zu bytes shared, programmatic)", g.x, g.y,
-                 g.z, b.x, b.y, b.z, shared_bytes);
+                 "cudaLaunchKernelExC(grid %ux%ux%u, block %ux%ux%u, %zu bytes shared%s%s)", g.x, g.y, g.z, b.x, b.y,
+                 b.z, shared_bytes, cooperative ? ", cooperative" : "", cuda->programmatic ? ", programmatic" : "");
         return RG_OK;
     }
     CUDA_TRY(cuda->fn.LaunchKernel((const void *)kernel, g, b, args, shared_bytes, (cudaStream_t)stream),
@@ -488,27 +497,18 @@ rg_status rg_rt_cuda_launch(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, const un
     return RG_OK;
 }
 
+rg_status rg_rt_cuda_launch(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, const unsigned grid[3],
+                            const unsigned block[3], void **args, size_t shared_bytes, rg_rt_cuda_stream stream,
+                            rg_error *err) {
+    return launch(cuda, kernel, grid, block, args, shared_bytes, stream, false, err);
+}
+
 void rg_rt_cuda_set_programmatic(rg_rt_cuda *cuda, bool on) { cuda->programmatic = on; }
 
 rg_status rg_rt_cuda_launch_cooperative(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, const unsigned grid[3],
                                         const unsigned block[3], void **args, size_t shared_bytes,
                                         rg_rt_cuda_stream stream, rg_error *err) {
-    dim3 g = {grid[0], grid[1], grid[2]};
-    dim3 b = {block[0], block[1], block[2]};
-    cudaLaunchAttribute attrs[2] = {{.id = cudaLaunchAttributeCooperative}};
-    attrs[0].val.cooperative = 1;
-    unsigned count = 1;
-    if (cuda->programmatic) {
-        attrs[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        attrs[1].val.programmaticStreamSerializationAllowed = 1;
-        count = 2;
-    }
-    cudaLaunchConfig_t config = {.gridDim = g, .blockDim = b, .dynamicSmemBytes = shared_bytes,
-                                 .stream = (cudaStream_t)stream, .attrs = attrs, .numAttrs = count};
-    CUDA_TRY(cuda->fn.LaunchKernelExC(&config, (const void *)kernel, args),
-             "cudaLaunchKernelExC(grid %ux%ux%u, block %ux%ux%u, %zu bytes shared, cooperative%s)", g.x, g.y, g.z,
-             b.x, b.y, b.z, shared_bytes, count > 1 ? ", programmatic" : "");
-    return RG_OK;
+    return launch(cuda, kernel, grid, block, args, shared_bytes, stream, true, err);
 }
 
 rg_status rg_rt_cuda_blocks_per_sm(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, int threads, size_t shared_bytes,

@@ -200,12 +200,12 @@ struct rg_cuda_exec {
     uint32_t prof_node;        /* the node launch_all is issuing */
     bool capturing;            /* between capture begin and end on the stream */
     /* runs of nodes as one launch of the persistent kernel (persist_build) */
-    rg_cuda_exec_persistent pk_mode;
+    rg_persistent_mode pk_mode;
     bool pk_on;                /* launch_all issues the runs as programs (the current shape's pk_prog) */
     bool last_persistent;      /* the last run's graph had such launches */
     pk_run *pk_runs;           /* at most one per node */
     uint32_t npk_runs;
-    rg_rt_pk_step *pk_raw;     /* host: a run's steps as built, at most one per node */
+    rg_rt_pk_step *pk_raw;     /* host: the open run's steps as built, at most one per node */
     rg_rt_pk_step *pk_steps;   /* host: the programs (rg_rt_pk_expand: at most two per node) */
     void *pk_scratch;          /* device: the kernel's counters and partial sums */
     size_t pk_scratch_bytes;
@@ -1686,8 +1686,8 @@ static bool step_of(rg_cuda_exec *e, const rg_node *n, const exec_node *x, rg_rt
         const rg_tensor *w = n->inputs[1]->constant;
         int64_t k = w->dims[0], m = k ? (int64_t)(rg_tensor_numel(&in) / (size_t)k) : 0;
         const void *bias = n->ninputs > 2 ? device_ptr(e, n->inputs[2]) : NULL;
-        return rg_rt_pk_linear(rg_rt_cuda_persist_blocks(x->pk), in.data, device_ptr(e, n->inputs[1]), bias, y, m, w->dims[1], k, x->gelu_erf,
-                               st);
+        return rg_rt_pk_linear(rg_rt_cuda_persist_blocks(x->pk), in.data, device_ptr(e, n->inputs[1]), bias, y, m,
+                               w->dims[1], k, x->gelu_erf, st);
     }
     case NODE_ATTENTION: {
         if (x->at.general || (x->at.dynamic && e->mask_general) || (n->ninputs > 2 && n->inputs[2])) return false;
@@ -1701,13 +1701,8 @@ static bool step_of(rg_cuda_exec *e, const rg_node *n, const exec_node *x, rg_rt
         if (n->op != RG_OP_LAYER_NORM || in.rank < 1 || n->ninputs < 2 || !n->inputs[1]) return false;
         int64_t len = in.dims[in.rank - 1];
         const rg_value *beta = n->ninputs > 2 ? n->inputs[2] : NULL, *res = n->ninputs > 3 ? n->inputs[3] : NULL;
-        if (rg_tensor_numel(&e->shapes[n->inputs[1]->id]) != (size_t)len && !n->inputs[1]->constant) return false;
-        const rg_tensor *gamma = n->inputs[1]->constant ? n->inputs[1]->constant : &e->shapes[n->inputs[1]->id];
-        if (rg_tensor_numel(gamma) != (size_t)len) return false;
-        if (beta) {
-            const rg_tensor *b = beta->constant ? beta->constant : &e->shapes[beta->id];
-            if (rg_tensor_numel(b) != (size_t)len) return false;
-        }
+        if (rg_tensor_numel(value_shape(e, n->inputs[1])) != (size_t)len) return false;
+        if (beta && rg_tensor_numel(value_shape(e, beta)) != (size_t)len) return false;
         if (res) {
             rg_tensor r = device_tensor(e, res);
             if (r.rank != in.rank || memcmp(r.dims, in.dims, sizeof(int64_t) * (size_t)in.rank)) return false;
@@ -1726,16 +1721,16 @@ static bool step_of(rg_cuda_exec *e, const rg_node *n, const exec_node *x, rg_rt
 /* A run of fewer steps gains nothing from the barrier it replaces. */
 #define PK_MIN_STEPS 2
 
-/* The open run's steps (pk_raw from raw0) into its program at *nsteps, or
- * the run dropped when it is too short. */
-static void close_run(rg_cuda_exec *e, pk_run *run, size_t raw0, size_t nraw, size_t *nsteps) {
+/* The open run's steps (the first nraw of pk_raw) into its program at
+ * *nsteps, or the run dropped when it is too short. */
+static void close_run(rg_cuda_exec *e, pk_run *run, size_t nraw, size_t *nsteps) {
     if (!run) return;
     if (nraw < PK_MIN_STEPS) {
         e->npk_runs--;
         return;
     }
     run->step0 = *nsteps;
-    run->nsteps = rg_rt_pk_expand(&e->pk_raw[raw0], nraw, &e->pk_steps[*nsteps]);
+    run->nsteps = rg_rt_pk_expand(e->pk_raw, nraw, &e->pk_steps[*nsteps]);
     rg_rt_pk_plan_prefetch(&e->pk_steps[run->step0], run->nsteps);
     *nsteps += run->nsteps;
 }
@@ -1747,7 +1742,7 @@ static void close_run(rg_cuda_exec *e, pk_run *run, size_t raw0, size_t nraw, si
 static rg_status persist_build(rg_cuda_exec *e, shape_entry *s, rg_error *err) {
     const rg_graph *g = e->g;
     e->npk_runs = 0;
-    size_t nsteps = 0, raw0 = 0, nraw = 0;
+    size_t nsteps = 0, nraw = 0;
     pk_run *open = NULL;
     for (uint32_t i = 0; i < g->nnodes; i++) {
         exec_node *x = &e->nodes[i];
@@ -1755,14 +1750,14 @@ static rg_status persist_build(rg_cuda_exec *e, shape_entry *s, rg_error *err) {
         rg_rt_pk_step st;
         bool ok = x->pk && step_of(e, g->nodes[i], x, &st);
         if (open && (!ok || open->pk != x->pk)) {
-            close_run(e, open, raw0, nraw, &nsteps);
+            close_run(e, open, nraw, &nsteps);
             open = NULL;
         }
         if (!ok) continue;
         if (!open) {
             open = &e->pk_runs[e->npk_runs++];
             *open = (pk_run){i, i, 0, 0, x->pk};
-            raw0 = nraw = 0;
+            nraw = 0;
         }
         if (x->kind == NODE_LINEAR) {
             /* its output read by the next device node alone (a LayerNorm can then add up a split's shares) */
@@ -1770,10 +1765,10 @@ static rg_status persist_build(rg_cuda_exec *e, shape_entry *s, rg_error *err) {
             while (j < g->nnodes && e->nodes[j].kind == NODE_HOST) j++;
             if (j < g->nnodes && e->last_use[g->nodes[i]->outputs[0]->id] == j) st.flags |= RG_RT_PK_ONLY_NEXT_READS;
         }
-        e->pk_raw[raw0 + nraw++] = st;
+        e->pk_raw[nraw++] = st;
         open->last = i;
     }
-    close_run(e, open, raw0, nraw, &nsteps);
+    close_run(e, open, nraw, &nsteps);
     if (!e->npk_runs) return RG_OK;
     if (!e->pk_scratch) {
         size_t bytes = rg_rt_cuda_persist_scratch_bytes(e->pk_runs[0].pk);
@@ -1999,13 +1994,6 @@ static rg_status compare_persistent(rg_cuda_exec *e, shape_entry *s, bool timed,
     return other.graph ? keep_faster(e, s, other.graph, &s->persistent, err) : RG_OK;
 }
 
-/* Whether any node can be a persistent step. */
-static bool have_persist(const rg_cuda_exec *e) {
-    for (uint32_t i = 0; i < e->g->nnodes; i++)
-        if (e->nodes[i].pk) return true;
-    return false;
-}
-
 static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -2055,12 +2043,11 @@ rg_status rg_cuda_exec_run(rg_cuda_exec *e, const rg_tensor *inputs, size_t ninp
          * capture the copies and launches as one graph (nothing captured runs now). Persistent launches where
          * the mode says so or the shape chose them (with ON also in the eager run, whose errors are reported) */
         bool pk = false;
-        if (e->pk_mode != RG_CUDA_EXEC_PERSISTENT_OFF && (e->pk_mode == RG_CUDA_EXEC_PERSISTENT_ON || s->persistent) &&
-            have_persist(e)) {
+        if (e->pk_mode == RG_PERSISTENT_ON || (e->pk_mode == RG_PERSISTENT_AUTO && s->persistent)) {
             RG_TRY(persist_build(e, s, err));
             pk = e->npk_runs > 0;
         }
-        e->pk_on = pk && e->pk_mode == RG_CUDA_EXEC_PERSISTENT_ON;
+        e->pk_on = pk && e->pk_mode == RG_PERSISTENT_ON;
         rg_status st = issue_run(e, timed, err);
         e->last_persistent = e->pk_on;
         e->pk_on = false;
@@ -2075,7 +2062,7 @@ rg_status rg_cuda_exec_run(rg_cuda_exec *e, const rg_tensor *inputs, size_t ninp
             e->pk_on = false;
             RG_TRY(st);
             if (s->graph && pk) s->persistent = true;
-            if (s->graph && e->pk_mode == RG_CUDA_EXEC_PERSISTENT_AUTO && !s->pk_compared && have_persist(e))
+            if (s->graph && e->pk_mode == RG_PERSISTENT_AUTO && !s->pk_compared)
                 RG_TRY(compare_persistent(e, s, timed, err));
             if (s->graph) e->last_persistent = s->persistent;
         }
@@ -2117,9 +2104,9 @@ rg_status rg_cuda_exec_run(rg_cuda_exec *e, const rg_tensor *inputs, size_t ninp
     return RG_OK;
 }
 
-rg_status rg_cuda_exec_set_persistent(rg_cuda_exec *e, rg_cuda_exec_persistent mode, rg_error *err) {
+rg_status rg_cuda_exec_set_persistent(rg_cuda_exec *e, rg_persistent_mode mode, rg_error *err) {
     if (!e) return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "rg_cuda_exec_set_persistent needs an executor");
-    if (mode != RG_CUDA_EXEC_PERSISTENT_AUTO && mode != RG_CUDA_EXEC_PERSISTENT_ON && mode != RG_CUDA_EXEC_PERSISTENT_OFF)
+    if (mode != RG_PERSISTENT_AUTO && mode != RG_PERSISTENT_ON && mode != RG_PERSISTENT_OFF)
         return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "persistent mode %d (auto 0, on 1, off 2)", (int)mode);
     if (mode == e->pk_mode) return RG_OK;
     RG_TRY(rg_rt_cuda_stream_sync(e->cuda, e->stream, err));
@@ -2294,7 +2281,6 @@ rg_status rg_cuda_exec_persist_profile(rg_cuda_exec *e, int reps, rg_cuda_exec_s
     *count = 0;
     if (!e || !e->current || !e->have_outputs)
         return rg_error_set(err, RG_ERR_INVALID_ARGUMENT, "persistent profile: run the shape first");
-    if (!have_persist(e)) return RG_OK;
     if (reps < 1) reps = 1;
     RG_TRY(persist_build(e, e->current, err));
     size_t steps = 0;

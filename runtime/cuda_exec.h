@@ -57,17 +57,12 @@ bool rg_cuda_exec_output_is_device(const rg_cuda_exec *exec, size_t index);
 rg_status rg_cuda_exec_output_device(const rg_cuda_exec *exec, size_t index, rg_tensor *out, rg_error *err);
 
 /* Runs of Linears, Attentions and LayerNorms as one launch of the plan's
- * persistent kernel (runtime/cuda_persist.h): AUTO times each shape's
- * replay with and without on its first run and keeps the faster; ON uses
- * it wherever a run of two or more nodes can (tests); OFF never. Plans
- * without the module run as if OFF. */
-typedef enum rg_cuda_exec_persistent {
-    RG_CUDA_EXEC_PERSISTENT_AUTO = 0,
-    RG_CUDA_EXEC_PERSISTENT_ON,
-    RG_CUDA_EXEC_PERSISTENT_OFF,
-} rg_cuda_exec_persistent;
-/* Sets the mode; changing it drops the captured graphs and the choices. */
-rg_status rg_cuda_exec_set_persistent(rg_cuda_exec *exec, rg_cuda_exec_persistent mode, rg_error *err);
+ * persistent kernel (runtime/cuda_persist.h), as rg_session_set_persistent
+ * says: RG_PERSISTENT_AUTO times each shape's replay with and without on
+ * its first run and keeps the faster; ON uses it wherever a run of two or
+ * more nodes can; OFF never. Plans without the module run as if OFF.
+ * Changing the mode drops the captured graphs and the choices. */
+rg_status rg_cuda_exec_set_persistent(rg_cuda_exec *exec, rg_persistent_mode mode, rg_error *err);
 
 /* Device time of each step of the last run's shape's persistent runs: its
  * programs launched once more, eagerly, `reps` times, with block 0 timing

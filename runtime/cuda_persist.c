@@ -5,19 +5,18 @@
 #include "cuda_persist.h"
 
 #include <stddef.h>
-#include <string.h>
 
 #include "ir/dtype.h"
 
 _Static_assert(sizeof(rg_rt_pk_step) == RG_KABI_PERSISTENT_STEP_BYTES, "rg_rt_pk_step must mirror rg_pk_step");
 
 /* persistent.cu's constants: a Linear's tile columns, its shared memory at
- * 128 rows (4 stages of a 16 KB slice of X and an 8 KB one of W, 128 spare),
+ * 128 rows (4 stages of a 16 KB slice of X and an 8 KB one of W),
  * an attention item's (Q and two K, V buffers per warp of 16 rows of D). */
 #define TILE 64
 #define SLICE 64
 #define MAX_SPLIT 16
-#define LINEAR_SMEM (4 * (16384 + 8192) + 128)
+#define LINEAR_SMEM (4 * (16384 + 8192))
 #define ATTENTION_SMEM(d) ((size_t)16 * (size_t)(d) * 2 * 33)
 #define MAX_HEAD_DIM 128
 #define LN_MAX 2048
@@ -112,20 +111,9 @@ bool rg_rt_pk_linear(int blocks, const void *x, const void *w, const void *bias,
     if (!aligned(x, 16) || !aligned(w, 16) || !aligned(y, 16) || !aligned(bias, 2)) return false;
     /* persistent.cu's two tile heights: 32 rows up to 32, else 128 */
     int64_t tile_m = m <= 32 ? 32 : 128;
-    int64_t tiles = ceil_div(m, tile_m) * (n / TILE);
-    memset(out, 0, sizeof *out);
-    out->kind = RG_RT_PK_LINEAR;
-    out->a = x;
-    out->w = w;
-    out->bias = bias;
-    out->y = y;
-    out->m = m;
-    out->n = n;
-    out->k = k;
-    out->split = choose_split(tiles, k / SLICE, blocks > 0 ? blocks : 1);
-    out->flags = gelu ? 1 : 0;
-    out->work = tiles * out->split;
-    out->tile_m = tile_m;
+    int64_t tiles = ceil_div(m, tile_m) * (n / TILE), split = choose_split(tiles, k / SLICE, blocks > 0 ? blocks : 1);
+    *out = (rg_rt_pk_step){.kind = RG_RT_PK_LINEAR, .a = x, .w = w, .bias = bias, .y = y, .m = m, .n = n, .k = k,
+                           .split = split, .flags = gelu ? 1 : 0, .work = tiles * split, .tile_m = tile_m};
     return true;
 }
 
@@ -134,18 +122,9 @@ bool rg_rt_pk_attention(const void *qkv, const int32_t *lens, void *y, int64_t b
     if (d != 32 && d != 64 && d != 128) return false;
     if (b < 1 || s < 1 || h < 1 || b * s > RG_RT_PK_MAX_ROWS || h > 4096) return false;
     if (!aligned(qkv, 16) || !aligned(y, 16) || !aligned(lens, 4)) return false;
-    memset(out, 0, sizeof *out);
-    out->kind = RG_RT_PK_ATTENTION;
-    out->a = qkv;
-    out->r = lens;
-    out->y = y;
-    out->m = b;
-    out->n = s;
-    out->k = h;
-    out->split = d;
-    out->flags = (causal ? 1 : 0) | (uniform ? 2 : 0);
-    out->f0 = scale;
-    out->work = b * h * ceil_div(s, 16);
+    *out = (rg_rt_pk_step){.kind = RG_RT_PK_ATTENTION, .a = qkv, .r = lens, .y = y, .m = b, .n = s, .k = h, .split = d,
+                           .flags = (causal ? 1 : 0) | (uniform ? 2 : 0), .f0 = scale,
+                           .work = b * h * ceil_div(s, 16)};
     return true;
 }
 
@@ -154,17 +133,8 @@ bool rg_rt_pk_layer_norm(const void *x, const void *residual, const void *gamma,
     if (rows < 1 || rows > RG_RT_PK_MAX_ROWS || n < 8 || n % 8 || n > LN_MAX) return false;
     if (!aligned(x, 16) || !aligned(residual, 16) || !aligned(gamma, 16) || !aligned(beta, 16) || !aligned(y, 16))
         return false;
-    memset(out, 0, sizeof *out);
-    out->kind = RG_RT_PK_LAYER_NORM;
-    out->a = x;
-    out->w = gamma;
-    out->bias = beta;
-    out->r = residual;
-    out->y = y;
-    out->m = rows;
-    out->n = n;
-    out->f0 = epsilon;
-    out->work = rows; /* a block a row */
+    *out = (rg_rt_pk_step){.kind = RG_RT_PK_LAYER_NORM, .a = x, .w = gamma, .bias = beta, .r = residual, .y = y,
+                           .m = rows, .n = n, .f0 = epsilon, .work = rows /* a block a row */};
     return true;
 }
 
@@ -173,30 +143,19 @@ size_t rg_rt_pk_expand(const rg_rt_pk_step *steps, size_t count, rg_rt_pk_step *
     for (size_t i = 0; i < count; i++) {
         out[n++] = steps[i];
         if (steps[i].kind != RG_RT_PK_LINEAR || steps[i].split <= 1) continue;
-        const rg_rt_pk_step *next = i + 1 < count ? &steps[i + 1] : NULL;
-        if ((steps[i].flags & RG_RT_PK_ONLY_NEXT_READS) && !(steps[i].flags & 1) && next &&
-            next->kind == RG_RT_PK_LAYER_NORM && next->a == steps[i].y && next->r != steps[i].y && next->split == 0 &&
-            next->m == steps[i].m &&
-            next->n == steps[i].n) {
+        const rg_rt_pk_step *lin = &steps[i], *next = i + 1 < count ? &steps[i + 1] : NULL;
+        if ((lin->flags & RG_RT_PK_ONLY_NEXT_READS) && !(lin->flags & 1) && next &&
+            next->kind == RG_RT_PK_LAYER_NORM && next->a == lin->y && next->r != lin->y && next->split == 0 &&
+            next->m == lin->m && next->n == lin->n) {
             /* the LayerNorm adds the shares and the bias itself: no reduce step, Y never stored */
-            rg_rt_pk_step ln = *next;
-            ln.split = steps[i].split;
-            ln.a = steps[i].bias;
-            out[n++] = ln;
+            out[n] = *next;
+            out[n].split = lin->split;
+            out[n++].a = lin->bias;
             i++;
             continue;
         }
-        rg_rt_pk_step r;
-        memset(&r, 0, sizeof r);
-        r.kind = RG_RT_PK_REDUCE;
-        r.bias = steps[i].bias;
-        r.y = steps[i].y;
-        r.m = steps[i].m;
-        r.n = steps[i].n;
-        r.split = steps[i].split;
-        r.flags = steps[i].flags & 1;
-        r.work = steps[i].m * steps[i].n / 4;
-        out[n++] = r;
+        out[n++] = (rg_rt_pk_step){.kind = RG_RT_PK_REDUCE, .bias = lin->bias, .y = lin->y, .m = lin->m, .n = lin->n,
+                                   .split = lin->split, .flags = lin->flags & 1, .work = lin->m * lin->n / 4};
     }
     return n;
 }

@@ -294,10 +294,7 @@ rg_status rg_session_set_persistent(rg_session *s, rg_persistent_mode mode, rg_e
         if (mode != RG_PERSISTENT_ON) return RG_OK;
         return rg_error_set(err, RG_ERR_UNSUPPORTED, "persistent launches: the session runs on the CPU");
     }
-    rg_cuda_exec_persistent m = mode == RG_PERSISTENT_ON    ? RG_CUDA_EXEC_PERSISTENT_ON
-                                : mode == RG_PERSISTENT_OFF ? RG_CUDA_EXEC_PERSISTENT_OFF
-                                                            : RG_CUDA_EXEC_PERSISTENT_AUTO;
-    RG_TRY(rg_cuda_exec_set_persistent(s->cuda_exec, m, err));
+    RG_TRY(rg_cuda_exec_set_persistent(s->cuda_exec, mode, err));
     s->have_outputs = false;
     return RG_OK;
 }

@@ -124,3 +124,11 @@ double rg_cli_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+bool rg_cli_parse_persistent(const char *text, rg_persistent_mode *out) {
+    if (!strcmp(text, "auto")) *out = RG_PERSISTENT_AUTO;
+    else if (!strcmp(text, "on")) *out = RG_PERSISTENT_ON;
+    else if (!strcmp(text, "off")) *out = RG_PERSISTENT_OFF;
+    else return false;
+    return true;
+}

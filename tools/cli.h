@@ -61,6 +61,8 @@ void rg_cli_note_fallback(const rg_session *session);
 
 /* Parses a whole decimal integer in [min, max]; false on anything else. */
 bool rg_cli_parse_int(const char *text, int64_t min, int64_t max, int64_t *out);
+/* "auto", "on" or "off" (--persistent of run and bench); false for anything else. */
+bool rg_cli_parse_persistent(const char *text, rg_persistent_mode *out);
 
 /* Splits "NAME=REST" at the first '='; false when there is no '=', or the
  * name is empty or does not fit `cap` bytes with its NUL. */

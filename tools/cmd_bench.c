@@ -163,6 +163,23 @@ static int cmp_group(const void *a, const void *b) {
     return x > y ? -1 : x < y;
 }
 
+/* The steps of the shape's persistent launches as "persistent ..." groups
+ * (cap: room for them, at most two steps a node). */
+static rg_status persistent_groups(rg_cuda_exec *gpu, shape_result *r, size_t cap, rg_error *err) {
+    size_t count = 0;
+    rg_cuda_exec_step_time *steps = malloc(cap * sizeof *steps);
+    if (!steps) return rg_error_set(err, RG_ERR_NOMEM, "out of memory");
+    rg_status st = rg_cuda_exec_persist_profile(gpu, 20, steps, cap, &count, err);
+    for (size_t i = 0; st == RG_OK && i < count; i++) {
+        char kind[80];
+        snprintf(kind, sizeof kind, "persistent %s", steps[i].kind);
+        add_group(r, kind, steps[i].ms);
+        r->persist_sum += steps[i].ms;
+    }
+    free(steps);
+    return st;
+}
+
 static rg_status profile(rg_cuda_exec *gpu, shape_result *r, rg_error *err) {
     size_t n = rg_cuda_exec_node_count(gpu);
     float *ms = malloc((2 * n + 1) * sizeof *ms);
@@ -177,26 +194,9 @@ static rg_status profile(rg_cuda_exec *gpu, shape_result *r, rg_error *err) {
         r->profile_sum += ms[2 * i] + ms[2 * i + 1];
     }
     free(ms);
-    if (st != RG_OK) return st;
-    /* the steps of the shape's persistent launches, when its graph has them */
     rg_cuda_exec_stats stats;
     rg_cuda_exec_stats_get(gpu, &stats);
-    if (!stats.last_run_persistent) {
-        qsort(r->groups, (size_t)r->ngroups, sizeof r->groups[0], cmp_group);
-        return RG_OK;
-    }
-    size_t cap = 4 * n + 16, count = 0;
-    rg_cuda_exec_step_time *steps = malloc(cap * sizeof *steps);
-    if (!steps) return rg_error_set(err, RG_ERR_NOMEM, "out of memory");
-    st = rg_cuda_exec_persist_profile(gpu, 20, steps, cap, &count, err);
-    r->persist_sum = 0;
-    for (size_t i = 0; st == RG_OK && i < count; i++) {
-        char kind[80];
-        snprintf(kind, sizeof kind, "persistent %s", steps[i].kind);
-        add_group(r, kind, steps[i].ms);
-        r->persist_sum += steps[i].ms;
-    }
-    free(steps);
+    if (st == RG_OK && stats.last_run_persistent) st = persistent_groups(gpu, r, 2 * n + 16, err);
     qsort(r->groups, (size_t)r->ngroups, sizeof r->groups[0], cmp_group);
     return st;
 }
@@ -393,10 +393,8 @@ int rg_cmd_bench(int argc, char **argv) {
         case OPT_PROFILE: want_profile = true; break;
         case OPT_DEVICE_OUTPUTS: device_outputs = true; break;
         case OPT_PERSISTENT:
-            if (!strcmp(value, "auto")) persistent = RG_PERSISTENT_AUTO;
-            else if (!strcmp(value, "on")) persistent = RG_PERSISTENT_ON;
-            else if (!strcmp(value, "off")) persistent = RG_PERSISTENT_OFF;
-            else return rg_cli_usage_error("bench", "unknown --persistent '%s' (auto, on or off)", value);
+            if (!rg_cli_parse_persistent(value, &persistent))
+                return rg_cli_usage_error("bench", "unknown --persistent '%s' (auto, on or off)", value);
             break;
         default: return rg_cli_usage_error("bench", "unhandled option");
         }

@@ -178,10 +178,8 @@ static int parse_args(int argc, char **argv, run_request *req, bool *help) {
             req->threads = (int)n;
             break;
         case OPT_PERSISTENT:
-            if (!strcmp(value, "auto")) req->persistent = RG_PERSISTENT_AUTO;
-            else if (!strcmp(value, "on")) req->persistent = RG_PERSISTENT_ON;
-            else if (!strcmp(value, "off")) req->persistent = RG_PERSISTENT_OFF;
-            else return rg_cli_usage_error("run", "unknown --persistent '%s' (auto, on or off)", value);
+            if (!rg_cli_parse_persistent(value, &req->persistent))
+                return rg_cli_usage_error("run", "unknown --persistent '%s' (auto, on or off)", value);
             break;
         default: return rg_cli_usage_error("run", "unhandled option");
         }

@@ -196,13 +196,18 @@ __device__ __forceinline__ void rg_pk_grid_sync(unsigned *counter, unsigned inde
     __syncthreads();
 }
 
+/* Brings the 128-byte line at p into L2, to stay there. */
+__device__ __forceinline__ void rg_pk_prefetch_line(const void *p) {
+    asm volatile("prefetch.global.L2::evict_last [%0];\n" ::"l"(p));
+}
+
 /* Brings this block's share of [p, p + bytes) into L2, a 128-byte line a
  * thread at a time. */
 __device__ __forceinline__ void rg_pk_prefetch(const void *p, i64 bytes) {
     if (!p || bytes <= 0) return;
     i64 lines = (bytes + 127) / 128;
     for (i64 l = (i64)blockIdx.x * RG_PK_THREADS + threadIdx.x; l < lines; l += (i64)gridDim.x * RG_PK_THREADS)
-        asm volatile("prefetch.global.L2::evict_last [%0];\n" ::"l"((const char *)p + l * 128));
+        rg_pk_prefetch_line((const char *)p + l * 128);
 }
 
 /* --------------------------------------------------------------- Linear */
@@ -396,7 +401,7 @@ __device__ void rg_pk_attention_item(const rg_pk_step &st, unsigned char *smem_r
     float(*cm_m)[16] = (float(*)[16])(smem_raw + L::m);
     float(*cm_l)[16] = (float(*)[16])(smem_raw + L::l);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const i64 B = st.m, S = st.n, H = st.k;
+    const i64 S = st.n, H = st.k; /* st.m, the sequences, bounds the items */
     const i64 qtiles = (S + 15) / 16;
     const i64 qt = item % qtiles, h = (item / qtiles) % H, b = item / (qtiles * H);
     const i64 width = 3 * H * D; /* a token's QKV row */
@@ -408,7 +413,6 @@ __device__ void rg_pk_attention_item(const rg_pk_step &st, unsigned char *smem_r
     int keys = len;
     if (causal && q0 + qrows < keys) keys = q0 + qrows;
     const int chunks = (keys + 15) / 16;
-    (void)B;
 
     /* Q (the whole block) and each warp's first K, V slice: one cp.async group, one wait */
     const rg_pk_elem *kbase = base + H * D + h * D, *vbase = base + 2 * H * D + h * D;
@@ -710,13 +714,13 @@ extern "C" __global__ void __launch_bounds__(RG_PK_THREADS, 1)
             const char *bias = (const char *)__ldg((const unsigned long long *)&s.bias);
             if (kind == RG_PK_LINEAR || kind == RG_PK_REDUCE || kind == RG_PK_LAYER_NORM)
                 for (i64 l = threadIdx.x; bias && l * 64 < n; l += 32)
-                    asm volatile("prefetch.global.L2::evict_last [%0];\n" ::"l"(bias + l * 128));
+                    rg_pk_prefetch_line(bias + l * 128);
             if (kind == RG_PK_LAYER_NORM) {
                 const char *gamma = (const char *)__ldg((const unsigned long long *)&s.w);
                 const char *lin_bias = __ldg(&s.split) ? (const char *)__ldg((const unsigned long long *)&s.a) : NULL;
                 for (i64 l = threadIdx.x; l * 64 < n; l += 32) {
-                    asm volatile("prefetch.global.L2::evict_last [%0];\n" ::"l"(gamma + l * 128));
-                    if (lin_bias) asm volatile("prefetch.global.L2::evict_last [%0];\n" ::"l"(lin_bias + l * 128));
+                    rg_pk_prefetch_line(gamma + l * 128);
+                    if (lin_bias) rg_pk_prefetch_line(lin_bias + l * 128);
                 }
             }
         }
