@@ -14,6 +14,10 @@
 # GPU test (BERT L2, fp16) and over the sm_90a attention and GEMM kernels' tests;
 # their ERROR SUMMARY lines are in the log.
 #
+# One call of the GPU machine is at most 10 minutes and the whole check takes
+# longer, so RG_GPU_CHECK_PART=tests runs only the test binaries and
+# RG_GPU_CHECK_PART=sanitizer only the memcheck runs (default: both).
+#
 # Usage: bench/gpu-check.sh [build-dir]   (default build-gpu)
 #        bench/gpu-check.sh --stage-models
 set -uo pipefail
@@ -37,7 +41,8 @@ export LD_LIBRARY_PATH="$PWD/$build/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+
     echo "== gpu-check $(date -u +%Y-%m-%dT%H:%M:%SZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || echo "nvidia-smi failed"
     ls /usr/local/cuda/lib64/libcudart.so* /usr/local/cuda/lib64/libnvrtc.so* 2>&1
-    for t in tests/codegen/test_codegen tests/runtime/test_runtime; do
+    part=${RG_GPU_CHECK_PART:-all}
+    [ "$part" = sanitizer ] || for t in tests/codegen/test_codegen tests/runtime/test_runtime; do
         bin="$build/$t"
         echo "== $t"
         if [ ! -x "$bin" ]; then
@@ -49,17 +54,19 @@ export LD_LIBRARY_PATH="$PWD/$build/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+
     done
     sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
     echo "== compute-sanitizer memcheck: cuda_exec/bert_L2_classic_o17 (fp16)"
-    if [ -x "$sanitizer" ] && [ -x "$build/tests/runtime/test_runtime" ]; then
+    if [ "$part" = tests ]; then
+        echo "== compute-sanitizer: skipped (RG_GPU_CHECK_PART=tests)"
+    elif [ -x "$sanitizer" ] && [ -x "$build/tests/runtime/test_runtime" ]; then
         RG_GPU_TEST_DTYPE=fp16 "$sanitizer" --tool memcheck --target-processes all --error-exitcode 3 \
             "$build/tests/runtime/test_runtime" --jobs 1 --verbose --filter 'cuda_exec/bert_L2_classic_o17' 2>&1 |
             grep -E "ERROR SUMMARY|Tested|Synthesis|max rel|Invalid|========= [A-Z]" | head -60
         [ "${PIPESTATUS[0]}" = 0 ] || { echo "FAILED: compute-sanitizer"; status=1; }
         echo "== compute-sanitizer memcheck: cuda_attention/wgmma_matches_reference (the sm_90a kernels)"
-        "$sanitizer" --tool memcheck --error-exitcode 3 "$build/tests/runtime/test_runtime" --jobs 1 \
+        "$sanitizer" --tool memcheck --target-processes all --error-exitcode 3 "$build/tests/runtime/test_runtime" --jobs 1 \
             --filter 'cuda_attention/wgmma_matches_reference' 2>&1 | grep -E "ERROR SUMMARY|Synthesis|========= [A-Z]" | head -40
         [ "${PIPESTATUS[0]}" = 0 ] || { echo "FAILED: compute-sanitizer (wgmma attention)"; status=1; }
         echo "== compute-sanitizer memcheck: cuda_gemm/matches_reference (the sm_90a GEMM, every tile)"
-        "$sanitizer" --tool memcheck --error-exitcode 3 "$build/tests/runtime/test_runtime" --jobs 1 \
+        "$sanitizer" --tool memcheck --target-processes all --error-exitcode 3 "$build/tests/runtime/test_runtime" --jobs 1 \
             --filter 'cuda_gemm/matches_reference' 2>&1 | grep -E "ERROR SUMMARY|Synthesis|========= [A-Z]" | head -40
         [ "${PIPESTATUS[0]}" = 0 ] || { echo "FAILED: compute-sanitizer (wgmma GEMM)"; status=1; }
     else
