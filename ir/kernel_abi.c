@@ -243,13 +243,15 @@ rg_status rg_kabi_attention_variant_of(const rg_node *node, rg_kabi_attention_va
 
 /* The instantiations at the end of codegen/kernels/gemm.cu, largest first. */
 static const rg_kabi_gemm_tile gemm_tiles[] = {
-    {"m128n256", 2, 256, 4, 1, 1},
-    {"m128n128", 2, 128, 5, 1, 1},
-    {"m64n128", 1, 128, 4, 2, 1},
-    {"m64n64", 1, 64, 4, 3, 1},
-    {"m64n64s2", 1, 64, 4, 3, 2},
-    {"m64n64s4", 1, 64, 4, 3, 4},
-    {"m64n64s8", 1, 64, 4, 3, 8},
+    {"m128n256", 2, 256, 4, 1, 1, 0},
+    {"m128n128p", 2, 128, 6, 1, 1, 1},
+    {"m64n256p", 1, 256, 5, 1, 1, 1},
+    {"m128n128", 2, 128, 5, 1, 1, 0},
+    {"m64n128", 1, 128, 4, 2, 1, 0},
+    {"m64n64", 1, 64, 4, 3, 1, 0},
+    {"m64n64s2", 1, 64, 4, 3, 2, 0},
+    {"m64n64s4", 1, 64, 4, 3, 4, 0},
+    {"m64n64s8", 1, 64, 4, 3, 8, 0},
 };
 
 const rg_kabi_gemm_tile *rg_kabi_gemm_tiles(size_t *count) {
@@ -258,10 +260,15 @@ const rg_kabi_gemm_tile *rg_kabi_gemm_tiles(size_t *count) {
 }
 
 size_t rg_kabi_gemm_smem_bytes(const rg_kabi_gemm_tile *tile) {
-    /* the stages, 2 KB per warp for the epilogue, 1 KB to align the stages */
-    return (size_t)tile->stages * (size_t)(64 * tile->warpgroups + tile->bn) * 128 + (size_t)tile->warpgroups * 4 * 2048 +
-           1024;
+    /* the stages, 2 KB per warp for the epilogue, 1 KB to align the stages;
+     * pingpong tiles: 8 consumer warps, and a full and an empty mbarrier a
+     * stage */
+    size_t stages = (size_t)tile->stages * (size_t)(64 * tile->warpgroups + tile->bn) * 128;
+    if (tile->pingpong) return stages + 8 * 2048 + 1024 + (size_t)tile->stages * 16;
+    return stages + (size_t)tile->warpgroups * 4 * 2048 + 1024;
 }
+
+int rg_kabi_gemm_threads(const rg_kabi_gemm_tile *tile) { return tile->pingpong ? 384 : 128 * tile->warpgroups; }
 
 bool rg_kabi_gemm_dtype_ok(rg_dtype dtype) { return dtype == RG_DTYPE_F16 || dtype == RG_DTYPE_BF16; }
 

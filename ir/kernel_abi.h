@@ -170,6 +170,8 @@ typedef struct rg_kabi_gemm_tile {
     int stages;
     int per_sm;       /* blocks an SM holds at once (shared memory, registers) */
     int split;        /* 1: persistent blocks, a tile each at a time; else the cluster size along k */
+    int pingpong;     /* 1: warp-specialized (name ends in "p"): a TMA producer and two consumer
+                         warpgroups, each taking whole tiles of 64 * warpgroups rows in turn */
 } rg_kabi_gemm_tile;
 
 /* The tiles gemm.cu instantiates, largest first; *count receives how many,
@@ -179,6 +181,8 @@ const rg_kabi_gemm_tile *rg_kabi_gemm_tiles(size_t *count);
 /* Dynamic shared memory a block of `tile` needs, in bytes: the stages, the
  * epilogue's 2 KB per warp and 1 KB to align the stages to 1024. */
 size_t rg_kabi_gemm_smem_bytes(const rg_kabi_gemm_tile *tile);
+/* Threads a block of `tile` runs: 128 a warpgroup, or 384 for pingpong tiles. */
+int rg_kabi_gemm_threads(const rg_kabi_gemm_tile *tile);
 /* Whether there is a GEMM kernel for `dtype`: fp16 or bf16. */
 bool rg_kabi_gemm_dtype_ok(rg_dtype dtype);
 /* The module of `dtype`, "rg_gemm_f16" or "rg_gemm_bf16". */

@@ -98,6 +98,9 @@ rg_status rg_rt_cuda_launch_cooperative(rg_rt_cuda *cuda, rg_rt_cuda_kernel k, c
                                         rg_error *err) STUB()
 rg_status rg_rt_cuda_blocks_per_sm(rg_rt_cuda *cuda, rg_rt_cuda_kernel k, int threads, size_t shared, int *blocks,
                                    rg_error *err) STUB()
+rg_status rg_rt_cuda_tensor_map_2d(rg_rt_cuda *cuda, rg_rt_tensor_map *map, bool bf16, const void *base, uint64_t rows,
+                                   uint64_t cols, uint64_t row_bytes, uint32_t box_rows, uint32_t box_cols,
+                                   rg_error *err) STUB()
 rg_status rg_rt_cuda_time_graph(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_rt_cuda_graph g, int launches,
                                 rg_rt_cuda_event ev[2], float *ms, rg_error *err) STUB()
 rg_status rg_rt_cuda_capture_begin(rg_rt_cuda *cuda, rg_rt_cuda_stream s, rg_error *err) STUB()
@@ -108,12 +111,23 @@ void rg_rt_cuda_graph_free(rg_rt_cuda *cuda, rg_rt_cuda_graph g) { (void)cuda, (
 #else
 
 
+#include <cuda.h>
+
+/* cuTensorMapEncodeTiled's type (cuda.h declares the function, which lives
+ * in libcuda; ragged reaches it through the runtime's entry points). */
+typedef CUresult (*encode_tiled_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,
+                                    const cuuint64_t *, const cuuint32_t *, const cuuint32_t *, CUtensorMapInterleave,
+                                    CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+_Static_assert(sizeof(rg_rt_tensor_map) == sizeof(CUtensorMap) && _Alignof(rg_rt_tensor_map) == _Alignof(CUtensorMap),
+               "rg_rt_tensor_map mirrors CUtensorMap");
+
 struct rg_rt_cuda {
     const rg_allocator *alloc;
     void *library;
     int runtime_version, driver_version, device_count;
     rg_rt_cuda_fns fn;
-    bool programmatic; /* rg_rt_cuda_set_programmatic */
+    encode_tiled_fn encode_tiled; /* NULL: no TMA (an older driver) */
+    bool programmatic;            /* rg_rt_cuda_set_programmatic */
 };
 
 const rg_rt_cuda_fns *rg_rt_cuda_functions(const rg_rt_cuda *cuda) { return &cuda->fn; }
@@ -199,6 +213,21 @@ static rg_status resolve_all(rg_rt_cuda *c, rg_error *err) {
     return RG_OK;
 }
 
+/* Driver functions the runtime does not wrap, optional: where one is
+ * missing, what needs it says so when asked for. */
+static void resolve_driver(rg_rt_cuda *c) {
+    typedef cudaError_t (*by_version_fn)(const char *, void **, unsigned, unsigned long long,
+                                         enum cudaDriverEntryPointQueryResult *);
+    by_version_fn by_version = (by_version_fn)dlsym(c->library, "cudaGetDriverEntryPointByVersion");
+    void *fn = NULL;
+    enum cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+    if (by_version && by_version("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) == cudaSuccess &&
+        found == cudaDriverEntryPointSuccess)
+        c->encode_tiled = (encode_tiled_fn)fn;
+    else if (c->fn.GetLastError)
+        c->fn.GetLastError(); /* not sticky, but leave no error behind */
+}
+
 /* Versions, then devices. struct cudaDeviceProp changes between major
  * versions, so a runtime of another major than the headers is refused. */
 static rg_status check_usable(rg_rt_cuda *c, rg_error *err) {
@@ -230,6 +259,7 @@ rg_status rg_rt_cuda_open(const rg_allocator *alloc, rg_rt_cuda **out, rg_error 
     c->library = lib;
     rg_status st = resolve_all(c, err);
     if (st == RG_OK) st = check_usable(c, err);
+    if (st == RG_OK) resolve_driver(c);
     if (st != RG_OK) {
         dlclose(lib);
         rg_mem_free(alloc, c, sizeof *c);
@@ -515,6 +545,25 @@ rg_status rg_rt_cuda_blocks_per_sm(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, i
                                    int *blocks, rg_error *err) {
     CUDA_TRY(cuda->fn.OccupancyMaxActiveBlocksPerMultiprocessor(blocks, (const void *)kernel, threads, shared_bytes),
              "cudaOccupancyMaxActiveBlocksPerMultiprocessor(%d threads, %zu bytes shared)", threads, shared_bytes);
+    return RG_OK;
+}
+
+rg_status rg_rt_cuda_tensor_map_2d(rg_rt_cuda *cuda, rg_rt_tensor_map *map, bool bf16, const void *base, uint64_t rows,
+                                   uint64_t cols, uint64_t row_bytes, uint32_t box_rows, uint32_t box_cols,
+                                   rg_error *err) {
+    if (!cuda->encode_tiled)
+        return rg_error_set(err, RG_ERR_UNSUPPORTED, "tensor map: the CUDA driver has no cuTensorMapEncodeTiled");
+    const cuuint64_t dims[2] = {cols, rows}, strides[1] = {row_bytes};
+    const cuuint32_t box[2] = {box_cols, box_rows}, unit[2] = {1, 1};
+    CUresult r = cuda->encode_tiled((CUtensorMap *)map, bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+                                    2, (void *)base, dims, strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                    CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                    CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS)
+        return rg_error_set(err, RG_ERR_INVALID_ARGUMENT,
+                            "tensor map of %llu x %llu (rows %llu bytes apart, box %u x %u): cuTensorMapEncodeTiled "
+                            "error %d", (unsigned long long)rows, (unsigned long long)cols,
+                            (unsigned long long)row_bytes, box_rows, box_cols, (int)r);
     return RG_OK;
 }
 

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ir/arena.h"
 #include "ir/error.h"
@@ -129,6 +130,20 @@ rg_status rg_rt_cuda_launch(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, const un
 rg_status rg_rt_cuda_launch_cooperative(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, const unsigned grid[3],
                                         const unsigned block[3], void **args, size_t shared_bytes,
                                         rg_rt_cuda_stream stream, rg_error *err);
+/* The driver's CUtensorMap (128 opaque bytes, 128-byte aligned): what the
+ * Tensor Memory Accelerator copies a tile of a matrix by. */
+typedef struct rg_rt_tensor_map {
+    _Alignas(128) uint64_t opaque[16];
+} rg_rt_tensor_map;
+/* Encodes `map` for the row-major 2-byte matrix at `base` (fp16 unless
+ * `bf16`) of `rows` rows of `cols` elements, rows `row_bytes` apart, copied
+ * in boxes of box_rows x box_cols (box_cols * 2 <= 128) with the 128-byte
+ * swizzle; reads past the matrix give zeros (cuTensorMapEncodeTiled, through
+ * the runtime's driver entry points). RG_ERR_UNSUPPORTED where the driver
+ * has no TMA. */
+rg_status rg_rt_cuda_tensor_map_2d(rg_rt_cuda *cuda, rg_rt_tensor_map *map, bool bf16, const void *base, uint64_t rows,
+                                   uint64_t cols, uint64_t row_bytes, uint32_t box_rows, uint32_t box_cols,
+                                   rg_error *err);
 /* How many blocks of `threads` threads and `shared_bytes` of dynamic shared
  * memory one SM holds at once (cudaOccupancyMaxActiveBlocksPerMultiprocessor). */
 rg_status rg_rt_cuda_blocks_per_sm(rg_rt_cuda *cuda, rg_rt_cuda_kernel kernel, int threads, size_t shared_bytes,

@@ -16,6 +16,15 @@ struct gemm_params {
     int n, k;
 };
 
+/* Mirror of struct rg_gemm_tma_params in gemm.cu (the pingpong tiles). */
+struct gemm_tma_params {
+    rg_rt_tensor_map x, w;
+    const void *bias;
+    void *y;
+    long long m;
+    int n, k;
+};
+
 struct rg_rt_cuda_gemm {
     const rg_allocator *alloc;
     rg_rt_cuda *cuda;
@@ -121,13 +130,23 @@ rg_status rg_rt_cuda_gemm_launch(rg_rt_cuda_gemm *gemm, const rg_rt_gemm_args *a
     const rg_kabi_gemm_tile *tile = &tiles[t];
     struct gemm_params params = {
         .x = a->x, .w = a->w, .bias = a->bias, .y = a->y, .m = a->m, .n = (int)a->n, .k = (int)a->k};
+    struct gemm_tma_params tma = {.bias = a->bias, .y = a->y, .m = a->m, .n = (int)a->n, .k = (int)a->k};
+    void *kernel_args[] = {&params};
+    if (tile->pingpong) {
+        /* X in boxes of the tile's rows by 64 of k, W in 64 x 64 boxes */
+        bool bf16 = gemm->dtype == RG_DTYPE_BF16;
+        RG_TRY(rg_rt_cuda_tensor_map_2d(gemm->cuda, &tma.x, bf16, a->x, (uint64_t)a->m, (uint64_t)a->k,
+                                        (uint64_t)a->k * 2, (uint32_t)(64 * tile->warpgroups), 64, err));
+        RG_TRY(rg_rt_cuda_tensor_map_2d(gemm->cuda, &tma.w, bf16, a->w, (uint64_t)a->k, (uint64_t)a->n,
+                                        (uint64_t)a->n * 2, 64, 64, err));
+        kernel_args[0] = &tma;
+    }
     /* persistent blocks, as many as the SMs hold at once, each taking every
      * grid-th tile (gemm.cu); split-K tiles: a cluster per tile */
     int64_t blocks = blocks_of(tile, a), resident = (int64_t)a->sm_count * tile->per_sm;
     if (tile->split == 1 && resident > 0 && blocks > resident) blocks = resident;
     unsigned grid[3] = {(unsigned)blocks, 1, 1};
-    unsigned block[3] = {(unsigned)(128 * tile->warpgroups), 1, 1};
-    void *kernel_args[] = {&params};
+    unsigned block[3] = {(unsigned)rg_kabi_gemm_threads(tile), 1, 1};
     return rg_rt_cuda_launch(gemm->cuda, gemm->kernels[t][a->gelu ? 1 : 0], grid, block, kernel_args,
                              rg_kabi_gemm_smem_bytes(tile), stream, err);
 }

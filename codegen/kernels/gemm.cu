@@ -233,14 +233,79 @@ template <int BM, int BN, int THREADS> struct rg_gemm_loader {
  * Stegun 7.1.26 (|error| <= 1.5e-7, far below an fp16 or bf16 output's
  * rounding): one reciprocal, one exponential and a few FMAs, about a third
  * of erff's instructions, which matters here because the epilogue runs while
- * the tensor cores wait. 1 + erf is formed without cancellation for v < 0. */
+ * the tensor cores wait. 1 + erf is formed without cancellation for v < 0.
+ * The polynomial's coefficients are A&S's halved (it yields (1 - erf) / 2),
+ * exp(-v^2 / 2) is 2^(v^2 * -log2(e) / 2), and the reciprocal and the
+ * exponential are the flush-to-zero MUFU instructions: without .ftz each
+ * takes four more instructions to scale denormal operands, which nothing
+ * here can produce (their operand is >= 1, and an exponential below 2^-126
+ * contributes nothing to an fp16 or bf16 result). */
 __device__ __forceinline__ float rg_gemm_gelu(float v) {
     const float z = fabsf(v) * 0.70710678118654752f;
-    const float t = __fdividef(1.0f, fmaf(0.3275911f, z, 1.0f));
-    const float poly = t * fmaf(t, fmaf(t, fmaf(t, fmaf(t, 1.061405429f, -1.453152027f), 1.421413741f), -0.284496736f),
-                                0.254829592f);
-    const float tail = poly * __expf(-z * z); /* 1 - erf(z) */
-    return 0.5f * v * (v >= 0.0f ? 2.0f - tail : tail);
+    float t, e;
+    asm("rcp.approx.ftz.f32 %0, %1;\n" : "=f"(t) : "f"(fmaf(0.3275911f, z, 1.0f)));
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(e) : "f"(v * v * -0.72134752044448170f));
+    const float half_tail = /* (1 - erf(z)) / 2 */
+        t * fmaf(t, fmaf(t, fmaf(t, fmaf(t, 0.5307027145f, -0.7265760135f), 0.7107068705f), -0.142248368f),
+                 0.127414796f) * e;
+    return v * (v >= 0.0f ? 1.0f - half_tail : half_tail);
+}
+
+/* The epilogue of one warp's 16 rows of a tile, 64 columns at a time: the
+ * accumulator layout gives a thread columns 2t, 2t+1 of rows gr and gr+8 of
+ * the warp's 16 in every 8-column block, which stored straight to Y would be
+ * 4-byte pieces of 8 rows per instruction. They go through the warp's 2 KB of
+ * shared memory at `stash` instead (16 rows x 128 bytes, 16-byte piece q of
+ * row r at q ^ (r % 8): conflict-free both ways) and leave as whole 128-byte
+ * row segments, 16 bytes a lane; rows at or past m are not stored.
+ *
+ * A round's 8 bias pairs are loaded together and its 32 values finished
+ * before any is stored, with plain (not asm volatile) shared-memory stores:
+ * the compiler may then overlap the loads' latency and the GELUs' chains,
+ * which in a warp-specialized tile run on one warp a scheduler and so have
+ * no other warp of their own to hide behind. */
+template <int BN, int WN, bool GELU>
+__device__ __forceinline__ void rg_gemm_store_warp(const float (&acc)[BN / WN][WN / 2], unsigned char *stash,
+                                                   long long warp_row, int n0, const void *bias_p, void *y,
+                                                   long long m, int n) {
+    const int lane = threadIdx.x & 31, gr = lane >> 2, t = lane & 3;
+    const rg_gemm_elem *bias = bias_p ? (const rg_gemm_elem *)bias_p + n0 + 2 * t : nullptr;
+#pragma unroll
+    for (int round = 0; round < BN / 64; round++) {
+        unsigned pairs[8];
+#pragma unroll
+        for (int q = 0; q < 8; q++) pairs[q] = bias ? __ldg((const unsigned *)(bias + round * 64 + q * 8)) : 0u;
+        unsigned packed[8][2];
+#pragma unroll
+        for (int q = 0; q < 8; q++) {
+            const int col = round * 64 + q * 8;         /* in the tile */
+            const int j = col / WN, c = (col % WN) / 8; /* its instruction and 8-column block */
+            const float b0 = rg_gemm_float(((const rg_gemm_elem *)&pairs[q])[0]);
+            const float b1 = rg_gemm_float(((const rg_gemm_elem *)&pairs[q])[1]);
+            float v[4] = {acc[j][4 * c] + b0, acc[j][4 * c + 1] + b1, acc[j][4 * c + 2] + b0, acc[j][4 * c + 3] + b1};
+            if (GELU) {
+#pragma unroll
+                for (int i = 0; i < 4; i++) v[i] = rg_gemm_gelu(v[i]);
+            }
+            packed[q][0] = rg_gemm_pack(v[0], v[1]);
+            packed[q][1] = rg_gemm_pack(v[2], v[3]);
+        }
+        __syncwarp(); /* the previous round's reads are done */
+#pragma unroll
+        for (int q = 0; q < 8; q++) {
+            unsigned char *piece0 = stash + gr * 128 + ((q ^ (gr & 7)) << 4) + 4 * t;
+            *(unsigned *)piece0 = packed[q][0];
+            *(unsigned *)(piece0 + 8 * 128) = packed[q][1];
+        }
+        __syncwarp();
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int id = lane + 32 * i, r = id >> 3, q = id & 7;
+            const uint4 chunk = *(const uint4 *)(stash + r * 128 + ((q ^ (r & 7)) << 4));
+            if (warp_row + r < m) *(uint4 *)((rg_gemm_elem *)y + (warp_row + r) * n + n0 + round * 64 + q * 8) = chunk;
+        }
+    }
+    __syncwarp(); /* the stash is free for the next call */
 }
 
 /* The block runs tiles blockIdx.x, blockIdx.x + gridDim.x, ... (a grid of
@@ -348,7 +413,7 @@ __device__ __forceinline__ void rg_gemm_body(const rg_gemm_params &p) {
     }
     const long long stream = SPLIT > 1 ? slices : ((tiles - 1 - tile0) / gridDim.x + 1) * slices; /* this block's */
     const rg_gemm_elem *x = (const rg_gemm_elem *)p.x, *w = (const rg_gemm_elem *)p.w;
-    const int group = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+    const int group = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3;
     const rg_gemm_loader<BM, BN, THREADS> loader;
 
     /* A tile is (row block, column block); stepping by gridDim.x tiles is
@@ -449,57 +514,199 @@ __device__ __forceinline__ void rg_gemm_body(const rg_gemm_params &p) {
             continue; /* the only tile */
         }
 
-        /* The epilogue, 64 columns at a time per warp: the accumulator
-         * layout gives a thread columns 2t, 2t+1 of rows gr and gr+8 of its
-         * warp's 16 in every 8-column block, which stored straight to Y
-         * would be 4-byte pieces of 8 rows per instruction. They go through
-         * the warp's 2 KB of shared memory instead (16 rows x 128 bytes,
-         * 16-byte piece q of row r at q ^ (r % 8): conflict-free both ways)
-         * and leave as whole 128-byte row segments, 16 bytes a lane. */
-        const int gr = lane >> 2, t = lane & 3;
-        const long long warp_row = tile.row * BM + group * 64 + warp * 16;
-        const int n0 = tile.col * BN;
-        const unsigned stash = base + (unsigned)(STAGES * STAGE_BYTES + (threadIdx.x >> 5) * 2048);
-        const rg_gemm_elem *bias = p.bias ? (const rg_gemm_elem *)p.bias + n0 + 2 * t : nullptr;
-#pragma unroll
-        for (int round = 0; round < BN / 64; round++) {
-            __syncwarp(); /* the previous round's reads are done */
-#pragma unroll
-            for (int q = 0; q < 8; q++) {
-                const int col = round * 64 + q * 8;      /* in the tile */
-                const int j = col / WN, c = (col % WN) / 8; /* its instruction and 8-column block */
-                float b0 = 0.0f, b1 = 0.0f;
-                if (bias) {
-                    const unsigned pair = __ldg((const unsigned *)(bias + col));
-                    b0 = rg_gemm_float(((const rg_gemm_elem *)&pair)[0]);
-                    b1 = rg_gemm_float(((const rg_gemm_elem *)&pair)[1]);
-                }
-                float v[4] = {acc[j][4 * c] + b0, acc[j][4 * c + 1] + b1, acc[j][4 * c + 2] + b0,
-                              acc[j][4 * c + 3] + b1};
-                if (GELU) {
-#pragma unroll
-                    for (int i = 0; i < 4; i++) v[i] = rg_gemm_gelu(v[i]);
-                }
-                const unsigned piece0 = (unsigned)(gr * 128 + ((q ^ (gr & 7)) << 4) + 4 * t);
-                asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(stash + piece0), "r"(rg_gemm_pack(v[0], v[1])) : "memory");
-                asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(stash + piece0 + 8 * 128), "r"(rg_gemm_pack(v[2], v[3]))
-                             : "memory");
-            }
-            __syncwarp();
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const int id = lane + 32 * i, r = id >> 3, q = id & 7;
-                uint4 chunk;
-                asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
-                             : "=r"(chunk.x), "=r"(chunk.y), "=r"(chunk.z), "=r"(chunk.w)
-                             : "r"(stash + (unsigned)(r * 128 + ((q ^ (r & 7)) << 4)))
-                             : "memory");
-                if (warp_row + r < p.m)
-                    *(uint4 *)((rg_gemm_elem *)p.y + (warp_row + r) * p.n + n0 + round * 64 + q * 8) = chunk;
-            }
-        }
+        unsigned char *stash = rg_gemm_smem + (base - (unsigned)__cvta_generic_to_shared(rg_gemm_smem)) +
+                               STAGES * STAGE_BYTES + (threadIdx.x >> 5) * 2048;
+        rg_gemm_store_warp<BN, WN, GELU>(acc, stash, tile.row * BM + group * 64 + warp * 16, tile.col * BN, p.bias,
+                                         p.y, p.m, p.n);
     }
     rg_gemm_wait<0>(); /* only empty groups can be left; none may outlive the block */
+}
+
+
+/* ------------------------------------------------ warp-specialized tiles
+ *
+ * Tiles whose name ends in "p" ("m128n128p") are for many rows, where the
+ * tiles above lose a third of their time to the epilogue: every warp of the
+ * block stops issuing MMAs while it adds the bias, applies the GELU and
+ * stores, and at k = 768 a tile is only 12 slices. Here a block is two
+ * consumer warpgroups and a producer:
+ *
+ *   - The producer warp's first lane streams X's and W's slices with the
+ *     Tensor Memory Accelerator (cp.async.bulk.tensor, from the tensor maps
+ *     the launcher encodes: 128-byte swizzle, rows past m read as zeros) into
+ *     a ring of STAGES stages, each with a `full` mbarrier (the bytes landed)
+ *     and an `empty` one (its consumer's MMAs are done with it).
+ *   - The consumer warpgroups take alternate tiles of the block's list (ping
+ *     and pong): each holds a whole BM x BN tile in registers (BM / 64
+ *     m64nBNk16 instructions per 16-deep step), so while one runs its
+ *     epilogue the other's MMAs keep the tensor cores busy.
+ *
+ * The ring is one stream of slices, tile after tile, in the order the
+ * producer loads them; slice kt of the block's i-th tile is entry
+ * i * slices + kt, its stage that modulo STAGES and the barriers' phase its
+ * quotient's parity, so neither side needs a counter from the other. A
+ * parity names a phase only while the waiter is at most one phase behind,
+ * so a warpgroup begins waiting for its tile's entries only once the other
+ * has waited for every entry before them: the two take turns issuing their
+ * MMAs (named barriers 1 and 2), which is also what keeps one's epilogue
+ * under the other's MMAs. */
+
+/* The driver's CUtensorMap, opaque. */
+struct __align__(128) rg_gemm_tmap {
+    unsigned long long opaque[16];
+};
+
+/* Passed by value as a __grid_constant__ (TMA reads the maps from the
+ * parameter space); the host mirror is struct gemm_tma_params in
+ * runtime/cuda_gemm.c and must keep this exact layout. */
+struct rg_gemm_tma_params {
+    rg_gemm_tmap x; /* X [m, k]: box 64 (k) x BM rows */
+    rg_gemm_tmap w; /* W [k, n]: box 64 (n) x 64 (k) */
+    const void *bias;
+    void *y;
+    long long m;
+    int n, k;
+};
+
+__device__ __forceinline__ void rg_mbar_init(unsigned bar, unsigned count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void rg_mbar_arrive(unsigned bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+/* Arrives and adds `bytes` to the transactions the phase waits for. */
+__device__ __forceinline__ void rg_mbar_expect(unsigned bar, unsigned bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+/* Waits until the phase of parity `parity` has completed (a barrier just
+ * initialised counts its phase before the first as completed with parity 1).
+ * The hint (ns) lets the thread sleep in try_wait until the phase completes
+ * instead of spinning, which would take issue slots from the epilogue of the
+ * warp beside it. */
+__device__ __forceinline__ void rg_mbar_wait(unsigned bar, unsigned parity) {
+    unsigned done;
+    do {
+        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2, %3;\n"
+                     "selp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(done)
+                     : "r"(bar), "r"(parity), "r"(10000000u)
+                     : "memory");
+    } while (!done);
+}
+/* The box at (c0 innermost, c1) of `map` into shared memory at `dst`,
+ * counted on `bar`. */
+__device__ __forceinline__ void rg_tma_load(unsigned dst, const rg_gemm_tmap *map, int c0, int c1, unsigned bar) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], "
+                 "[%4];\n" ::"r"(dst),
+                 "l"((unsigned long long)map), "r"(c0), "r"(c1), "r"(bar)
+                 : "memory");
+}
+
+/* Named barriers 1 and 2 pass the turn between the consumer warpgroups:
+ * the one whose turn ends arrives (128 threads), the one whose turn begins
+ * waits for those and its own 128. */
+__device__ __forceinline__ void rg_named_sync(int id) { asm volatile("bar.sync %0, 256;\n" ::"r"(id) : "memory"); }
+__device__ __forceinline__ void rg_named_arrive(int id) { asm volatile("bar.arrive %0, 256;\n" ::"r"(id) : "memory"); }
+
+template <int HALVES, int BN, int STAGES, bool GELU>
+__device__ __forceinline__ void rg_gemm_pingpong_body(const rg_gemm_tma_params &p) {
+    constexpr int BM = 64 * HALVES, A_BYTES = BM * 128, STAGE_BYTES = A_BYTES + BN * 128;
+    constexpr int WN = RG_GEMM_NARROW ? 64 : BN, NI = BN / WN;
+    extern __shared__ unsigned char rg_gemm_smem[];
+    const unsigned base = ((unsigned)__cvta_generic_to_shared(rg_gemm_smem) + 1023u) & ~1023u;
+    const unsigned stashes = base + (unsigned)(STAGES * STAGE_BYTES); /* 2 KB per consumer warp */
+    const unsigned full = stashes + 8 * 2048, empty = full + 8 * STAGES;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < STAGES; s++) {
+            rg_mbar_init(full + 8 * s, 1);  /* the producer's expect, then the bytes */
+            rg_mbar_init(empty + 8 * s, 4); /* one arrival per warp of the consuming warpgroup */
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads(); /* the last block-wide barrier: the producer's other lanes leave below */
+    rg_pdl_begin();
+    const int tiles_n = p.n / BN, slices = p.k / 64;
+    const long long tiles = (p.m + BM - 1) / BM * tiles_n;
+
+    if (warp >= 8) { /* the producer */
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+        if (warp != 8 || lane != 0) return;
+        long long entry = 0;
+        for (long long t = blockIdx.x; t < tiles; t += gridDim.x) {
+            const int row0 = (int)(t / tiles_n) * BM, n0 = (int)(t % tiles_n) * BN;
+            for (int kt = 0; kt < slices; kt++, entry++) {
+                const unsigned s = (unsigned)(entry % STAGES), phase = (unsigned)(entry / STAGES) & 1u;
+                rg_mbar_wait(empty + 8 * s, phase ^ 1u);
+                const unsigned stage = base + s * STAGE_BYTES, bar = full + 8 * s;
+                rg_mbar_expect(bar, STAGE_BYTES);
+                rg_tma_load(stage, &p.x, kt * 64, row0, bar);
+#pragma unroll
+                for (int c = 0; c < BN / 64; c++) rg_tma_load(stage + A_BYTES + c * 8192, &p.w, n0 + c * 64, kt * 64, bar);
+            }
+        }
+        return;
+    }
+
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+    const int group = warp >> 2; /* ping (0) or pong (1) */
+    unsigned char *stash =
+        rg_gemm_smem + (base - (unsigned)__cvta_generic_to_shared(rg_gemm_smem)) + STAGES * STAGE_BYTES + warp * 2048;
+    float acc[HALVES][NI][WN / 2];
+#pragma unroll
+    for (int h = 0; h < HALVES; h++)
+#pragma unroll
+        for (int j = 0; j < NI; j++)
+#pragma unroll
+            for (int i = 0; i < WN / 2; i++) acc[h][j][i] = 0.0f;
+    for (long long i = group;; i += 2) {
+        const long long t = blockIdx.x + i * gridDim.x;
+        if (t >= tiles) break;
+        const long long first = i * slices;
+        /* The other warpgroup's MMAs of the tile before are all issued (its
+         * waits on every entry before `first` are done). */
+        if (i > 0) rg_named_sync(1 + group);
+        for (int kt = 0; kt < slices; kt++) {
+            const long long entry = first + kt;
+            const unsigned s = (unsigned)(entry % STAGES);
+            rg_mbar_wait(full + 8 * s, (unsigned)(entry / STAGES) & 1u);
+            const unsigned a = base + s * STAGE_BYTES, b = a + A_BYTES;
+            asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++)
+#pragma unroll
+                for (int h = 0; h < HALVES; h++)
+#pragma unroll
+                    for (int j = 0; j < NI; j++)
+                        rg_gemm_mma<WN>::run(acc[h][j], rg_gemm_desc(a + (unsigned)(h * 8192 + kk * 32), 0),
+                                             rg_gemm_desc(b + (unsigned)(j * (WN / 64) * 8192 + kk * 16 * 128), 8192),
+                                             kt > 0 || kk > 0);
+            asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+            /* the slice before is done with its stage: hand it back */
+            asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+            if (kt > 0) {
+                __syncwarp();
+                if (lane == 0) rg_mbar_arrive(empty + 8 * (unsigned)((entry - 1) % STAGES));
+            }
+        }
+        /* the other's turn, if it has a next tile */
+        if (blockIdx.x + (i + 1) * gridDim.x < tiles) rg_named_arrive(2 - group);
+        asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+        __syncwarp();
+        if (lane == 0) rg_mbar_arrive(empty + 8 * (unsigned)((first + slices - 1) % STAGES));
+#pragma unroll
+        for (int h = 0; h < HALVES; h++)
+#pragma unroll
+            for (int j = 0; j < NI; j++)
+#pragma unroll
+                for (int q = 0; q < WN / 2; q++) asm volatile("" : "+f"(acc[h][j][q])::"memory");
+        const long long row0 = t / tiles_n * BM;
+        const int n0 = (int)(t % tiles_n) * BN;
+#pragma unroll
+        for (int h = 0; h < HALVES; h++)
+            rg_gemm_store_warp<BN, WN, GELU>(acc[h], stash, row0 + h * 64 + (warp & 3) * 16, n0, p.bias, p.y, p.m,
+                                             p.n);
+    }
 }
 
 /* The tiles (ir/kernel_abi.c lists the same): warpgroups, BN, stages, and
@@ -522,7 +729,18 @@ __device__ __forceinline__ void rg_gemm_body(const rg_gemm_params &p) {
         RG_GEMM_NAME(gelu, tile)(const rg_gemm_params p) {                                                             \
         rg_gemm_body<WGS, BN, STAGES, true, SPLIT>(p);                                                                 \
     }
+#define RG_GEMM_PINGPONG_TILE(tile, HALVES, BN, STAGES)                                                                \
+    extern "C" __global__ void __launch_bounds__(384, 1)                                                               \
+        RG_GEMM_NAME(bias, tile)(const __grid_constant__ rg_gemm_tma_params p) {                                       \
+        rg_gemm_pingpong_body<HALVES, BN, STAGES, false>(p);                                                           \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(384, 1)                                                               \
+        RG_GEMM_NAME(gelu, tile)(const __grid_constant__ rg_gemm_tma_params p) {                                       \
+        rg_gemm_pingpong_body<HALVES, BN, STAGES, true>(p);                                                            \
+    }
 RG_GEMM_TILE(m128n256, 2, 256, 4)
+RG_GEMM_PINGPONG_TILE(m128n128p, 2, 128, 6)
+RG_GEMM_PINGPONG_TILE(m64n256p, 1, 256, 5)
 RG_GEMM_TILE(m128n128, 2, 128, 5)
 RG_GEMM_TILE(m64n128, 1, 128, 4)
 RG_GEMM_TILE(m64n64, 1, 64, 4)

@@ -46,6 +46,18 @@ Test(cuda_gemm, tiles_and_names) {
         const char *tail = tiles[t].name + strlen(tiles[t].name) - strlen(suffix);
         cr_assert_eq(tiles[t].split > 1, tail > tiles[t].name && !strcmp(tail, suffix),
                      "%s: split-K tiles, and only they, end in s<split>", tiles[t].name);
+        /* pingpong tiles: named so, never split, a producer warpgroup and two
+         * consumers, whose 8 warps have the epilogue's 2 KB each */
+        size_t len = strlen(tiles[t].name);
+        cr_assert_eq(tiles[t].pingpong != 0, tiles[t].name[len - 1] == 'p', "%s: pingpong tiles end in p",
+                     tiles[t].name);
+        cr_assert_eq(rg_kabi_gemm_threads(&tiles[t]), tiles[t].pingpong ? 384 : 128 * tiles[t].warpgroups);
+        if (tiles[t].pingpong) {
+            cr_assert_eq(tiles[t].split, 1, "%s", tiles[t].name);
+            cr_assert_eq(rg_kabi_gemm_smem_bytes(&tiles[t]),
+                         (size_t)tiles[t].stages * (size_t)(64 * tiles[t].warpgroups + tiles[t].bn) * 128 + 8 * 2048 +
+                             1024 + (size_t)tiles[t].stages * 16);
+        }
         cr_assert_leq((size_t)tiles[t].per_sm * (rg_kabi_gemm_smem_bytes(&tiles[t]) + 1024), 228 * 1024,
                       "%s: %d blocks do not fit an SM's shared memory", tiles[t].name, tiles[t].per_sm);
         if (t) cr_assert_geq(64 * tiles[t - 1].warpgroups * tiles[t - 1].bn, 64 * tiles[t].warpgroups * tiles[t].bn,
@@ -405,6 +417,11 @@ static void check_all(bool narrow) {
          * (a tile's first slices load during the previous one's epilogue) */
         for (size_t t = 0; t < ntiles; t++)
             if (tiles[t].split <= 3) check_case(&g, gemm, dtypes[d], (int)t, 777, 1024, 192, t % 2 == 0, true, 3);
+        /* pingpong tiles with more slices than stages and several tiles a
+         * block: the turns of the two warpgroups keep the ring's phases
+         * apart (gemm.cu) */
+        for (size_t t = 0; t < ntiles; t++)
+            if (tiles[t].pingpong) check_case(&g, gemm, dtypes[d], (int)t, 700, 512, 768, true, true, 5);
         rg_rt_cuda_gemm_free(gemm);
     }
     gpu_close(&g);
