@@ -174,7 +174,8 @@ typedef struct rg_kabi_gemm_tile {
                          warpgroups, each taking whole tiles of 64 * warpgroups rows in turn */
 } rg_kabi_gemm_tile;
 
-/* The tiles gemm.cu instantiates, largest first; *count receives how many,
+/* The tiles gemm.cu instantiates, in the launcher's order of preference
+ * (the pingpong tile, then largest first); *count receives how many,
  * at most RG_KABI_GEMM_MAX_TILES (what a loaded module has room for). */
 #define RG_KABI_GEMM_MAX_TILES 16
 const rg_kabi_gemm_tile *rg_kabi_gemm_tiles(size_t *count);

@@ -96,7 +96,7 @@ int rg_rt_cuda_gemm_pick(const rg_rt_gemm_args *a) {
     int most = -1;
     for (size_t t = 0; t < ntiles; t++) {
         if (!tile_fits(&tiles[t], a)) continue;
-        if (blocks_of(&tiles[t], a) >= a->sm_count) return (int)t; /* largest first: the first that fills the GPU */
+        if (blocks_of(&tiles[t], a) >= a->sm_count) return (int)t; /* in order of preference: the first that fills the GPU */
         if (most < 0 || blocks_of(&tiles[t], a) > blocks_of(&tiles[most], a)) most = (int)t;
     }
     return most;

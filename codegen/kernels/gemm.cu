@@ -740,7 +740,6 @@ __device__ __forceinline__ void rg_gemm_pingpong_body(const rg_gemm_tma_params &
     }
 RG_GEMM_TILE(m128n256, 2, 256, 4)
 RG_GEMM_PINGPONG_TILE(m128n128p, 2, 128, 6)
-RG_GEMM_PINGPONG_TILE(m64n256p, 1, 256, 5)
 RG_GEMM_TILE(m128n128, 2, 128, 5)
 RG_GEMM_TILE(m64n128, 1, 128, 4)
 RG_GEMM_TILE(m64n64, 1, 64, 4)
