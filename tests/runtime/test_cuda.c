@@ -170,3 +170,38 @@ Test(cuda, bad_kernel_images_are_refused) {
     cr_assert_null(lib);
     rg_rt_cuda_close(cuda);
 }
+
+/* Tensor maps for the TMA (the GEMM's pingpong tiles): a good one encodes,
+ * and the driver's refusals come back as errors naming the shape. */
+Test(cuda, tensor_maps_are_checked) {
+    rg_rt_cuda *cuda = open_or_skip();
+    rg_rt_cuda_device_info info;
+    rg_error err = {0};
+    cr_assert_eq(rg_rt_cuda_device_info_get(cuda, 0, &info, &err), RG_OK, "%s", err.message);
+    if (info.sm_major < 9) {
+        rg_rt_cuda_close(cuda);
+        cr_skip_test("no TMA before sm_90 (this GPU is sm_%d%d)", info.sm_major, info.sm_minor);
+    }
+    void *d = NULL;
+    cr_assert_eq(rg_rt_cuda_malloc(cuda, 1 << 20, &d, &err), RG_OK, "%s", err.message);
+    rg_rt_tensor_map map;
+    memset(&map, 0, sizeof map);
+    cr_assert_eq(rg_rt_cuda_tensor_map_2d(cuda, &map, false, d, 512, 768, 768 * 2, 128, 64, &err), RG_OK, "%s",
+                 err.message);
+    uint64_t any = 0;
+    for (int i = 0; i < 16; i++) any |= map.opaque[i];
+    cr_assert_neq(any, 0, "the map was written");
+    cr_assert_eq(rg_rt_cuda_tensor_map_2d(cuda, &map, true, d, 100, 64, 64 * 2, 64, 64, &err), RG_OK, "%s",
+                 err.message);
+    /* rows 8 bytes apart (the TMA wants multiples of 16), a box wider than
+     * the 128-byte swizzle, a misaligned base */
+    cr_assert_eq(rg_rt_cuda_tensor_map_2d(cuda, &map, false, d, 64, 4, 8, 64, 4, &err), RG_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(err.message, "64 x 4") != NULL, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_tensor_map_2d(cuda, &map, false, d, 64, 256, 512, 64, 128, &err),
+                 RG_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(err.message, "cuTensorMapEncodeTiled") != NULL, "%s", err.message);
+    cr_assert_eq(rg_rt_cuda_tensor_map_2d(cuda, &map, false, (char *)d + 2, 64, 64, 128, 64, 64, &err),
+                 RG_ERR_INVALID_ARGUMENT);
+    rg_rt_cuda_free(cuda, d);
+    rg_rt_cuda_close(cuda);
+}
