@@ -111,15 +111,38 @@ void rg_rt_cuda_graph_free(rg_rt_cuda *cuda, rg_rt_cuda_graph g) { (void)cuda, (
 #else
 
 
+/* cuTensorMapEncodeTiled lives in libcuda, which ragged reaches through the
+ * runtime's driver entry points. Its type and the values of its enums (the
+ * driver API's, cuda.h) are spelled out here, because not every install with
+ * the runtime's headers has the driver's; where cuda.h is there, they are
+ * checked against it. */
+enum {
+    TMAP_FLOAT16 = 6,
+    TMAP_BFLOAT16 = 9,
+    TMAP_INTERLEAVE_NONE = 0,
+    TMAP_SWIZZLE_128B = 3,
+    TMAP_L2_PROMOTION_256B = 3,
+    TMAP_OOB_FILL_NONE = 0, /* zeros */
+};
+typedef int (*encode_tiled_fn)(void *map, int dtype, uint32_t rank, void *base, const uint64_t *dims,
+                               const uint64_t *strides, const uint32_t *box, const uint32_t *element_strides,
+                               int interleave, int swizzle, int l2_promotion, int oob_fill);
+#if defined(__has_include)
+#if __has_include(<cuda.h>)
 #include <cuda.h>
-
-/* cuTensorMapEncodeTiled's type (cuda.h declares the function, which lives
- * in libcuda; ragged reaches it through the runtime's entry points). */
-typedef CUresult (*encode_tiled_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,
-                                    const cuuint64_t *, const cuuint32_t *, const cuuint32_t *, CUtensorMapInterleave,
-                                    CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
 _Static_assert(sizeof(rg_rt_tensor_map) == sizeof(CUtensorMap) && _Alignof(rg_rt_tensor_map) == _Alignof(CUtensorMap),
                "rg_rt_tensor_map mirrors CUtensorMap");
+_Static_assert((int)CU_TENSOR_MAP_DATA_TYPE_FLOAT16 == TMAP_FLOAT16 &&
+                   (int)CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 == TMAP_BFLOAT16 &&
+                   (int)CU_TENSOR_MAP_INTERLEAVE_NONE == TMAP_INTERLEAVE_NONE &&
+                   (int)CU_TENSOR_MAP_SWIZZLE_128B == TMAP_SWIZZLE_128B &&
+                   (int)CU_TENSOR_MAP_L2_PROMOTION_L2_256B == TMAP_L2_PROMOTION_256B &&
+                   (int)CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE == TMAP_OOB_FILL_NONE && (int)CUDA_SUCCESS == 0,
+               "the driver API's tensor-map values");
+_Static_assert(sizeof(cuuint64_t) == sizeof(uint64_t) && sizeof(cuuint32_t) == sizeof(uint32_t),
+               "the driver API's integer types");
+#endif
+#endif
 
 struct rg_rt_cuda {
     const rg_allocator *alloc;
@@ -553,13 +576,11 @@ rg_status rg_rt_cuda_tensor_map_2d(rg_rt_cuda *cuda, rg_rt_tensor_map *map, bool
                                    rg_error *err) {
     if (!cuda->encode_tiled)
         return rg_error_set(err, RG_ERR_UNSUPPORTED, "tensor map: the CUDA driver has no cuTensorMapEncodeTiled");
-    const cuuint64_t dims[2] = {cols, rows}, strides[1] = {row_bytes};
-    const cuuint32_t box[2] = {box_cols, box_rows}, unit[2] = {1, 1};
-    CUresult r = cuda->encode_tiled((CUtensorMap *)map, bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
-                                    2, (void *)base, dims, strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                                    CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                                    CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    if (r != CUDA_SUCCESS)
+    const uint64_t dims[2] = {cols, rows}, strides[1] = {row_bytes};
+    const uint32_t box[2] = {box_cols, box_rows}, unit[2] = {1, 1};
+    int r = cuda->encode_tiled(map, bf16 ? TMAP_BFLOAT16 : TMAP_FLOAT16, 2, (void *)base, dims, strides, box, unit,
+                               TMAP_INTERLEAVE_NONE, TMAP_SWIZZLE_128B, TMAP_L2_PROMOTION_256B, TMAP_OOB_FILL_NONE);
+    if (r != 0)
         return rg_error_set(err, RG_ERR_INVALID_ARGUMENT,
                             "tensor map of %llu x %llu (rows %llu bytes apart, box %u x %u): cuTensorMapEncodeTiled "
                             "error %d", (unsigned long long)rows, (unsigned long long)cols,
