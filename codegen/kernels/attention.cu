@@ -439,16 +439,11 @@ __device__ __forceinline__ void rg_attn_load_tile(unsigned k_dst, unsigned v_dst
  * thread's part of the sum, rescales the output accumulators o (DT 8-column
  * blocks, same layout), and leaves P as the A operand of P V: pa[c] holds
  * keys 16c .. 16c + 15. The scale is applied with the max subtraction,
- * exp2(s * scale - m * scale) in one FMA, so it must be > 0. In three
- * parts, which the wgmma kernel calls apart: the max and the alphas
- * (rg_attn_softmax_max), the output's rescale (rg_attn_rescale) and P
- * (rg_attn_softmax_exp). */
-/* The first part: masks, the running max, the alphas; *base0/1 are what
- * the exponentials subtract. */
-template <int NT>
-__device__ __forceinline__ void rg_attn_softmax_max(float (&s)[NT][4], float &m0, float &m1, float &l0, float &l1,
-                                                    int k0, int row0, int len_k, bool full, float scale, int t,
-                                                    float &alpha0, float &alpha1, float &base0, float &base1) {
+ * exp2(s * scale - m * scale) in one FMA, so it must be > 0. */
+template <int NT, int DT>
+__device__ __forceinline__ void rg_attn_softmax_step(float (&s)[NT][4], float (&o)[DT][4], float &m0, float &m1,
+                                                     float &l0, float &l1, unsigned (&pa)[NT / 2][4], int k0,
+                                                     int row0, int len_k, bool full, float scale, int t) {
     const int row1 = row0 + 8;
     float mx0 = RG_ATTN_NEG_INF, mx1 = RG_ATTN_NEG_INF;
 #pragma unroll
@@ -470,21 +465,21 @@ __device__ __forceinline__ void rg_attn_softmax_max(float (&s)[NT][4], float &m0
     mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
     const float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
     /* Subtracting 0 while every key so far is masked keeps exp2 at 0, not NaN. */
-    base0 = new0 == RG_ATTN_NEG_INF ? 0.0f : new0 * scale;
-    base1 = new1 == RG_ATTN_NEG_INF ? 0.0f : new1 * scale;
-    alpha0 = rg_attn_exp2(fmaf(m0, scale, -base0));
-    alpha1 = rg_attn_exp2(fmaf(m1, scale, -base1));
+    const float base0 = new0 == RG_ATTN_NEG_INF ? 0.0f : new0 * scale;
+    const float base1 = new1 == RG_ATTN_NEG_INF ? 0.0f : new1 * scale;
+    const float alpha0 = rg_attn_exp2(fmaf(m0, scale, -base0));
+    const float alpha1 = rg_attn_exp2(fmaf(m1, scale, -base1));
     m0 = new0;
     m1 = new1;
     l0 *= alpha0;
     l1 *= alpha1;
-}
-
-/* The second part: P = exp2(s * scale - base) into pa, and its row sums. */
-template <int NT>
-__device__ __forceinline__ void rg_attn_softmax_exp(const float (&s)[NT][4], float &l0, float &l1,
-                                                    unsigned (&pa)[NT / 2][4], float scale, float base0,
-                                                    float base1) {
+#pragma unroll
+    for (int d = 0; d < DT; d++) {
+        o[d][0] *= alpha0;
+        o[d][1] *= alpha0;
+        o[d][2] *= alpha1;
+        o[d][3] *= alpha1;
+    }
 #pragma unroll
     for (int j = 0; j < NT; j++) {
         const float p0 = rg_attn_exp2(fmaf(s[j][0], scale, -base0));
@@ -496,30 +491,6 @@ __device__ __forceinline__ void rg_attn_softmax_exp(const float (&s)[NT][4], flo
         pa[j / 2][(j & 1) * 2] = rg_attn_pack(p0, p1);
         pa[j / 2][(j & 1) * 2 + 1] = rg_attn_pack(p2, p3);
     }
-}
-
-/* The output accumulators' part of a step: rows row0 and row0 + 8 scaled by
- * their alphas (the wgmma kernel does it apart, once P V of the tile before
- * has finished writing o). */
-template <int DT>
-__device__ __forceinline__ void rg_attn_rescale(float (&o)[DT][4], float alpha0, float alpha1) {
-#pragma unroll
-    for (int d = 0; d < DT; d++) {
-        o[d][0] *= alpha0;
-        o[d][1] *= alpha0;
-        o[d][2] *= alpha1;
-        o[d][3] *= alpha1;
-    }
-}
-
-template <int NT, int DT>
-__device__ __forceinline__ void rg_attn_softmax_step(float (&s)[NT][4], float (&o)[DT][4], float &m0, float &m1,
-                                                     float &l0, float &l1, unsigned (&pa)[NT / 2][4], int k0,
-                                                     int row0, int len_k, bool full, float scale, int t) {
-    float alpha0, alpha1, base0, base1;
-    rg_attn_softmax_max<NT>(s, m0, m1, l0, l1, k0, row0, len_k, full, scale, t, alpha0, alpha1, base0, base1);
-    rg_attn_rescale<DT>(o, alpha0, alpha1);
-    rg_attn_softmax_exp<NT>(s, l0, l1, pa, scale, base0, base1);
 }
 
 /* Output rows row0 and row0 + 8 of a thread (same layout): each row's sum
