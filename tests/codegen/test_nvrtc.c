@@ -1,14 +1,17 @@
 /*
  * NVRTC through dlopen: fp32 and __half kernels compile to cubins (ELF) for
  * sm_80, sm_89 and sm_90; a syntax error comes back as RG_ERR_DEVICE with the
- * kernel name and the offending line on one line; bad arguments are refused.
+ * kernel name and the offending line on one line; bad arguments are refused;
+ * the sm_90a kernels' warpgroup MMAs are not serialized by ptxas.
  * Needs libnvrtc but no GPU; where NVRTC is absent the tests skip, saying why.
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "codegen/kernels.h"
 #include "codegen/nvrtc.h"
+#include "ir/kernel_abi.h"
 
 static const char fp32_kernel[] =
     "extern \"C\" __global__ void scale_f32(float *x, float s, int n) {\n"
@@ -132,4 +135,57 @@ Test(nvrtc, allocation_failures_are_clean) {
         }
         cr_assert_eq(counting.in_use, 0);
     }
+}
+
+/* The sm_90a kernels must keep their warpgroup MMAs asynchronous. ptxas
+ * serializes every wgmma of a kernel, and says so only in its verbose log
+ * (C7514), when other instructions may read an accumulator while a wgmma
+ * writing it is in flight: the kernel stays correct and gets up to twice as
+ * slow, which no other test would notice (docs/perf.md has two such tries).
+ * Every GEMM tile and every wgmma attention variant is compiled with
+ * -Xptxas=-v and its log searched. */
+static void assert_not_serialized(rg_cg_nvrtc *n, const char *source, const char *name, const char *arch,
+                                  const char *const *defines, size_t count) {
+    static char log[1 << 17];
+    const char *extra[8];
+    cr_assert_leq(count + 1, sizeof extra / sizeof extra[0]);
+    for (size_t i = 0; i < count; i++) extra[i] = defines[i];
+    extra[count] = "-Xptxas=-v";
+    rg_cg_nvrtc_options options = {.include_dir = NULL, .extra = extra, .extra_count = count + 1, .log = log,
+                                   .log_capacity = sizeof log};
+    void *cubin = NULL;
+    size_t size = 0;
+    rg_error err = {0};
+    log[0] = '\0';
+    cr_assert_eq(rg_cg_nvrtc_compile(n, source, name, arch, &options, &cubin, &size, &err), RG_OK, "%s", err.message);
+    rg_mem_free(rg_allocator_default(), cubin, size);
+    cr_assert(strstr(log, "ptxas info") != NULL, "%s: no ptxas report in the log (did -Xptxas=-v reach ptxas?)", name);
+    const char *hit = strstr(log, "C7514");
+    if (hit) {
+        const char *end = strchr(hit, '\n');
+        cr_assert_fail("%s (%s): ptxas serializes its wgmma: %.*s", name, defines[0], end ? (int)(end - hit) : 200, hit);
+    }
+}
+
+Test(nvrtc, wgmma_kernels_stay_asynchronous, .timeout = 300) {
+    rg_cg_nvrtc *n = open_or_skip();
+    const rg_dtype dtypes[] = {RG_DTYPE_F16, RG_DTYPE_BF16};
+    for (size_t d = 0; d < 2; d++) {
+        char storage[640], name[64];
+        const char *gemm[RG_CG_GEMM_DEFINES];
+        rg_cg_gemm_defines(dtypes[d], false, storage, sizeof storage, gemm);
+        rg_kabi_gemm_module_name(dtypes[d], name, sizeof name);
+        assert_not_serialized(n, rg_cg_kernel_template("gemm.cu"), name, rg_kabi_gemm_arch(), gemm,
+                              RG_CG_GEMM_DEFINES);
+        for (int causal = 0; causal < 2; causal++) {
+            rg_kabi_attention_variant v = {dtypes[d], 64, causal != 0, true};
+            cr_assert(rg_kabi_attention_wgmma_ok(&v));
+            const char *attention[RG_CG_ATTENTION_DEFINES];
+            rg_cg_attention_defines(&v, storage, sizeof storage, attention);
+            rg_kabi_attention_kernel_name(&v, name, sizeof name);
+            assert_not_serialized(n, rg_cg_kernel_template("attention.cu"), name, rg_kabi_attention_arch(&v, "sm_90"),
+                                  attention, RG_CG_ATTENTION_DEFINES);
+        }
+    }
+    rg_cg_nvrtc_close(n);
 }
