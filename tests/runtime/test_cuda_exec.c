@@ -24,15 +24,7 @@
 #include "ragged.h"
 #include "runtime/cuda_api.h"
 #include "runtime/cuda_exec.h"
-
-static const char *source_dir(void) {
-#ifdef RG_TEST_SOURCE_DIR
-    return RG_TEST_SOURCE_DIR;
-#else
-    const char *d = getenv("RG_SOURCE_DIR");
-    return d ? d : ".";
-#endif
-}
+#include "exported_plan.h"
 
 /* The device's arch ("sm_90"), or false with the reason. */
 static bool gpu_arch(char *arch, size_t cap, char *why, size_t why_cap) {
@@ -154,7 +146,7 @@ static void compile_or_fail(const char *model, const char *plan, const char *tar
 
 Test(cuda_exec, gpu_plan_compiles_and_falls_back_here, .timeout = 120) {
     char model[1024], arch[16], why[RG_ERROR_MESSAGE_MAX];
-    snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", source_dir());
+    snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", rg_test_source_dir());
     if (gpu_arch(arch, sizeof arch, why, sizeof why)) cr_skip_test("a GPU is present: the GPU tests below cover this");
     rg_compile_options probe = {.target = "sm_90", .dtype = RG_DTYPE_F16};
     rg_error err = {0};
@@ -296,7 +288,7 @@ static void gpu_model(const char *model, double bf16_bound, bool expect_persiste
 #define GPU_MODEL(test, file, persistent)                                                                        \
     Test(cuda_exec, test, .timeout = 600) {                                                                    \
         char path[1024];                                                                                       \
-        snprintf(path, sizeof path, "%s/%s", source_dir(), file);                                              \
+        snprintf(path, sizeof path, "%s/%s", rg_test_source_dir(), file);                                      \
         gpu_model(path, 1e-2, persistent);                                                                     \
     }
 
@@ -313,8 +305,8 @@ GPU_MODEL(mpnet_L2_classic_o17, "tests/data/exported/mpnet_L2_classic_o17.onnx",
  * cache, or from .gpu-models/ where bench/gpu-check.sh carries it. */
 Test(cuda_exec, minilm_L6_int8, .timeout = 600) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/models/cache/all-MiniLM-L6-v2-int8/model.onnx", source_dir());
-    if (access(path, R_OK) != 0) snprintf(path, sizeof path, "%s/.gpu-models/all-MiniLM-L6-v2-int8.onnx", source_dir());
+    snprintf(path, sizeof path, "%s/models/cache/all-MiniLM-L6-v2-int8/model.onnx", rg_test_source_dir());
+    if (access(path, R_OK) != 0) snprintf(path, sizeof path, "%s/.gpu-models/all-MiniLM-L6-v2-int8.onnx", rg_test_source_dir());
     /* In bf16 this trained model lands 1.5-1.8e-2 from its fp32 numbers on the
      * CPU executor as on the GPU (H100, 2026-11-25): the format's rounding over
      * six layers, not the GPU's doing; the GPU-vs-CPU check in bf16 stays. */
@@ -381,8 +373,8 @@ static void approximate_gelu_model(const char *model) {
 
 Test(cuda_exec, approximate_gelu_minilm_L6_int8, .timeout = 600) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/models/cache/all-MiniLM-L6-v2-int8/model.onnx", source_dir());
-    if (access(path, R_OK) != 0) snprintf(path, sizeof path, "%s/.gpu-models/all-MiniLM-L6-v2-int8.onnx", source_dir());
+    snprintf(path, sizeof path, "%s/models/cache/all-MiniLM-L6-v2-int8/model.onnx", rg_test_source_dir());
+    if (access(path, R_OK) != 0) snprintf(path, sizeof path, "%s/.gpu-models/all-MiniLM-L6-v2-int8.onnx", rg_test_source_dir());
     approximate_gelu_model(path);
 }
 

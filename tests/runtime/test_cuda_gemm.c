@@ -23,6 +23,7 @@
 #include "runtime/cublaslt.h"
 #include "runtime/cuda_gemm.h"
 #include "runtime/plan.h"
+#include "exported_plan.h"
 
 /* ---- everywhere ---- */
 
@@ -193,31 +194,15 @@ static size_t source_count(const rg_ir_kernel *k, const char *text) {
     return occurrences(k->source, k->source_size, text, strlen(text));
 }
 
-static const char *source_dir(void) {
-    const char *d = getenv("RG_SOURCE_DIR");
-    return d ? d : ".";
-}
 
 /* The GEMM modules of exported BERT compiled for `target` in `dtype`: how
  * many Linears they list in all (0 when there is none), checking each, and
  * how many of those end in the erf GELU (*gelu, when not NULL). */
 static uint32_t gemm_nodes_of(const char *target, rg_dtype dtype, bool custom_gemm, uint32_t *gelu) {
     if (gelu) *gelu = 0;
-    char model[1024], plan_path[] = "/tmp/rg_gemm_plan_XXXXXX";
-    snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", source_dir());
-    int fd = mkstemp(plan_path);
-    cr_assert(fd >= 0);
-    close(fd);
     rg_compile_options opt = {.target = target, .dtype = dtype, .custom_gemm = custom_gemm};
+    rg_plan *plan = rg_test_exported_plan("bert_L2_classic_o17", &opt);
     rg_error err = {0};
-    rg_status st = rg_compile_file(model, plan_path, &opt, &err);
-    if (st == RG_ERR_DEVICE) {
-        unlink(plan_path);
-        cr_skip_test("NVRTC checks skipped: %s", err.message);
-    }
-    cr_assert_eq(st, RG_OK, "%s", err.message);
-    rg_plan *plan = NULL;
-    cr_assert_eq(rg_plan_load(plan_path, &plan, &err), RG_OK, "%s", err.message);
     /* Launch overlap (pdl=1) only for sm_90 plans, and there every kernel
      * waits first: a hand-written module calls rg_pdl_begin in each entry
      * point (the GEMM in its body, after the weights' first loads) */
@@ -253,7 +238,6 @@ static uint32_t gemm_nodes_of(const char *target, rg_dtype dtype, bool custom_ge
         listed += k->nnodes;
     }
     rg_plan_free(plan);
-    unlink(plan_path);
     return listed;
 }
 
@@ -273,7 +257,7 @@ Test(cuda_gemm, plans_carry_the_module, .timeout = 120) {
     cr_assert_eq(gemm_nodes_of("sm_80", RG_DTYPE_F16, false, NULL), 0);
     /* asked for on a target without wgmma: an error naming the option, no plan */
     char model[1024];
-    snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", source_dir());
+    snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", rg_test_source_dir());
     rg_compile_options opt = {.target = "sm_80", .dtype = RG_DTYPE_F16, .custom_gemm = 1};
     rg_error err = {0};
     cr_assert_eq(rg_compile_file(model, "/tmp/rg_gemm_never.plan", &opt, &err), RG_ERR_INVALID_ARGUMENT);
@@ -530,7 +514,7 @@ Test(cuda_gemm, custom_gemm_plans_match, .timeout = 300) {
     hopper_open_or_skip(&g);
     gpu_close(&g);
     char model[1024];
-    snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", source_dir());
+    snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", rg_test_source_dir());
     const rg_dtype dtypes[] = {RG_DTYPE_F16, RG_DTYPE_BF16};
     for (int d = 0; d < 2; d++) {
         char with[] = "/tmp/rg_gemm_with_XXXXXX", without[] = "/tmp/rg_gemm_without_XXXXXX";

@@ -21,6 +21,7 @@
 #include "ir/kernel_abi.h"
 #include "runtime/cuda_persist.h"
 #include "runtime/plan.h"
+#include "exported_plan.h"
 
 /* persistent.cu's Linear: tiles of tile_m (32 or 128) rows by 64 columns,
  * k in slices of 64, at most 16 shares of k. */
@@ -695,22 +696,8 @@ Test(persist, steps_match_reference, .timeout = 300) {
  * Linears, the attention and two LayerNorms); other plans do not, and a CPU
  * target refuses the option. */
 static uint32_t persistent_nodes_of(const char *target, rg_dtype dtype, bool persistent) {
-    char model[1024], plan_path[] = "/tmp/rg_persist_plan_XXXXXX";
-    const char *dir = getenv("RG_SOURCE_DIR");
-    snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", dir ? dir : ".");
-    int fd = mkstemp(plan_path);
-    cr_assert(fd >= 0);
-    close(fd);
     rg_compile_options opt = {.target = target, .dtype = dtype, .persistent = persistent};
-    rg_error err = {0};
-    rg_status st = rg_compile_file(model, plan_path, &opt, &err);
-    if (st == RG_ERR_DEVICE) {
-        unlink(plan_path);
-        cr_skip_test("NVRTC checks skipped: %s", err.message);
-    }
-    cr_assert_eq(st, RG_OK, "%s", err.message);
-    rg_plan *plan = NULL;
-    cr_assert_eq(rg_plan_load(plan_path, &plan, &err), RG_OK, "%s", err.message);
+    rg_plan *plan = rg_test_exported_plan("bert_L2_classic_o17", &opt);
     uint32_t listed = 0;
     for (size_t m = 0; m < plan->nkernels; m++) {
         const rg_ir_kernel *k = &plan->kernels[m];
@@ -727,7 +714,6 @@ static uint32_t persistent_nodes_of(const char *target, rg_dtype dtype, bool per
     }
     cr_assert_eq(strstr(plan->options_text, "persistent=1") != NULL, persistent, "%s", plan->options_text);
     rg_plan_free(plan);
-    unlink(plan_path);
     return listed;
 }
 
