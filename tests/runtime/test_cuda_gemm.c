@@ -194,7 +194,6 @@ static size_t source_count(const rg_ir_kernel *k, const char *text) {
     return occurrences(k->source, k->source_size, text, strlen(text));
 }
 
-
 /* The GEMM modules of exported BERT compiled for `target` in `dtype`: how
  * many Linears they list in all (0 when there is none), checking each, and
  * how many of those end in the erf GELU (*gelu, when not NULL). */
