@@ -301,12 +301,17 @@ GPU_MODEL(gpt2_L2_classic_o17, "tests/data/exported/gpt2_L2_classic_o17.onnx", f
 GPU_MODEL(gpt2_L2_dynamo_o18, "tests/data/exported/gpt2_L2_dynamo_o18.onnx", false)
 GPU_MODEL(mpnet_L2_classic_o17, "tests/data/exported/mpnet_L2_classic_o17.onnx", false)
 
-/* The int8 all-MiniLM-L6 (key_padding, empty rows "uniform"): from the model
- * cache, or from .gpu-models/ where bench/gpu-check.sh carries it. */
+/* The int8 all-MiniLM-L6: models/fetch.sh's copy, else the one
+ * bench/gpu-check.sh carries in .gpu-models/. */
+static void minilm_int8_path(char *path, size_t cap) {
+    snprintf(path, cap, "%s/models/cache/all-MiniLM-L6-v2-int8/model.onnx", rg_test_source_dir());
+    if (access(path, R_OK) != 0) snprintf(path, cap, "%s/.gpu-models/all-MiniLM-L6-v2-int8.onnx", rg_test_source_dir());
+}
+
+/* The int8 all-MiniLM-L6 (key_padding, empty rows "uniform"). */
 Test(cuda_exec, minilm_L6_int8, .timeout = 600) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/models/cache/all-MiniLM-L6-v2-int8/model.onnx", rg_test_source_dir());
-    if (access(path, R_OK) != 0) snprintf(path, sizeof path, "%s/.gpu-models/all-MiniLM-L6-v2-int8.onnx", rg_test_source_dir());
+    minilm_int8_path(path, sizeof path);
     /* In bf16 this trained model lands 1.5-1.8e-2 from its fp32 numbers on the
      * CPU executor as on the GPU (H100, 2026-11-25): the format's rounding over
      * six layers, not the GPU's doing; the GPU-vs-CPU check in bf16 stays. */
@@ -373,8 +378,7 @@ static void approximate_gelu_model(const char *model) {
 
 Test(cuda_exec, approximate_gelu_minilm_L6_int8, .timeout = 600) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/models/cache/all-MiniLM-L6-v2-int8/model.onnx", rg_test_source_dir());
-    if (access(path, R_OK) != 0) snprintf(path, sizeof path, "%s/.gpu-models/all-MiniLM-L6-v2-int8.onnx", rg_test_source_dir());
+    minilm_int8_path(path, sizeof path);
     approximate_gelu_model(path);
 }
 
