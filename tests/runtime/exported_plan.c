@@ -13,9 +13,13 @@ const char *rg_test_source_dir(void) {
     return d ? d : ".";
 }
 
+void rg_test_exported_model(const char *name, char *path, size_t cap) {
+    snprintf(path, cap, "%s/tests/data/exported/%s.onnx", rg_test_source_dir(), name);
+}
+
 rg_plan *rg_test_exported_plan(const char *name, const rg_compile_options *opt) {
     char model[1024], plan_path[] = "/tmp/rg_exported_plan_XXXXXX";
-    snprintf(model, sizeof model, "%s/tests/data/exported/%s.onnx", rg_test_source_dir(), name);
+    rg_test_exported_model(name, model, sizeof model);
     int fd = mkstemp(plan_path);
     cr_assert(fd >= 0);
     close(fd);

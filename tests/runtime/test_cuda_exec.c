@@ -146,7 +146,7 @@ static void compile_or_fail(const char *model, const char *plan, const char *tar
 
 Test(cuda_exec, gpu_plan_compiles_and_falls_back_here, .timeout = 120) {
     char model[1024], arch[16], why[RG_ERROR_MESSAGE_MAX];
-    snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", rg_test_source_dir());
+    rg_test_exported_model("bert_L2_classic_o17", model, sizeof model);
     if (gpu_arch(arch, sizeof arch, why, sizeof why)) cr_skip_test("a GPU is present: the GPU tests below cover this");
     rg_compile_options probe = {.target = "sm_90", .dtype = RG_DTYPE_F16};
     rg_error err = {0};

@@ -256,7 +256,7 @@ Test(cuda_gemm, plans_carry_the_module, .timeout = 120) {
     cr_assert_eq(gemm_nodes_of("sm_80", RG_DTYPE_F16, false, NULL), 0);
     /* asked for on a target without wgmma: an error naming the option, no plan */
     char model[1024];
-    snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", rg_test_source_dir());
+    rg_test_exported_model("bert_L2_classic_o17", model, sizeof model);
     rg_compile_options opt = {.target = "sm_80", .dtype = RG_DTYPE_F16, .custom_gemm = 1};
     rg_error err = {0};
     cr_assert_eq(rg_compile_file(model, "/tmp/rg_gemm_never.plan", &opt, &err), RG_ERR_INVALID_ARGUMENT);
@@ -513,7 +513,7 @@ Test(cuda_gemm, custom_gemm_plans_match, .timeout = 300) {
     hopper_open_or_skip(&g);
     gpu_close(&g);
     char model[1024];
-    snprintf(model, sizeof model, "%s/tests/data/exported/bert_L2_classic_o17.onnx", rg_test_source_dir());
+    rg_test_exported_model("bert_L2_classic_o17", model, sizeof model);
     const rg_dtype dtypes[] = {RG_DTYPE_F16, RG_DTYPE_BF16};
     for (int d = 0; d < 2; d++) {
         char with[] = "/tmp/rg_gemm_with_XXXXXX", without[] = "/tmp/rg_gemm_without_XXXXXX";
